@@ -1,0 +1,34 @@
+# Bellwether: `make run` starts the whole product, `make test` runs every test.
+# Both set everything up on a machine with only Python 3.11+ and make.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock | cksum | cut -d' ' -f1)
+
+.PHONY: run test stop services status lint setup
+
+$(STAMP): requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	@rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP)
+
+services: $(STAMP)
+	@$(PY) scripts/services.py start
+
+run: services
+	@$(PY) scripts/run.py
+
+test: services
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	@$(VENV)/bin/ruff check .
+
+status: $(STAMP)
+	@$(PY) scripts/services.py status
+
+stop:
+	@if [ -x $(PY) ]; then $(PY) scripts/services.py stop; fi

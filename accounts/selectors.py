@@ -1,0 +1,81 @@
+"""Reads of customer data for pages and the API: each a fixed number of queries whatever the row count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from accounts.models import Account, AccountStatus, RevenueSnapshot, SupportTicket, SurveyResponse
+
+
+def _current_mrr() -> Subquery:
+    latest = RevenueSnapshot.objects.filter(account=OuterRef("pk")).order_by("-month").values("mrr")[:1]
+    return Coalesce(Subquery(latest), Value(Decimal("0")), output_field=DecimalField(max_digits=14, decimal_places=2))
+
+
+def account_list(*, owner=None, status: str | None = None) -> QuerySet[Account]:
+    """Accounts with their owner and current MRR (the latest snapshot), in one query."""
+    accounts = Account.objects.select_related("owner").annotate(current_mrr=_current_mrr())
+    if owner is not None:
+        accounts = accounts.filter(owner=owner)
+    if status is not None:
+        accounts = accounts.filter(status=status)
+    return accounts.order_by("name")
+
+
+def account_revenue_history(*, account: Account) -> QuerySet[RevenueSnapshot]:
+    return account.revenue_snapshots.order_by("month")
+
+
+def account_recent_surveys(*, account: Account, limit: int = 20) -> QuerySet[SurveyResponse]:
+    return account.survey_responses.order_by("-responded_at")[:limit]
+
+
+def account_recent_tickets(*, account: Account, limit: int = 20) -> QuerySet[SupportTicket]:
+    return account.support_tickets.order_by("-opened_at")[:limit]
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    plan: str
+    accounts: int
+    mrr: Decimal
+
+
+@dataclass(frozen=True)
+class PortfolioSummary:
+    active_accounts: int
+    churned_accounts: int
+    total_mrr: Decimal
+    renewals_next_90_days: int
+    by_plan: list[PlanSummary]
+
+
+def portfolio_summary(*, today: date) -> PortfolioSummary:
+    """Headline portfolio figures for the dashboard, in two queries."""
+    active = Q(status=AccountStatus.ACTIVE)
+    counts = Account.objects.aggregate(
+        active=Count("pk", filter=active),
+        churned=Count("pk", filter=Q(status=AccountStatus.CHURNED)),
+        renewals=Count("pk", filter=active & Q(renewal_date__range=(today, today + timedelta(days=90)))),
+    )
+    rows = (
+        account_list(status=AccountStatus.ACTIVE)
+        .order_by()
+        .values("plan")
+        .annotate(accounts=Count("pk"), mrr=Sum("current_mrr"))
+        .order_by("-mrr")
+    )
+    by_plan = [PlanSummary(plan=row["plan"] or "(none)", accounts=row["accounts"], mrr=row["mrr"] or Decimal(0))
+               for row in rows]
+    return PortfolioSummary(
+        active_accounts=counts["active"],
+        churned_accounts=counts["churned"],
+        total_mrr=sum((row.mrr for row in by_plan), Decimal(0)),
+        renewals_next_90_days=counts["renewals"],
+        by_plan=by_plan,
+    )

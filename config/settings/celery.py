@@ -1,0 +1,23 @@
+"""Celery settings: Redis broker, JSON only, acks late so a killed worker's task runs again."""
+
+from celery.schedules import crontab
+
+from .base import env
+
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=env("REDIS_URL", default="redis://127.0.0.1:63799/0"))
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "refresh-usage-rollups": {
+        # Fans out one task per tenant; each refreshes the days that received events recently.
+        "task": "accounts.tasks.usage_rollups_refresh_all_tenants",
+        "schedule": crontab(minute="*/15"),
+    },
+}

@@ -1,0 +1,13 @@
+"""URLs served on a tenant's host (`<slug>.<BASE_DOMAIN>`)."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from config.health import healthz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("", include("users.urls")),
+    path("", include("accounts.urls")),
+]

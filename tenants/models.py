@@ -1,0 +1,36 @@
+"""Tenants and the host names that reach them; the only tables in the public schema."""
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django_tenants.models import DomainMixin, TenantMixin
+
+SLUG_PATTERN = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
+slug_validator = RegexValidator(
+    SLUG_PATTERN,
+    "A tenant slug is 3-40 characters: lower-case letters, digits and hyphens, "
+    "starting with a letter and not ending with a hyphen.",
+)
+
+
+class Tenant(TenantMixin):
+    """A customer of Bellwether: one CS team with its own PostgreSQL schema."""
+
+    slug = models.SlugField(max_length=40, unique=True, validators=[slug_validator])
+    name = models.CharField(max_length=200)
+    time_zone = models.CharField(
+        max_length=64, default="UTC", help_text="Days (rollups, KPI windows) are counted in this time zone."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    auto_create_schema = True
+    auto_drop_schema = False
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Domain(DomainMixin):
+    """A host name (e.g. `acme.localhost`) routed to a tenant."""

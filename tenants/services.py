@@ -1,0 +1,115 @@
+"""Creating tenants: a schema cloned from a migrated template, its host name and its first admin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.db import connection, transaction
+from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
+
+from tenants.models import Domain, Tenant, slug_validator
+
+# Host labels that must never become a tenant: they name infrastructure or the public site.
+RESERVED_SLUGS = frozenset({"www", "api", "admin", "app", "public", "static", "media", "mail", "status",
+                            "tenant-template", "test", "postgres"})
+
+
+class TenantError(Exception):
+    """A tenant cannot be created as asked; the message says why, for the operator."""
+
+
+@dataclass(frozen=True)
+class TenantCreation:
+    tenant: Tenant
+    domain: Domain
+    admin_email: str
+    admin_password: str
+
+
+def schema_name_for(slug: str) -> str:
+    return slug.replace("-", "_")
+
+
+def tenant_host(slug: str) -> str:
+    return f"{slug}.{settings.BASE_DOMAIN}"
+
+
+def tenant_slug_validate(slug: str) -> None:
+    """Raise TenantError unless `slug` is well-formed, not reserved and not taken."""
+    try:
+        slug_validator(slug)
+    except ValidationError as error:
+        raise TenantError(f"Invalid slug {slug!r}: {error.messages[0]}") from None
+    if slug in RESERVED_SLUGS:
+        raise TenantError(f"The slug {slug!r} is reserved; choose another.")
+    if Tenant.objects.filter(slug=slug).exists() or Domain.objects.filter(domain=tenant_host(slug)).exists():
+        raise TenantError(f"The slug {slug!r} is already taken by another tenant.")
+
+
+def template_schema_sync() -> None:
+    """Create or migrate the template schema that new tenants are cloned from.
+
+    Cloning a migrated schema is several times faster than running every migration, but only safe when
+    the template is current: django-tenants marks the clone's migrations as applied without running them.
+    """
+    template = settings.TENANT_BASE_SCHEMA
+    with connection.cursor() as cursor:
+        if not schema_exists(template):
+            cursor.execute(f'CREATE SCHEMA "{template}"')
+    call_command("migrate_schemas", schema_name=template, tenant=True, interactive=False, verbosity=0)
+    connection.set_schema_to_public()
+
+
+def tenant_create(*, slug: str, name: str, admin_email: str, admin_password: str | None = None) -> TenantCreation:
+    """Create a tenant with its schema, its host name and its first admin, all or nothing.
+
+    Without `admin_password` a one-time password is generated; the admin must change it at first login.
+    """
+    from users.models import Role
+    from users.services import one_time_password, user_create
+
+    slug = slug.strip().lower()
+    name = name.strip()
+    if not name:
+        raise TenantError("A tenant needs a name.")
+    tenant_slug_validate(slug)
+    try:
+        from django.core.validators import validate_email
+
+        validate_email(admin_email)
+    except ValidationError:
+        raise TenantError(f"{admin_email!r} is not a valid email address.") from None
+
+    template_schema_sync()
+    password = admin_password or one_time_password()
+    with transaction.atomic():
+        tenant = Tenant(schema_name=schema_name_for(slug), slug=slug, name=name)
+        tenant.save(verbosity=0)
+        domain = Domain.objects.create(domain=tenant_host(slug), tenant=tenant, is_primary=True)
+        with schema_context(tenant.schema_name):
+            user_create(
+                email=admin_email, role=Role.ADMIN, full_name="Administrator", password=password,
+                password_change_required=admin_password is None,
+            )
+    return TenantCreation(tenant=tenant, domain=domain, admin_email=admin_email.lower(), admin_password=password)
+
+
+def public_tenant_ensure() -> Tenant:
+    """The public schema's tenant row and the bare BASE_DOMAIN host that serves the landing page."""
+    public, _ = Tenant.objects.get_or_create(
+        schema_name=get_public_schema_name(), defaults={"slug": "public", "name": "Bellwether"}
+    )
+    Domain.objects.update_or_create(domain=settings.BASE_DOMAIN, defaults={"tenant": public, "is_primary": True})
+    return public
+
+
+def platform_migrate() -> None:
+    """Bring every schema up to date: public first, then the template, then each tenant."""
+    call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
+    public_tenant_ensure()
+    template_schema_sync()
+    call_command("migrate_schemas", tenant=True, interactive=False, verbosity=0)
+    connection.set_schema_to_public()
