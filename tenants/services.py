@@ -63,6 +63,32 @@ def template_schema_sync() -> None:
     connection.set_schema_to_public()
 
 
+# django-tenants' clone recreates unique constraints under PostgreSQL's default names; a later migration
+# that alters one by its Django name would then fail on cloned tenants only. Put the template's names back.
+_MISNAMED_CONSTRAINTS = """
+SELECT tc.relname, tgt.conname, src.conname
+FROM pg_constraint src
+JOIN pg_class sc ON sc.oid = src.conrelid
+JOIN pg_namespace sn ON sn.oid = sc.relnamespace AND sn.nspname = %(source)s
+JOIN pg_namespace tn ON tn.nspname = %(target)s
+JOIN pg_class tc ON tc.relnamespace = tn.oid AND tc.relname = sc.relname
+JOIN pg_constraint tgt ON tgt.conrelid = tc.oid AND tgt.contype = src.contype
+     AND pg_get_constraintdef(tgt.oid) = pg_get_constraintdef(src.oid)
+WHERE tgt.conname <> src.conname
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint same WHERE same.conrelid = tc.oid AND same.conname = src.conname)
+"""
+
+
+def schema_constraint_names_align(*, source: str, target: str) -> int:
+    """Rename the target schema's constraints to the names they have in the source schema."""
+    with connection.cursor() as cursor:
+        cursor.execute(_MISNAMED_CONSTRAINTS, {"source": source, "target": target})
+        renames = cursor.fetchall()
+        for table, wrong, right in renames:
+            cursor.execute(f'ALTER TABLE "{target}"."{table}" RENAME CONSTRAINT "{wrong}" TO "{right}"')
+    return len(renames)
+
+
 def tenant_create(*, slug: str, name: str, admin_email: str, admin_password: str | None = None) -> TenantCreation:
     """Create a tenant with its schema, its host name and its first admin, all or nothing.
 
@@ -88,6 +114,7 @@ def tenant_create(*, slug: str, name: str, admin_email: str, admin_password: str
     with transaction.atomic():
         tenant = Tenant(schema_name=schema_name_for(slug), slug=slug, name=name)
         tenant.save(verbosity=0)
+        schema_constraint_names_align(source=settings.TENANT_BASE_SCHEMA, target=tenant.schema_name)
         domain = Domain.objects.create(domain=tenant_host(slug), tenant=tenant, is_primary=True)
         with schema_context(tenant.schema_name):
             user_create(

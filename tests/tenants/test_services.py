@@ -91,3 +91,30 @@ def test_tenant_create_command_prints_url_and_one_time_password(capsys):
 def test_tenant_create_command_refuses_taken_slug_with_clear_message():
     with pytest.raises(CommandError, match="already taken"):
         call_command("tenant_create", slug="bravo", name="Again", admin_email="x@bravo.example")
+
+
+def _schema_objects(schema: str) -> set[tuple[str, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.relname, con.conname || ' ' || pg_get_constraintdef(con.oid)
+            FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %(schema)s
+            UNION ALL
+            SELECT tablename, indexname FROM pg_indexes WHERE schemaname = %(schema)s
+            """,
+            {"schema": schema},
+        )
+        # Foreign keys name their target with its schema; compare the shape, not the schema name.
+        return {(table, definition.replace(f"{schema}.", "")) for table, definition in cursor.fetchall()}
+
+
+def test_cloned_tenant_has_exactly_the_template_constraints_and_index_names():
+    """A later migration finds constraints by name; a clone must not rename any."""
+    from django.conf import settings
+
+    tenant_create(slug="cyberdyne", name="Cyberdyne", admin_email="a@cyberdyne.example")
+
+    template = _schema_objects(settings.TENANT_BASE_SCHEMA)
+    assert template
+    assert _schema_objects("cyberdyne") == template
