@@ -139,4 +139,7 @@ def platform_migrate() -> None:
     public_tenant_ensure()
     template_schema_sync()
     call_command("migrate_schemas", tenant=True, interactive=False, verbosity=0)
+    tenant_schemas = Tenant.objects.exclude(schema_name=get_public_schema_name()).values_list("schema_name", flat=True)
+    for schema_name in tenant_schemas:
+        schema_constraint_names_align(source=settings.TENANT_BASE_SCHEMA, target=schema_name)
     connection.set_schema_to_public()

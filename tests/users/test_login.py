@@ -64,7 +64,9 @@ def test_one_time_password_forces_a_new_password_before_anything_else(client):
 
     assert client.get("/dashboard/")["Location"] == "/password/"
     response = client.post("/password/", {
-        "old_password": PASSWORD, "new_password1": "a-much-better-secret-42", "new_password2": "a-much-better-secret-42",
+        "old_password": PASSWORD,
+        "new_password1": "a-much-better-secret-42",
+        "new_password2": "a-much-better-secret-42",
     })
 
     assert response.status_code == 302
