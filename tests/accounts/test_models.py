@@ -56,7 +56,8 @@ def test_snapshot_month_must_be_a_first_day():
     [
         (SurveyKind.NPS, 0, True), (SurveyKind.NPS, 10, True),
         (SurveyKind.NPS, 11, False), (SurveyKind.NPS, -1, False),
-        (SurveyKind.CSAT, 1, True), (SurveyKind.CSAT, 5, True), (SurveyKind.CSAT, 0, False), (SurveyKind.CSAT, 6, False),
+        (SurveyKind.CSAT, 1, True), (SurveyKind.CSAT, 5, True),
+        (SurveyKind.CSAT, 0, False), (SurveyKind.CSAT, 6, False),
         (SurveyKind.CES, 1, True), (SurveyKind.CES, 7, True), (SurveyKind.CES, 8, False),
     ],
 )
