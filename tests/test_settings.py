@@ -1,0 +1,37 @@
+"""Production settings are safe by construction: `check --deploy` is clean, and secrets are required."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings.production", **env},
+    )
+
+
+def test_production_settings_pass_check_deploy_with_real_secrets():
+    result = _manage(
+        "check", "--deploy", "--fail-level", "WARNING",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS=".bellwether.example",
+        DATABASE_URL="postgres://bellwether@127.0.0.1:54329/bellwether",
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = _manage("check", DJANGO_ALLOWED_HOSTS=".bellwether.example",
+                     DATABASE_URL="postgres://bellwether@127.0.0.1:54329/bellwether")
+
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY" in result.stderr
