@@ -3,7 +3,16 @@ from decimal import Decimal
 
 import factory
 
-from accounts.models import Account, RevenueSnapshot, SupportTicket, SurveyKind, SurveyResponse, UsageEvent
+from accounts.models import (
+    Account,
+    RevenueSnapshot,
+    SupportTicket,
+    SurveyKind,
+    SurveyResponse,
+    UsageDaily,
+    UsageEvent,
+    UserDaily,
+)
 from tests.users.factories import UserFactory
 
 
@@ -65,3 +74,24 @@ class SupportTicketFactory(factory.django.DjangoModelFactory):
     first_response_at = dt.datetime(2026, 10, 1, 10, 30, tzinfo=dt.UTC)
     resolved_at = dt.datetime(2026, 10, 2, 9, 0, tzinfo=dt.UTC)
     handling_minutes = 45
+
+
+class UsageDailyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UsageDaily
+
+    account = factory.SubFactory(AccountFactory)
+    day = dt.date(2026, 11, 1)
+    event_name = "login"
+    events = 10
+    distinct_users = 3
+
+
+class UserDailyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UserDaily
+
+    account = factory.SubFactory(AccountFactory)
+    day = dt.date(2026, 11, 1)
+    user_id = factory.Sequence(lambda n: f"u-{n}")
+    events = 4

@@ -92,3 +92,12 @@ def test_user_cannot_be_their_own_manager():
     user.manager = user
     with pytest.raises(IntegrityError, match="user_not_own_manager"), transaction.atomic():
         user.save()
+
+
+def test_second_rollup_row_for_the_same_account_day_and_event_or_user_is_refused():
+    from tests.accounts.factories import UsageDailyFactory, UserDailyFactory
+
+    daily = UsageDailyFactory()
+    _refused(UsageDailyFactory, "usage_daily_unique", account=daily.account, day=daily.day, event_name=daily.event_name)
+    user_day = UserDailyFactory(user_id="ann")
+    _refused(UserDailyFactory, "user_daily_unique", account=user_day.account, day=user_day.day, user_id="ann")
