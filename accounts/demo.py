@@ -156,6 +156,10 @@ EVENT_PROPERTIES = {
 FEATURES = ("dashboards", "report builder", "Salesforce integration", "alerting", "workflow automation",
             "API", "mobile app", "data export")
 INTEGRATIONS = ("Salesforce", "HubSpot", "Slack", "Zendesk", "Snowflake", "Jira")
+DATA_SOURCES = ("Salesforce", "HubSpot", "Snowflake", "Zendesk")
+# Spelled out rather than strftime("%B"), which would follow the process locale.
+MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+               "November", "December")
 COMMENTS = {
     "positive": (
         "The {feature} saves my team hours every week.",
@@ -206,12 +210,12 @@ SUPPORT_COMMENTS = {
 }
 TICKET_SUBJECTS = (
     "Cannot export report to {format}", "SSO login fails for new users", "Dashboard loads slowly",
-    "Question about API rate limits", "{integration} sync is missing records",
+    "Question about API rate limits", "{source} sync is missing records",
     "How do I set up alerts for my team?", "Invoice question for {month}", "Request to add {seats} more seats",
     "Webhook deliveries are failing", "Data import stuck in processing", "User cannot reset their password",
     "Scheduled report did not arrive", "Manager cannot see team dashboards", "Error 500 when saving a workflow",
     "Need help configuring the {integration} integration", "Feature request: custom fields on reports",
-    "Dashboard numbers don't match {integration}", "Admin locked out by two-factor authentication",
+    "Dashboard numbers don't match {source}", "Admin locked out by two-factor authentication",
     "How do we bulk invite users?", "API returns 429 errors", "Wrong time zone on scheduled exports",
     "Training session for our new team members", "Duplicate records after import",
 )
@@ -634,8 +638,10 @@ def support_tickets(account: DemoAccount) -> list[DemoTicket]:
             template = rng.choice(RISK_SUBJECTS)
         else:
             template = rng.choice(TICKET_SUBJECTS)
-        subject = template.format(format=rng.choice(("PDF", "CSV", "Excel")), integration=rng.choice(INTEGRATIONS),
-                                  month=f"{day:%B}", seats=rng.choice((5, 10, 20, 25, 50)))
+        subject = template.format(
+            format=rng.choice(("PDF", "CSV", "Excel")), integration=rng.choice(INTEGRATIONS),
+            source=rng.choice(DATA_SOURCES), month=MONTH_NAMES[day.month - 1], seats=rng.choice((5, 10, 20, 25, 50)),
+        )
         priority = rng.choices(PRIORITIES, (15, 40, 30, 15) if declining else (25, 50, 18, 7))[0]
         slow = rng.uniform(1.5, 3.0) if declining else 1.0
         response = opened + timedelta(seconds=int(_log_uniform(rng, *FIRST_RESPONSE_MINUTES[priority]) * slow * 60))
@@ -885,6 +891,7 @@ def seed_demo(
     surveys and events are inserted only if missing. With `if_missing`, a tenant that already has
     accounts is left alone. Everything but the tenant's creation happens in one transaction.
     """
+    slug = slug.strip().lower()
     as_of = as_of or datetime.now(UTC).date()
     _validate(accounts=accounts, as_of=as_of)
     started = time.perf_counter()
