@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 
@@ -13,31 +14,41 @@ def tenant_time_zone() -> str:
     return getattr(connection.tenant, "time_zone", None) or "UTC"
 
 
-@transaction.atomic
-def usage_rollups_refresh(*, days: Iterable[date]) -> int:
-    """Recompute the UsageDaily and UserDaily rows of the given days from the raw events.
+def local_day(moment: datetime) -> date:
+    """The tenant-local calendar day of an aware datetime."""
+    return moment.astimezone(ZoneInfo(tenant_time_zone())).date()
 
-    Replacing whole days makes the refresh idempotent: running it twice, or concurrently with a
-    sweeper, yields the same rows. Returns the number of UsageDaily rows written.
+
+@transaction.atomic
+def usage_rollups_refresh(*, days: Iterable[date], account_ids: Iterable[int] | None = None) -> int:
+    """Recompute the UsageDaily and UserDaily rows of the given days (of the given accounts, or all)
+    from the raw events.
+
+    Replacing whole account-days makes the refresh idempotent: running it twice, or concurrently with
+    a sweeper, yields the same rows. Returns the number of UsageDaily rows written.
     """
     days = sorted(set(days))
     if not days:
         return 0
+    accounts = None if account_ids is None else sorted(set(account_ids))
+    account_filter = "" if accounts is None else " AND account_id = ANY(%(accounts)s)"
     tz = tenant_time_zone()
     # Events are selected by a UTC range wide enough for every day in any time zone, then by local day.
     lower = datetime.combine(days[0] - timedelta(days=1), time.min, tzinfo=UTC)
     upper = datetime.combine(days[-1] + timedelta(days=2), time.min, tzinfo=UTC)
-    params = {"days": days, "tz": tz, "lower": lower, "upper": upper}
+    params = {"days": days, "tz": tz, "lower": lower, "upper": upper, "accounts": accounts}
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM accounts_usagedaily WHERE day = ANY(%(days)s)", params)
-        cursor.execute("DELETE FROM accounts_userdaily WHERE day = ANY(%(days)s)", params)
+        # Serialise refreshes of the same tenant so two concurrent ones cannot interleave delete and insert.
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':usage_rollups'))")
+        cursor.execute("DELETE FROM accounts_usagedaily WHERE day = ANY(%(days)s)" + account_filter, params)
+        cursor.execute("DELETE FROM accounts_userdaily WHERE day = ANY(%(days)s)" + account_filter, params)
         cursor.execute(
             """
             INSERT INTO accounts_userdaily (account_id, day, user_id, events)
             SELECT account_id, (occurred_at AT TIME ZONE %(tz)s)::date, user_id, count(*)
             FROM accounts_usageevent
             WHERE occurred_at >= %(lower)s AND occurred_at < %(upper)s
-              AND (occurred_at AT TIME ZONE %(tz)s)::date = ANY(%(days)s)
+              AND (occurred_at AT TIME ZONE %(tz)s)::date = ANY(%(days)s)""" + account_filter + """
             GROUP BY 1, 2, 3
             """,
             params,
@@ -48,7 +59,7 @@ def usage_rollups_refresh(*, days: Iterable[date]) -> int:
             SELECT account_id, (occurred_at AT TIME ZONE %(tz)s)::date, event_name, count(*), count(DISTINCT user_id)
             FROM accounts_usageevent
             WHERE occurred_at >= %(lower)s AND occurred_at < %(upper)s
-              AND (occurred_at AT TIME ZONE %(tz)s)::date = ANY(%(days)s)
+              AND (occurred_at AT TIME ZONE %(tz)s)::date = ANY(%(days)s)""" + account_filter + """
             GROUP BY 1, 2, 3
             """,
             params,

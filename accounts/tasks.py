@@ -1,15 +1,24 @@
-"""Celery adapters for customer-data upkeep: beat fans out per tenant, each tenant refreshes its own."""
+"""Celery adapters for customer-data upkeep: the ingest follow-up and the periodic rollup sweep
+(beat fans out per tenant, each tenant refreshes its own)."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from celery import shared_task
 from django.utils import timezone
-from django_tenants.utils import get_tenant_model, tenant_context
 
 from accounts.services import usage_days_received_since, usage_rollups_refresh
+from accounts.signals import customer_data_changed
+from tenants.tasks import delay_in_each_tenant
 
 # The sweeper looks back twice its beat interval, so one missed beat loses nothing.
 SWEEP_LOOKBACK = timedelta(minutes=30)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def ingest_follow_up(*, kind: str, account_ids: list[int], days: list[str]) -> None:
+    """Tell every listener which accounts (and days) a committed batch touched."""
+    customer_data_changed.send(sender=ingest_follow_up, kind=kind, account_ids=account_ids,
+                               days=[date.fromisoformat(day) for day in days])
 
 
 @shared_task(ignore_result=True)
@@ -20,6 +29,4 @@ def usage_rollups_refresh_recent() -> None:
 
 @shared_task(ignore_result=True)
 def usage_rollups_refresh_all_tenants() -> None:
-    for tenant in get_tenant_model().objects.exclude(schema_name="public"):
-        with tenant_context(tenant):
-            usage_rollups_refresh_recent.delay()
+    delay_in_each_tenant(usage_rollups_refresh_recent)

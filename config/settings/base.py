@@ -34,7 +34,10 @@ TENANT_APPS = [
     "django.contrib.messages",
     "django.contrib.admin",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "users",
+    "integrations",
     "accounts",
     "metrics",
     "playbooks",
@@ -135,9 +138,39 @@ EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Bellwether <bellwether@localhost>")
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "integrations.api.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["integrations.api.permissions.ReadScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["integrations.api.throttling.CallerRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"caller": env("API_RATE_LIMIT", default="1200/min")},
+    "EXCEPTION_HANDLER": "integrations.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
+                                 "rest_framework.renderers.BrowsableAPIRenderer"],
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Bellwether API",
+    "DESCRIPTION": "Push customer data in and read accounts, KPIs and work out. Authenticate with "
+                   "`Authorization: Bearer <key>`; keys are per tenant and scoped (ingest, read, admin).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "LifecycleStageEnum": "accounts.models.LifecycleStage",
+        "AccountStatusEnum": "accounts.models.AccountStatus",
+        "SurveyKindEnum": "accounts.models.SurveyKind",
+        "TicketPriorityEnum": "accounts.models.TicketPriority",
+        "ScopeEnum": "integrations.models.Scope",
+    },
+}
+# Bulk endpoints check their own (larger) limit first and answer 413; this caps everything else.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024
 
 LOGGING = {
     "version": 1,

@@ -20,4 +20,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.usage_rollups_refresh_all_tenants",
         "schedule": crontab(minute="*/15"),
     },
+    "check-stale-feeds": {
+        "task": "integrations.tasks.stale_feeds_check_all_tenants",
+        "schedule": crontab(minute=5),
+    },
 }

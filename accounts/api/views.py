@@ -1,0 +1,178 @@
+"""The integrations API for customer data: bulk ingest, CSV import, accounts and their records."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers
+from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import FileUploadParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import ingestion, selectors
+from accounts.api import serializers as out
+from accounts.models import Account
+from integrations.api.bulk import ERROR_RESPONSES, BulkResultSerializer, bulk_ingest_view
+from integrations.api.permissions import IngestScope, ReadScope
+from integrations.csv_import import csv_items, rows_for_errors
+from integrations.ingest import Caller
+from integrations.models import ApiKey
+from integrations.services import batch_rejection_record
+from integrations.validation import BatchRejected, InvalidInput, ItemSpec
+
+AccountsBulk = bulk_ingest_view(name="accounts_bulk", list_key="accounts", spec=ingestion.ACCOUNT_SPEC,
+                                ingest=ingestion.accounts_ingest, summary="Upsert accounts by external_id")
+EventsBulk = bulk_ingest_view(name="events_bulk", list_key="events", spec=ingestion.EVENT_SPEC,
+                              ingest=ingestion.usage_events_ingest, summary="Push usage events",
+                              allow_ndjson=True)
+RevenueBulk = bulk_ingest_view(name="revenue_bulk", list_key="snapshots", spec=ingestion.REVENUE_SPEC,
+                               ingest=ingestion.revenue_snapshots_ingest, summary="Upsert monthly MRR")
+SurveysBulk = bulk_ingest_view(name="surveys_bulk", list_key="responses", spec=ingestion.SURVEY_SPEC,
+                               ingest=ingestion.survey_responses_ingest, summary="Push NPS, CSAT and CES answers")
+TicketsBulk = bulk_ingest_view(name="tickets_bulk", list_key="tickets", spec=ingestion.TICKET_SPEC,
+                               ingest=ingestion.support_tickets_ingest, summary="Upsert support tickets")
+
+
+def _caller(request: Request, source: str = "api") -> Caller:
+    if isinstance(request.auth, ApiKey):
+        return Caller(api_key=request.auth, source=source)
+    return Caller(user=request.user, source=source)
+
+
+class ById(CursorPagination):
+    ordering = "-id"
+    page_size = 100
+    max_page_size = 1000
+    page_size_query_param = "page_size"
+
+
+ACCOUNT_FILTERS = ["plan", "region", "industry", "lifecycle_stage", "status", "external_id"]
+
+
+@extend_schema(tags=["accounts"], parameters=[
+    *[OpenApiParameter(name, str) for name in ACCOUNT_FILTERS],
+    OpenApiParameter("owner", str, description="Email of the owning CSM"),
+    OpenApiParameter("updated_since", str, description="ISO 8601 date-time"),
+])
+class AccountList(generics.ListAPIView):
+    """Accounts with their current MRR, newest first, filterable; cursor pagination for stable paging."""
+
+    permission_classes = [ReadScope]
+    serializer_class = out.AccountOut
+    pagination_class = ById
+
+    def get_queryset(self):
+        params = self.request.query_params
+        filters = {name: params[name] for name in ACCOUNT_FILTERS if params.get(name)}
+        if params.get("owner"):
+            filters["owner__email"] = params["owner"].lower()
+        if params.get("updated_since"):
+            filters["updated_at__gte"] = _timestamp_param("updated_since", params["updated_since"])
+        return selectors.account_list().filter(**filters).order_by("-id")
+
+
+def _timestamp_param(name: str, value: str):
+    from integrations.validation import FieldError, Timestamp
+
+    try:
+        return Timestamp().parse(value)
+    except FieldError as error:
+        raise InvalidInput(f"Query parameter {name} {error}.") from None
+
+
+ACCOUNT_UPDATE = ItemSpec("AccountUpdateIn", {
+    name: field for name, field in ingestion.ACCOUNT_SPEC.fields.items() if name != "external_id"})
+
+
+@extend_schema(tags=["accounts"])
+class AccountDetail(APIView):
+    """One account; PATCH changes the fields sent, under the same rules as the bulk upsert."""
+
+    def get_permissions(self):
+        return [IngestScope()] if self.request.method == "PATCH" else [ReadScope()]
+
+    @extend_schema(responses={200: out.AccountOut, 404: ERROR_RESPONSES[400]})
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(out.AccountOut(get_object_or_404(selectors.account_list(), pk=pk)).data)
+
+    @extend_schema(request=ACCOUNT_UPDATE.serializer(), responses={200: out.AccountOut, **ERROR_RESPONSES})
+    def patch(self, request: Request, pk: int) -> Response:
+        account = get_object_or_404(Account, pk=pk)
+        if not isinstance(request.data, dict):
+            raise InvalidInput("The body must be a JSON object of the fields to change.")
+        if "external_id" in request.data:
+            raise InvalidInput("external_id cannot be changed: it is how the account is known.")
+        try:
+            ingestion.accounts_ingest(items=[{**request.data, "external_id": account.external_id}],
+                                      caller=_caller(request))
+        except BatchRejected as rejection:
+            batch_rejection_record(rejection=rejection)
+            raise InvalidInput("The update was rejected; nothing was changed.",
+                               [{**error, "index": None} for error in rejection.errors]) from None
+        return Response(out.AccountOut(selectors.account_list().get(pk=pk)).data)
+
+
+class AccountRecords(generics.ListAPIView):
+    """The records of one account, newest first."""
+
+    permission_classes = [ReadScope]
+    pagination_class = ById
+    related_name: str
+
+    def get_queryset(self):
+        account = get_object_or_404(Account, pk=self.kwargs["pk"])
+        return getattr(account, self.related_name).order_by("-id")
+
+
+def _records_view(name: str, related_name: str, serializer) -> type[AccountRecords]:
+    return extend_schema(tags=["accounts"])(type(name, (AccountRecords,), {
+        "related_name": related_name, "serializer_class": serializer}))
+
+
+AccountEvents = _records_view("AccountEvents", "usage_events", out.UsageEventOut)
+AccountRevenue = _records_view("AccountRevenue", "revenue_snapshots", out.RevenueSnapshotOut)
+AccountSurveys = _records_view("AccountSurveys", "survey_responses", out.SurveyResponseOut)
+AccountTickets = _records_view("AccountTickets", "support_tickets", out.SupportTicketOut)
+
+
+class CsvImport(APIView):
+    """Import a CSV file (header row = field names) as one all-or-nothing batch."""
+
+    permission_classes = [IngestScope]
+    parser_classes = [MultiPartParser, FileUploadParser]
+    spec: ItemSpec
+    ingest = None
+
+    def post(self, request: Request) -> Response:
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise InvalidInput('Send the CSV as a multipart form field named "file".')
+        try:
+            items = csv_items(data=upload.read(), spec=self.spec)
+            result = type(self).ingest(items=items, caller=_caller(request, source="csv"))
+        except BatchRejected as rejection:
+            batch_rejection_record(rejection=rejection)
+            return Response({"detail": rejection.detail, "errors": rows_for_errors(rejection.errors)}, status=400)
+        return Response(result.counts())
+
+
+def _csv_view(name: str, spec: ItemSpec, ingest, summary: str) -> type[CsvImport]:
+    view = type(name, (CsvImport,), {"spec": spec, "ingest": staticmethod(ingest)})
+
+    def post(self, request: Request) -> Response:  # a function of its own, so each view has its own schema
+        return CsvImport.post(self, request)
+
+    view.post = extend_schema(
+        summary=summary, tags=["ingest"], operation_id=name,
+        request={"multipart/form-data": inline_serializer(f"{name}Upload", {"file": serializers.FileField()})},
+        responses={200: BulkResultSerializer, **ERROR_RESPONSES},
+    )(post)
+    return view
+
+
+AccountsCsvImport = _csv_view("accounts_import", ingestion.ACCOUNT_SPEC, ingestion.accounts_ingest,
+                              "Import accounts from CSV")
+RevenueCsvImport = _csv_view("revenue_import", ingestion.REVENUE_SPEC, ingestion.revenue_snapshots_ingest,
+                             "Import revenue snapshots from CSV")

@@ -1,0 +1,96 @@
+"""API keys and data health through the API (admin scope)."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from integrations import selectors
+from integrations.api.bulk import ERROR_RESPONSES
+from integrations.api.permissions import AdminScope
+from integrations.models import ApiKey, Scope
+from integrations.services import ApiKeyError, api_key_create, api_key_revoke
+from integrations.validation import InvalidInput
+
+
+class ApiKeyOut(serializers.ModelSerializer):
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
+
+
+class ApiKeyIn(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=Scope.choices), min_length=1)
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key = serializers.CharField(help_text="The secret, shown this once only.")
+
+    class Meta(ApiKeyOut.Meta):
+        fields = [*ApiKeyOut.Meta.fields, "key"]
+
+
+@extend_schema(tags=["settings"])
+class ApiKeyList(APIView):
+    permission_classes = [AdminScope]
+
+    @extend_schema(responses={200: ApiKeyOut(many=True)})
+    def get(self, request: Request) -> Response:
+        return Response(ApiKeyOut(ApiKey.objects.order_by("-created_at"), many=True).data)
+
+    @extend_schema(request=ApiKeyIn, responses={201: ApiKeyCreated, **ERROR_RESPONSES})
+    def post(self, request: Request) -> Response:
+        payload = ApiKeyIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        created_by = None if isinstance(request.auth, ApiKey) else request.user
+        try:
+            issued = api_key_create(created_by=created_by, **payload.validated_data)
+        except ApiKeyError as error:
+            raise InvalidInput(str(error)) from None
+        body = ApiKeyOut(issued.api_key).data | {"key": issued.secret}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["settings"], request=None, responses={200: ApiKeyOut, **ERROR_RESPONSES})
+class ApiKeyRevoke(APIView):
+    permission_classes = [AdminScope]
+
+    def post(self, request: Request, pk: int) -> Response:
+        api_key = get_object_or_404(ApiKey, pk=pk)
+        api_key_revoke(api_key=api_key)
+        api_key.refresh_from_db()
+        return Response(ApiKeyOut(api_key).data)
+
+
+@extend_schema(tags=["settings"], responses={200: inline_serializer("DataHealth", {
+    "feeds": serializers.ListField(child=serializers.DictField()),
+    "api_keys": serializers.ListField(child=serializers.DictField()),
+    "rejected_batches": serializers.ListField(child=serializers.DictField()),
+    "accounts_without_owner": serializers.DictField(),
+    "revenue_gaps": serializers.ListField(child=serializers.DictField()),
+})})
+class DataHealth(APIView):
+    """Feed freshness, per-key activity and the data problems ingestion has seen."""
+
+    permission_classes = [AdminScope]
+
+    def get(self, request: Request) -> Response:
+        unowned_count, unowned = selectors.accounts_without_owner()
+        return Response({
+            "feeds": [{"kind": feed.kind, "last_received_at": feed.last_received_at, "stale": feed.is_stale,
+                       "max_silence_hours": feed.max_silence_hours, "items_last_7_days": feed.items_last_7_days,
+                       "batches_last_7_days": feed.batches_last_7_days,
+                       "rejected_last_7_days": feed.rejected_last_7_days} for feed in selectors.feed_health()],
+            "api_keys": selectors.api_key_activity(),
+            "rejected_batches": [{"kind": batch.kind, "received_at": batch.received_at, "items": batch.items,
+                                  "api_key": batch.api_key.prefix if batch.api_key else None,
+                                  "error_count": batch.error_count, "errors": batch.errors[:10]}
+                                 for batch in selectors.rejected_batches()],
+            "accounts_without_owner": {"count": unowned_count, "accounts": unowned},
+            "revenue_gaps": selectors.revenue_gaps(),
+        })

@@ -1,0 +1,121 @@
+"""How integrations reach a tenant: API keys, replayable idempotent requests, and the log of every
+batch received, which data health reads."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+
+
+class Scope(models.TextChoices):
+    INGEST = "ingest", "Ingest: push data"
+    READ = "read", "Read: accounts, records, KPIs"
+    ADMIN = "admin", "Admin: configuration"
+
+
+class ApiKey(models.Model):
+    """A secret an integration sends as `Authorization: Bearer <key>`.
+
+    Only a SHA-256 of the secret is stored; the short `prefix` finds the row and identifies the key in
+    lists and logs. The key is shown once, when created.
+    """
+
+    name = models.CharField(max_length=200)
+    prefix = models.CharField(max_length=16, unique=True, db_collation="C")
+    hashed_secret = models.CharField(max_length=64, db_collation="C")
+    scopes = ArrayField(models.CharField(max_length=16, choices=Scope.choices))
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(scopes__len__gt=0), name="api_key_has_a_scope"),
+            models.CheckConstraint(condition=Q(scopes__contained_by=Scope.values), name="api_key_scopes_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class IdempotentRequest(models.Model):
+    """The first response to a POST sent with an `Idempotency-Key`, replayed for any retry of it."""
+
+    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="+")
+    key = models.CharField(max_length=200, db_collation="C")
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=500)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request body.")
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "key"], condition=Q(api_key__isnull=False),
+                                    name="idempotent_request_key_unique_per_api_key"),
+            models.UniqueConstraint(fields=["user", "key"], condition=Q(user__isnull=False),
+                                    name="idempotent_request_key_unique_per_user"),
+            models.CheckConstraint(condition=Q(api_key__isnull=False) | Q(user__isnull=False),
+                                   name="idempotent_request_has_a_caller"),
+        ]
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}]"
+
+
+class DataKind(models.TextChoices):
+    ACCOUNTS = "accounts", "Accounts"
+    EVENTS = "events", "Usage events"
+    REVENUE = "revenue", "Revenue snapshots"
+    SURVEYS = "surveys", "Survey responses"
+    TICKETS = "tickets", "Support tickets"
+
+
+class IngestBatch(models.Model):
+    """One batch received for one kind of data: accepted with its counts, or rejected with its reasons."""
+
+    kind = models.CharField(max_length=16, choices=DataKind.choices)
+    source = models.CharField(max_length=16, default="api", help_text="api, csv or seed.")
+    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="batches")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    received_at = models.DateTimeField(auto_now_add=True)
+    accepted = models.BooleanField()
+    items = models.PositiveIntegerField()
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="The first errors of a rejected batch.")
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["kind", "received_at"]), models.Index(fields=["api_key", "received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} x{self.items} at {self.received_at:%Y-%m-%d %H:%M}"
+
+
+class FeedPolicy(models.Model):
+    """How long a kind of data may go quiet before admins are alerted (a KPI on stale data misleads)."""
+
+    kind = models.CharField(max_length=16, choices=DataKind.choices, unique=True)
+    max_silence_hours = models.PositiveIntegerField(default=48)
+    alerted_at = models.DateTimeField(null=True, blank=True,
+                                      help_text="When admins were last told this feed went quiet.")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.max_silence_hours}h"

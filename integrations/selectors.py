@@ -1,0 +1,101 @@
+"""Data health: how fresh each feed is, who sends what, what was refused, and gaps in the data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection
+from django.db.models import Count, Max, Q, Sum
+from django.utils import timezone
+
+from integrations.models import ApiKey, DataKind, FeedPolicy, IngestBatch
+
+DEFAULT_MAX_SILENCE_HOURS = 48
+HEALTH_WINDOW_DAYS = 7
+
+
+@dataclass(frozen=True)
+class FeedHealth:
+    kind: str
+    label: str
+    last_received_at: datetime | None
+    items_last_7_days: int
+    batches_last_7_days: int
+    rejected_last_7_days: int
+    max_silence_hours: int
+
+    @property
+    def is_stale(self) -> bool:
+        """A feed that has delivered before and has been quiet longer than its limit."""
+        if self.last_received_at is None:
+            return False
+        return timezone.now() - self.last_received_at > timedelta(hours=self.max_silence_hours)
+
+
+def feed_health(*, now: datetime | None = None) -> list[FeedHealth]:
+    """One row per kind of data, in two queries."""
+    since = (now or timezone.now()) - timedelta(days=HEALTH_WINDOW_DAYS)
+    accepted = Q(accepted=True)
+    recent = Q(received_at__gte=since)
+    stats = {row["kind"]: row for row in IngestBatch.objects.values("kind").annotate(
+        last=Max("received_at", filter=accepted),
+        items=Sum("items", filter=accepted & recent, default=0),
+        batches=Count("id", filter=accepted & recent),
+        rejected=Count("id", filter=Q(accepted=False) & recent),
+    )}
+    limits = dict(FeedPolicy.objects.values_list("kind", "max_silence_hours"))
+    return [
+        FeedHealth(
+            kind=kind, label=label, last_received_at=stats.get(kind, {}).get("last"),
+            items_last_7_days=stats.get(kind, {}).get("items", 0),
+            batches_last_7_days=stats.get(kind, {}).get("batches", 0),
+            rejected_last_7_days=stats.get(kind, {}).get("rejected", 0),
+            max_silence_hours=limits.get(kind, DEFAULT_MAX_SILENCE_HOURS),
+        )
+        for kind, label in DataKind.choices
+    ]
+
+
+def api_key_activity(*, now: datetime | None = None) -> list[dict]:
+    """Each key with its last use and what it sent in the last 7 days."""
+    since = (now or timezone.now()) - timedelta(days=HEALTH_WINDOW_DAYS)
+    recent = Q(batches__received_at__gte=since)
+    return list(ApiKey.objects.annotate(
+        batches_7d=Count("batches", filter=recent),
+        items_7d=Sum("batches__items", filter=recent & Q(batches__accepted=True), default=0),
+        rejected_7d=Count("batches", filter=recent & Q(batches__accepted=False)),
+    ).values("id", "name", "prefix", "scopes", "last_used_at", "revoked_at", "batches_7d", "items_7d",
+             "rejected_7d").order_by("-last_used_at", "name"))
+
+
+def rejected_batches(*, limit: int = 20):
+    return IngestBatch.objects.filter(accepted=False).select_related("api_key").order_by("-received_at")[:limit]
+
+
+def accounts_without_owner(*, limit: int = 50) -> tuple[int, list[dict]]:
+    from accounts.models import Account, AccountStatus
+
+    unowned = Account.objects.filter(owner__isnull=True, status=AccountStatus.ACTIVE)
+    return unowned.count(), list(unowned.order_by("name").values("id", "external_id", "name")[:limit])
+
+
+def revenue_gaps(*, limit: int = 50) -> list[dict]:
+    """Accounts with months missing between their first and last revenue snapshot, in one query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT a.id, a.external_id, a.name, s.first_month, s.last_month, s.months,
+                   (EXTRACT(YEAR FROM age(s.last_month, s.first_month)) * 12
+                    + EXTRACT(MONTH FROM age(s.last_month, s.first_month)) + 1 - s.months)::int AS missing
+            FROM (SELECT account_id, min(month) AS first_month, max(month) AS last_month, count(*) AS months
+                  FROM accounts_revenuesnapshot GROUP BY account_id) s
+            JOIN accounts_account a ON a.id = s.account_id
+            WHERE (EXTRACT(YEAR FROM age(s.last_month, s.first_month)) * 12
+                   + EXTRACT(MONTH FROM age(s.last_month, s.first_month)) + 1) > s.months
+            ORDER BY missing DESC, a.name LIMIT %s
+            """,
+            [limit],
+        )
+        columns = [column.name for column in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
