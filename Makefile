@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: run test stop services status lint setup
+.PHONY: run test stop services status lint setup bench-ingest
 
 $(STAMP): requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ run: services
 
 test: services
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+bench-ingest: services
+	@$(PY) manage.py platform_migrate
+	@$(PY) scripts/bench_ingest.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	@$(VENV)/bin/ruff check .

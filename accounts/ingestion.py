@@ -225,25 +225,21 @@ def _events_check(parsed: list[dict | None], errors: list[dict]) -> dict[str, in
 
 
 def _events_write(parsed: list[dict], accounts: dict[str, int]) -> IngestResult:
-    result = IngestResult()
-    rows = []
-    for item in parsed:
-        account_id = accounts[item["account"]]
-        rows.append((item["id"], account_id, item["user"], item["event"], item["timestamp"],
-                     orjson.dumps(item.get("properties") or {}).decode()))
+    from accounts.services import local_days
+
+    # Timestamps go to PostgreSQL as ISO text: dumping 10,000 datetimes costs more than parsing them there.
+    rows = [(item["id"], accounts[item["account"]], item["user"], item["event"], item["timestamp"].isoformat(),
+             orjson.dumps(item["properties"]).decode() if item.get("properties") else "{}") for item in parsed]
     created, _ = bulk_upsert(
         table="accounts_usageevent",
         columns={"idempotency_key": "text", "account_id": "bigint", "user_id": "text", "event_name": "text",
                  "occurred_at": "timestamptz", "properties": "jsonb"},
         rows=rows, conflict=["idempotency_key"], extra_insert={"received_at": "now()"},
     )
-    result.created = created
-    result.duplicates = len(parsed) - created
+    result = IngestResult(created=created, duplicates=len(parsed) - created)
     if created:
-        from accounts.services import local_day
-
         result.account_ids = {row[1] for row in rows}
-        result.days = {local_day(row[4]) for row in rows}
+        result.days = local_days(item["timestamp"] for item in parsed)
     return result
 
 

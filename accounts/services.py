@@ -14,9 +14,10 @@ def tenant_time_zone() -> str:
     return getattr(connection.tenant, "time_zone", None) or "UTC"
 
 
-def local_day(moment: datetime) -> date:
-    """The tenant-local calendar day of an aware datetime."""
-    return moment.astimezone(ZoneInfo(tenant_time_zone())).date()
+def local_days(moments: Iterable[datetime]) -> set[date]:
+    """The tenant-local calendar days of aware datetimes."""
+    zone = ZoneInfo(tenant_time_zone())
+    return {moment.astimezone(zone).date() for moment in moments}
 
 
 @transaction.atomic

@@ -1,0 +1,217 @@
+"""Benchmark: 1,000,000 usage events through the real HTTP API versus raw COPY into the same table.
+
+    make bench-ingest            (or: .venv/bin/python scripts/bench_ingest.py --events 1000000)
+
+Runs against the embedded (or DATABASE_URL) PostgreSQL in a dedicated tenant `bench`, starts a real
+gunicorn server, pushes the events in batches of 5,000 over keep-alive HTTP connections, then loads the
+same rows with psycopg COPY into the same (emptied) table, and prints both rates, their ratio and the
+web workers' peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django_tenants.utils import schema_context  # noqa: E402
+
+from integrations.services import api_key_create  # noqa: E402
+from tenants.models import Tenant  # noqa: E402
+from tenants.services import tenant_create  # noqa: E402
+
+SLUG = "bench"
+HOST = f"{SLUG}.localhost"
+ACCOUNTS = 1000
+
+
+def bench_tenant() -> tuple[str, str]:
+    """The bench tenant with its accounts and a fresh ingest key; returns (schema, key)."""
+    tenant = Tenant.objects.filter(slug=SLUG).first()
+    if tenant is None:
+        tenant = tenant_create(slug=SLUG, name="Benchmark", admin_email="admin@bench.example",
+                               admin_password="bench-password-1").tenant
+    with schema_context(tenant.schema_name):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO accounts_account (external_id, name, plan, region, industry, lifecycle_stage, status,"
+                " custom_attributes, created_at, updated_at) SELECT 'B-' || n, 'Bench ' || n, 'Growth', 'NA', '',"
+                " 'adoption', 'active', '{}', now(), now() FROM generate_series(1, %s) n"
+                " ON CONFLICT (external_id) DO NOTHING",
+                [ACCOUNTS],
+            )
+        key = api_key_create(name=f"bench {datetime.now(UTC):%H:%M:%S}", scopes="ingest,read").secret
+    return tenant.schema_name, key
+
+
+def make_events(count: int, seed: int = 1) -> list[tuple]:
+    rng = random.Random(seed)
+    start = datetime.now(UTC) - timedelta(days=30)
+    names = ["login", "dashboard_viewed", "report_created", "report_exported", "api_call"]
+    return [
+        (f"bench-{n:09d}", f"B-{rng.randint(1, ACCOUNTS)}", f"u{rng.randint(1, 40)}", rng.choice(names),
+         (start + timedelta(seconds=rng.randint(0, 30 * 86400))).isoformat())
+        for n in range(count)
+    ]
+
+
+def events_clear(schema: str) -> None:
+    with schema_context(schema), connection.cursor() as cursor:
+        cursor.execute("TRUNCATE accounts_usageevent, accounts_usagedaily, accounts_userdaily")
+        cursor.execute("DELETE FROM integrations_ingestbatch")
+        cursor.execute("VACUUM ANALYZE accounts_usageevent")
+
+
+def copy_load(schema: str, events: list[tuple]) -> float:
+    """The baseline: psycopg COPY of the same rows into the same table; returns seconds."""
+    with schema_context(schema), connection.cursor() as cursor:
+        cursor.execute("SELECT external_id, id FROM accounts_account")
+        ids = dict(cursor.fetchall())
+        started = time.perf_counter()
+        with cursor.cursor.copy(
+            "COPY accounts_usageevent (idempotency_key, account_id, user_id, event_name, occurred_at, properties,"
+            " received_at) FROM STDIN"
+        ) as copy:
+            now = datetime.now(UTC)
+            for key, account, user, event, timestamp in events:
+                copy.write_row((key, ids[account], user, event, timestamp, "{}", now))
+        return time.perf_counter() - started
+
+
+def serve(port: int, workers: int) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "--worker-class", "gthread", "--threads", "2", "--log-level", "warning", "--timeout", "120"],
+        cwd=ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.dev", "DJANGO_DEBUG": "false",
+                       "API_RATE_LIMIT": "100000/min"},
+    )
+    for _ in range(100):
+        try:
+            probe = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            probe.request("GET", "/healthz", headers={"Host": HOST})
+            if probe.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    sys.exit("gunicorn did not start")
+
+
+def api_load(port: int, key: str, bodies: list[bytes], clients: int) -> tuple[float, list[float]]:
+    """POST every body, `clients` connections at a time; returns (seconds, per-request latencies)."""
+    queue = list(reversed(bodies))
+    lock = threading.Lock()
+    latencies: list[float] = []
+    failures: list[str] = []
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        headers = {"Host": HOST, "Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        while True:
+            with lock:
+                if not queue:
+                    return
+                body = queue.pop()
+            sent = time.perf_counter()
+            conn.request("POST", "/api/v1/events/bulk", body=body, headers=headers)
+            response = conn.getresponse()
+            payload = response.read()
+            latencies.append(time.perf_counter() - sent)
+            if response.status != 200 or orjson.loads(payload)["created"] != 5000:
+                failures.append(f"{response.status}: {payload[:300]!r}")
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        sys.exit(f"{len(failures)} requests failed, first: {failures[0]}")
+    return elapsed, latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--port", type=int, default=8099)
+    args = parser.parse_args()
+
+    schema, key = bench_tenant()
+    events = make_events(args.events)
+    bodies = [
+        orjson.dumps({"events": [{"id": k, "account": a, "user": u, "event": e, "timestamp": t}
+                                 for k, a, u, e, t in events[i:i + args.batch]]})
+        for i in range(0, len(events), args.batch)
+    ]
+    print(f"{args.events:,} events, {len(bodies)} batches of {args.batch:,}, {args.clients} client(s), "
+          f"{args.workers} gunicorn worker(s), {os.cpu_count()} CPU(s)")
+
+    events_clear(schema)
+    copy_seconds = copy_load(schema, events)
+    print(f"COPY baseline: {copy_seconds:6.1f} s  {args.events / copy_seconds:10,.0f} rows/s")
+    events_clear(schema)
+
+    server = serve(args.port, args.workers)
+    peak = {"rss": 0}
+    sampling = threading.Event()
+
+    def sample() -> None:
+        process = psutil.Process(server.pid)
+        while not sampling.is_set():
+            workers = process.children(recursive=True)
+            peak["rss"] = max([peak["rss"], *(w.memory_info().rss for w in workers)])
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        api_seconds, latencies = api_load(args.port, key, bodies, args.clients)
+    finally:
+        sampling.set()
+        server.terminate()
+        server.wait(timeout=30)
+    with schema_context(schema), connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM accounts_usageevent")
+        stored = cursor.fetchone()[0]
+    latencies.sort()
+    print(f"HTTP API:      {api_seconds:6.1f} s  {args.events / api_seconds:10,.0f} rows/s  "
+          f"(batch latency median {statistics.median(latencies) * 1000:.0f} ms, "
+          f"p95 {latencies[int(len(latencies) * 0.95) - 1] * 1000:.0f} ms)")
+    print(f"ratio API/COPY: {copy_seconds / api_seconds:.2f}  (goal >= 0.33)")
+    print(f"peak web worker RSS: {peak['rss'] / 2**20:.0f} MB  (goal < 300 MB)")
+    print(f"events stored: {stored:,} of {args.events:,}")
+    if stored != args.events:
+        sys.exit("event count mismatch")
+    from config.celery import app
+
+    app.control.purge()  # the bench leaves no rollup work behind for a later `make run`
+    events_clear(schema)
+
+
+if __name__ == "__main__":
+    main()
