@@ -11,4 +11,5 @@ urlpatterns = [
     path("api/v1/", include("config.api_urls")),
     path("", include("users.urls")),
     path("", include("accounts.urls")),
+    path("", include("integrations.urls")),
 ]

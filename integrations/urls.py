@@ -1,0 +1,10 @@
+from django.urls import path
+
+from integrations import views
+
+urlpatterns = [
+    path("data-health/", views.data_health, name="data_health"),
+    path("data/import/", views.csv_import, name="csv_import"),
+    path("settings/api-keys/", views.api_keys, name="api_keys"),
+    path("settings/api-keys/<int:pk>/revoke/", views.api_key_revoke_view, name="api_key_revoke"),
+]
