@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import models, transaction
 from django.utils import timezone
@@ -142,3 +143,13 @@ def stale_feeds_alert(*, now=None) -> list[str]:
             )
         alerted.append(feed.kind)
     return alerted
+
+
+IDEMPOTENCY_RETENTION_DAYS = 7
+
+
+def idempotent_requests_purge(*, now=None) -> int:
+    """Forget stored replies older than the retention: a client retries within minutes, not weeks."""
+    cutoff = (now or timezone.now()) - timedelta(days=IDEMPOTENCY_RETENTION_DAYS)
+    deleted, _ = IdempotentRequest.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

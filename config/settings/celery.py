@@ -24,4 +24,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.tasks.stale_feeds_check_all_tenants",
         "schedule": crontab(minute=5),
     },
+    "purge-idempotent-requests": {
+        "task": "integrations.tasks.idempotent_requests_purge_all_tenants",
+        "schedule": crontab(hour=3, minute=30),
+    },
 }
