@@ -16,3 +16,5 @@ ALLOWED_HOSTS = [".localhost", "localhost", "testserver"]
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Two test runs at once (two developers, or a developer and a helper) need two test databases.
+DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_bellwether")}  # noqa: F405
