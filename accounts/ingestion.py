@@ -334,7 +334,7 @@ def _tickets_write(parsed: list[dict], accounts: dict[str, int]) -> IngestResult
     result = IngestResult()
     groups: dict[frozenset, list[dict]] = defaultdict(list)
     for item in parsed:
-        groups[frozenset(item) & _TICKET_OPTIONAL.keys()].append(item)
+        groups[frozenset(item.keys() & _TICKET_OPTIONAL.keys())].append(item)
     columns = {"external_id": "text", "account_id": "bigint", "opened_at": "timestamptz"} | {
         name: sql for name, (sql, _) in _TICKET_OPTIONAL.items()}
     for sent_fields, group in groups.items():

@@ -12,34 +12,39 @@ from integrations.validation import Integer, InvalidInput, ItemSpec, Object
 MAX_CSV_BYTES = 10 * 1024 * 1024
 
 
-def csv_items(*, data: bytes, spec: ItemSpec) -> list[dict]:
-    """Rows of a CSV file (header = field names) as items for `spec`: empty cells are left out, numbers
-    and JSON objects are converted, so the item spec checks them as if they came as JSON."""
+def csv_items(*, data: bytes, spec: ItemSpec) -> tuple[list[dict], list[int]]:
+    """Rows of a CSV file (header = field names) as items for `spec`, and the line each row starts on.
+
+    Empty cells are left out, numbers and JSON objects are converted, so the item spec checks them as if
+    they came as JSON. Blank lines are skipped and a quoted cell may span lines, so an item's index is not
+    its line: the lines are what a person needs to find a bad row.
+    """
     if len(data) > MAX_CSV_BYTES:
         raise InvalidInput(f"The file is {len(data):,} bytes; the limit is {MAX_CSV_BYTES:,}.", status_code=413)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput("The file is not UTF-8 text; export the CSV as UTF-8.") from None
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames:
+    reader = csv.reader(io.StringIO(text))
+    header = [name.strip() for name in next(reader, [])]
+    if not header:
         raise InvalidInput("The file is empty: it needs a header row naming the columns.")
-    header = [name.strip() for name in reader.fieldnames]
     unknown = [name for name in header if name not in spec.fields]
     if unknown:
         raise InvalidInput(f"Unknown column(s): {', '.join(unknown)}. Known columns: {', '.join(spec.fields)}.")
     missing = [name for name, field in spec.fields.items() if field.required and name not in header]
     if missing:
         raise InvalidInput(f"Missing required column(s): {', '.join(missing)}.")
-    items = []
-    for row in reader:
-        item = {}
-        for name, value in zip(header, (row.get(key) for key in reader.fieldnames), strict=True):
-            if value is None or value.strip() == "":
-                continue
-            item[name] = _convert(spec.fields[name], value.strip())
-        items.append(item)
-    return items
+    items, lines = [], []
+    first_line = reader.line_num + 1
+    for cells in reader:
+        if cells:
+            # A short row leaves its last columns empty, as DictReader would; cells past the header are ignored.
+            items.append({name: _convert(spec.fields[name], value.strip())
+                          for name, value in zip(header, cells, strict=False) if value.strip()})
+            lines.append(first_line)
+        first_line = reader.line_num + 1
+    return items, lines
 
 
 def _convert(field, value: str):
@@ -56,7 +61,7 @@ def _convert(field, value: str):
     return value
 
 
-def rows_for_errors(errors: list[dict]) -> list[dict]:
-    """Item errors renumbered as CSV lines: item 0 is line 2, after the header."""
-    return [{"row": None if error.get("index") is None else error["index"] + 2, "field": error.get("field"),
+def rows_for_errors(errors: list[dict], lines: list[int]) -> list[dict]:
+    """Item errors by CSV line (the header is line 1), from the lines csv_items() returned."""
+    return [{"row": None if error.get("index") is None else lines[error["index"]], "field": error.get("field"),
              "message": error["message"]} for error in errors]

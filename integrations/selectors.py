@@ -24,18 +24,20 @@ class FeedHealth:
     batches_last_7_days: int
     rejected_last_7_days: int
     max_silence_hours: int
+    as_of: datetime
 
     @property
     def is_stale(self) -> bool:
-        """A feed that has delivered before and has been quiet longer than its limit."""
+        """A feed that has delivered before and, at `as_of`, had been quiet longer than its limit."""
         if self.last_received_at is None:
             return False
-        return timezone.now() - self.last_received_at > timedelta(hours=self.max_silence_hours)
+        return self.as_of - self.last_received_at > timedelta(hours=self.max_silence_hours)
 
 
 def feed_health(*, now: datetime | None = None) -> list[FeedHealth]:
     """One row per kind of data, in two queries."""
-    since = (now or timezone.now()) - timedelta(days=HEALTH_WINDOW_DAYS)
+    now = now or timezone.now()
+    since = now - timedelta(days=HEALTH_WINDOW_DAYS)
     accepted = Q(accepted=True)
     recent = Q(received_at__gte=since)
     stats = {row["kind"]: row for row in IngestBatch.objects.values("kind").annotate(
@@ -51,7 +53,7 @@ def feed_health(*, now: datetime | None = None) -> list[FeedHealth]:
             items_last_7_days=stats.get(kind, {}).get("items", 0),
             batches_last_7_days=stats.get(kind, {}).get("batches", 0),
             rejected_last_7_days=stats.get(kind, {}).get("rejected", 0),
-            max_silence_hours=limits.get(kind, DEFAULT_MAX_SILENCE_HOURS),
+            max_silence_hours=limits.get(kind, DEFAULT_MAX_SILENCE_HOURS), as_of=now,
         )
         for kind, label in DataKind.choices
     ]

@@ -65,7 +65,8 @@ def api_key_revoke(*, api_key: ApiKey) -> bool:
 
 def api_key_authenticate(*, secret: str) -> ApiKey | None:
     """The active key of the current tenant matching `secret`, or None; marks it used."""
-    parts = secret.split("_")
+    # The random part is URL-safe base64, which has "_" in its alphabet: split off the prefix only.
+    parts = secret.split("_", 2)
     if len(parts) != 3 or parts[0] != "bw" or len(parts[1]) != KEY_PREFIX_LENGTH:
         return None
     api_key = ApiKey.objects.filter(prefix=parts[1], revoked_at__isnull=True).first()
@@ -84,10 +85,13 @@ def ingest_batch_record(
 ) -> IngestBatch:
     """Log a received batch for data health; a rejected batch keeps its first 100 errors."""
     errors = errors or []
+    # An error may echo the request (an unknown field's name), and jsonb cannot hold a NUL character.
+    stored_errors = [{name: value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+                      for name, value in error.items()} for error in errors[:100]]
     return IngestBatch.objects.create(
         kind=kind, items=items, accepted=accepted, api_key=api_key, user=user if user and user.pk else None,
         source=source, created=created, updated=updated, duplicates=duplicates, error_count=len(errors),
-        errors=errors[:100],
+        errors=stored_errors,
     )
 
 

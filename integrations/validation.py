@@ -232,10 +232,34 @@ class Object(Field):
             raise FieldError("must be a JSON object")
         if len(value) > self.max_keys:
             raise FieldError(f"must have at most {self.max_keys} keys")
+        problem = _unstorable(value)
+        if problem:
+            raise FieldError(problem)
         return value
 
     def drf_field(self) -> serializers.Field:
         return serializers.DictField(**self.drf_kwargs())
+
+
+def _unstorable(document: dict) -> str | None:
+    """What in a JSON document PostgreSQL's jsonb (or the JSON encoder) cannot take, or None.
+
+    Walked with a stack, not recursion, so a deeply nested document cannot exhaust Python's stack.
+    """
+    pending: list[Any] = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return "must not contain NUL characters"
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+            return "must not hold integers beyond 64 bits"
+    return None
 
 
 @dataclass(frozen=True)

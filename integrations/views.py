@@ -49,11 +49,11 @@ def csv_import(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         _, spec, ingest = CSV_IMPORTS[form.cleaned_data["kind"]]
         try:
-            items = csv_items(data=form.cleaned_data["file"].read(), spec=spec)
+            items, lines = csv_items(data=form.cleaned_data["file"].read(), spec=spec)
             result = ingest(items=items, caller=Caller(user=request.user, source="csv"))
         except BatchRejected as rejection:
             batch_rejection_record(rejection=rejection)
-            context.update(error=rejection.detail, row_errors=rows_for_errors(rejection.errors))
+            context.update(error=rejection.detail, row_errors=rows_for_errors(rejection.errors, lines))
         except InvalidInput as error:
             context["error"] = error.detail
         else:

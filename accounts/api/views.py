@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from accounts import ingestion, selectors
 from accounts.api import serializers as out
 from accounts.models import Account
-from integrations.api.bulk import ERROR_RESPONSES, BulkResultSerializer, bulk_ingest_view
+from integrations.api.bulk import ERROR_RESPONSES, BulkResultSerializer, ErrorSerializer, bulk_ingest_view
 from integrations.api.permissions import IngestScope, ReadScope
 from integrations.csv_import import csv_items, rows_for_errors
 from integrations.ingest import Caller
@@ -49,9 +49,11 @@ class ById(CursorPagination):
 
 
 ACCOUNT_FILTERS = ["plan", "region", "industry", "lifecycle_stage", "status", "external_id"]
+# What a read answers besides its rows: a bad filter, no or a wrong key, an unknown id or cursor, too many requests.
+READ_ERRORS = dict.fromkeys((400, 401, 403, 404, 429), ErrorSerializer)
 
 
-@extend_schema(tags=["accounts"], parameters=[
+@extend_schema(tags=["accounts"], responses={200: out.AccountOut(many=True), **READ_ERRORS}, parameters=[
     *[OpenApiParameter(name, str) for name in ACCOUNT_FILTERS],
     OpenApiParameter("owner", str, description="Email of the owning CSM"),
     OpenApiParameter("updated_since", str, description="ISO 8601 date-time"),
@@ -93,7 +95,7 @@ class AccountDetail(APIView):
     def get_permissions(self):
         return [IngestScope()] if self.request.method == "PATCH" else [ReadScope()]
 
-    @extend_schema(responses={200: out.AccountOut, 404: ERROR_RESPONSES[400]})
+    @extend_schema(responses={200: out.AccountOut, **READ_ERRORS})
     def get(self, request: Request, pk: int) -> Response:
         return Response(out.AccountOut(get_object_or_404(selectors.account_list(), pk=pk)).data)
 
@@ -127,8 +129,8 @@ class AccountRecords(generics.ListAPIView):
 
 
 def _records_view(name: str, related_name: str, serializer) -> type[AccountRecords]:
-    return extend_schema(tags=["accounts"])(type(name, (AccountRecords,), {
-        "related_name": related_name, "serializer_class": serializer}))
+    view = type(name, (AccountRecords,), {"related_name": related_name, "serializer_class": serializer})
+    return extend_schema(tags=["accounts"], responses={200: serializer(many=True), **READ_ERRORS})(view)
 
 
 AccountEvents = _records_view("AccountEvents", "usage_events", out.UsageEventOut)
@@ -150,11 +152,12 @@ class CsvImport(APIView):
         if upload is None:
             raise InvalidInput('Send the CSV as a multipart form field named "file".')
         try:
-            items = csv_items(data=upload.read(), spec=self.spec)
+            items, lines = csv_items(data=upload.read(), spec=self.spec)
             result = type(self).ingest(items=items, caller=_caller(request, source="csv"))
         except BatchRejected as rejection:
             batch_rejection_record(rejection=rejection)
-            return Response({"detail": rejection.detail, "errors": rows_for_errors(rejection.errors)}, status=400)
+            return Response({"detail": rejection.detail, "errors": rows_for_errors(rejection.errors, lines)},
+                            status=400)
         return Response(result.counts())
 
 
