@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import FileUploadParser, MultiPartParser
+from rest_framework.parsers import FileUploadParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -91,6 +91,9 @@ ACCOUNT_UPDATE = ItemSpec("AccountUpdateIn", {
 @extend_schema(tags=["accounts"])
 class AccountDetail(APIView):
     """One account; PATCH changes the fields sent, under the same rules as the bulk upsert."""
+
+    # JSON only: a form body would turn numbers into strings that the item spec rightly refuses.
+    parser_classes = [JSONParser]
 
     def get_permissions(self):
         return [IngestScope()] if self.request.method == "PATCH" else [ReadScope()]

@@ -392,3 +392,15 @@ def test_records_run_a_fixed_number_of_queries_whatever_their_count(client, read
         assert len(_get(client, path, read_key).json()["results"]) == 22
 
     assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_patch_with_a_form_body_is_415(client, ingest_key):
+    from tests.accounts.factories import AccountFactory
+    from tests.integrations.factories import bearer
+
+    account = AccountFactory()
+
+    response = client.patch(f"/api/v1/accounts/{account.pk}/", "seats=5",
+                            content_type="application/x-www-form-urlencoded", **bearer(ingest_key))
+
+    assert response.status_code == 415
