@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from django.db import connection
 from django.db.models import Count, Max, Q, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from integrations.models import ApiKey, DataKind, FeedPolicy, IngestBatch
@@ -25,6 +26,7 @@ class FeedHealth:
     rejected_last_7_days: int
     max_silence_hours: int
     as_of: datetime
+    daily_items: tuple[int, ...] = ()  # items accepted per UTC day, oldest first, the last 7 days
 
     @property
     def is_stale(self) -> bool:
@@ -34,8 +36,18 @@ class FeedHealth:
         return self.as_of - self.last_received_at > timedelta(hours=self.max_silence_hours)
 
 
+def _daily_items(since: datetime, now: datetime) -> dict[str, tuple[int, ...]]:
+    days = [(since + timedelta(days=offset + 1)).date() for offset in range(HEALTH_WINDOW_DAYS)]
+    counts: dict[tuple[str, object], int] = {
+        (row["kind"], row["day"]): row["items"]
+        for row in IngestBatch.objects.filter(accepted=True, received_at__gt=since, received_at__lte=now)
+        .annotate(day=TruncDate("received_at")).values("kind", "day").annotate(items=Sum("items"))
+    }
+    return {kind: tuple(counts.get((kind, day), 0) for day in days) for kind in DataKind.values}
+
+
 def feed_health(*, now: datetime | None = None) -> list[FeedHealth]:
-    """One row per kind of data, in two queries."""
+    """One row per kind of data, in three queries."""
     now = now or timezone.now()
     since = now - timedelta(days=HEALTH_WINDOW_DAYS)
     accepted = Q(accepted=True)
@@ -47,13 +59,14 @@ def feed_health(*, now: datetime | None = None) -> list[FeedHealth]:
         rejected=Count("id", filter=Q(accepted=False) & recent),
     )}
     limits = dict(FeedPolicy.objects.values_list("kind", "max_silence_hours"))
+    daily = _daily_items(since, now)
     return [
         FeedHealth(
             kind=kind, label=label, last_received_at=stats.get(kind, {}).get("last"),
             items_last_7_days=stats.get(kind, {}).get("items", 0),
             batches_last_7_days=stats.get(kind, {}).get("batches", 0),
             rejected_last_7_days=stats.get(kind, {}).get("rejected", 0),
-            max_silence_hours=limits.get(kind, DEFAULT_MAX_SILENCE_HOURS), as_of=now,
+            max_silence_hours=limits.get(kind, DEFAULT_MAX_SILENCE_HOURS), as_of=now, daily_items=daily[kind],
         )
         for kind, label in DataKind.choices
     ]

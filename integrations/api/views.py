@@ -84,6 +84,7 @@ class DataHealth(APIView):
         return Response({
             "feeds": [{"kind": feed.kind, "last_received_at": feed.last_received_at, "stale": feed.is_stale,
                        "max_silence_hours": feed.max_silence_hours, "items_last_7_days": feed.items_last_7_days,
+                       "items_per_day": feed.daily_items,
                        "batches_last_7_days": feed.batches_last_7_days,
                        "rejected_last_7_days": feed.rejected_last_7_days} for feed in selectors.feed_health()],
             "api_keys": selectors.api_key_activity(),

@@ -224,3 +224,20 @@ def test_stale_feed_alerts_of_one_tenant_stay_in_that_tenant(other_tenant, admin
     with schema_context(other_tenant.schema_name):
         assert stale_feeds_alert(now=_hours(49)) == [DataKind.EVENTS]
     assert mail.outbox[0].to == ["admin@bravo.example"]
+
+
+def test_feed_health_counts_accepted_items_per_day_for_the_last_week():
+    import datetime as dt
+
+    from integrations.models import IngestBatch
+    from integrations.selectors import feed_health
+
+    now = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
+    for days_ago, items, accepted in [(0, 5, True), (0, 7, True), (2, 3, True), (2, 99, False), (9, 50, True)]:
+        batch = IngestBatch.objects.create(kind="events", accepted=accepted, items=items)
+        IngestBatch.objects.filter(pk=batch.pk).update(received_at=now - dt.timedelta(days=days_ago, hours=1))
+
+    events = next(feed for feed in feed_health(now=now) if feed.kind == "events")
+
+    assert events.daily_items == (0, 0, 0, 0, 3, 0, 12)
+    assert events.items_last_7_days == 15
