@@ -126,7 +126,8 @@ def _follow_up_on_commit(kind: str, result: IngestResult) -> None:
         return
     account_ids = sorted(result.account_ids)
     days = sorted(day.isoformat() for day in result.days)
-    transaction.on_commit(lambda: ingest_follow_up.delay(kind=kind, account_ids=account_ids, days=days))
+    # robust: if the broker is down the data is still stored and answered; the periodic sweep catches up.
+    transaction.on_commit(lambda: ingest_follow_up.delay(kind=kind, account_ids=account_ids, days=days), robust=True)
 
 
 def _ingest(*, kind: str, spec: ItemSpec, items: Sequence, caller: Caller, check, write) -> IngestResult:
