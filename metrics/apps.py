@@ -3,3 +3,7 @@ from django.apps import AppConfig
 
 class MetricsConfig(AppConfig):
     name = "metrics"
+    verbose_name = "Metrics"
+
+    def ready(self) -> None:
+        from metrics import calculators  # noqa: F401 - registers every calculator

@@ -1,0 +1,163 @@
+"""What every KPI calculator is: a registered id, a readable formula, validated parameters, ONE set-based
+query that computes every account at once, and a rule for combining accounts into a segment or the
+portfolio (by default the ratio of summed numerators and denominators)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, ClassVar
+
+from django.db import connection
+
+
+class CalculatorError(Exception):
+    """A calculator or its parameters cannot be used as given; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a calculator, with its type, default and bounds."""
+
+    kind: type
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+    help: str = ""
+    required: bool = False
+
+    def clean(self, name: str, value: Any) -> Any:
+        if value is None:
+            if self.required:
+                raise CalculatorError(f"Parameter {name!r} is required: {self.help}")
+            return self.default
+        if self.kind is list:
+            if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+                raise CalculatorError(f"Parameter {name!r} must be a list of non-empty strings.")
+            if self.required and not value:
+                raise CalculatorError(f"Parameter {name!r} needs at least one value: {self.help}")
+            return [item.strip() for item in value]
+        if self.kind is str:
+            if not isinstance(value, str) or not value.strip():
+                raise CalculatorError(f"Parameter {name!r} must be a non-empty string.")
+            return value.strip()
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise CalculatorError(f"Parameter {name!r} must be a number.")
+        if self.kind is int and not float(value).is_integer():
+            raise CalculatorError(f"Parameter {name!r} must be a whole number.")
+        value = self.kind(value)
+        if self.minimum is not None and value < self.minimum:
+            raise CalculatorError(f"Parameter {name!r} must be at least {self.minimum:g}.")
+        if self.maximum is not None and value > self.maximum:
+            raise CalculatorError(f"Parameter {name!r} must be at most {self.maximum:g}.")
+        return value
+
+
+@dataclass
+class AccountValue:
+    """A calculator's result for one account; `details` carries what an aggregate or an explanation needs."""
+
+    account_id: int
+    value: float | None
+    numerator: float | None = None
+    denominator: float | None = None
+    sample_size: int = 0
+    details: dict | None = None
+
+
+@dataclass
+class Aggregate:
+    value: float | None
+    numerator: float | None = None
+    denominator: float | None = None
+    sample_size: int = 0
+    details: dict | None = field(default=None)
+
+
+REGISTRY: dict[str, type[Calculator]] = {}
+
+
+def register(calculator: type[Calculator]) -> type[Calculator]:
+    if calculator.id in REGISTRY:
+        raise CalculatorError(f"Calculator {calculator.id!r} is registered twice.")
+    REGISTRY[calculator.id] = calculator
+    return calculator
+
+
+def calculator_for(calculator_id: str) -> Calculator:
+    try:
+        return REGISTRY[calculator_id]()
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise CalculatorError(f"Unknown calculator {calculator_id!r}; known: {known}.") from None
+
+
+def ratio(numerator: float | None, denominator: float | None, scale: float = 1.0) -> float | None:
+    """numerator / denominator x scale, or None (never 0) when the denominator is empty or zero."""
+    if numerator is None or not denominator:
+        return None
+    return scale * numerator / denominator
+
+
+class Calculator(ABC):
+    """Subclass, set the class attributes, write `account_sql`, and decorate with @register.
+
+    `account_sql` returns one query over all accounts (restricted to `%(account_ids)s` when it is not
+    NULL) selecting: account_id, numerator, denominator, sample_size, value, details (jsonb or NULL).
+    Where `value` is NULL and `scale` is set, the value is numerator / denominator x scale.
+    """
+
+    id: ClassVar[str]
+    name: ClassVar[str]
+    formula: ClassVar[str]
+    params: ClassVar[dict[str, Param]] = {}
+    scale: ClassVar[float | None] = None
+    # KPIs whose stored values this calculator reads (health score); computed before it.
+    depends_on_kpis: ClassVar[bool] = False
+
+    def clean_params(self, raw: dict | None) -> dict:
+        raw = dict(raw or {})
+        unknown = sorted(set(raw) - set(self.params))
+        if unknown:
+            raise CalculatorError(f"Unknown parameter(s) {', '.join(unknown)} for {self.id}; "
+                                  f"known: {', '.join(self.params) or 'none'}.")
+        return {name: spec.clean(name, raw.get(name)) for name, spec in self.params.items()}
+
+    @abstractmethod
+    def account_sql(self, params: dict) -> str:
+        """The one query computing every account (see the class docstring for its columns)."""
+
+    def sql_params(self, *, as_of: date, params: dict, account_ids: Sequence[int] | None) -> dict:
+        return {**params, "as_of": as_of, "account_ids": list(account_ids) if account_ids is not None else None}
+
+    def account_values(self, *, as_of: date, params: dict,
+                       account_ids: Sequence[int] | None = None) -> list[AccountValue]:
+        """Every account's value in one query."""
+        with connection.cursor() as cursor:
+            cursor.execute(self.account_sql(params),
+                           self.sql_params(as_of=as_of, params=params, account_ids=account_ids))
+            rows = cursor.fetchall()
+        values = []
+        for account_id, numerator, denominator, sample_size, value, details in rows:
+            numerator = None if numerator is None else float(numerator)
+            denominator = None if denominator is None else float(denominator)
+            if value is None and self.scale is not None:
+                value = ratio(numerator, denominator, self.scale)
+            values.append(AccountValue(account_id=account_id, value=None if value is None else float(value),
+                                       numerator=numerator, denominator=denominator,
+                                       sample_size=int(sample_size or 0), details=details))
+        return values
+
+    def aggregate(self, rows: Sequence[AccountValue], *, as_of: date, params: dict) -> Aggregate:
+        """Combine accounts: Σ numerators / Σ denominators x scale (null when Σ denominators is 0)."""
+        numerator = sum(row.numerator for row in rows if row.numerator is not None)
+        denominator = sum(row.denominator for row in rows if row.denominator is not None)
+        sample = sum(row.sample_size for row in rows)
+        return Aggregate(value=ratio(numerator, denominator, self.scale or 1.0),
+                         numerator=numerator, denominator=denominator, sample_size=sample)
+
+
+# The account filter every account_sql uses.
+ACCOUNTS_FILTER = "(%(account_ids)s::bigint[] IS NULL OR a.id = ANY(%(account_ids)s::bigint[]))"

@@ -1,0 +1,227 @@
+"""KPIs as the CS team defines them (versioned, owned, with targets) and the values computed for them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+
+
+class Tier(models.TextChoices):
+    ONBOARDING = "onboarding", "Onboarding"
+    ADOPTION = "adoption", "Adoption"
+    RETENTION = "retention", "Retention"
+    EXPANSION = "expansion", "Expansion"
+    ADVOCACY = "advocacy", "Advocacy"
+    PROFITABILITY = "profitability", "Profitability"
+
+
+class Indicator(models.TextChoices):
+    LEADING = "leading", "Leading"
+    LAGGING = "lagging", "Lagging"
+
+
+class Scope(models.TextChoices):
+    ACCOUNT = "account", "Account"
+    SEGMENT = "segment", "Segment"
+    PORTFOLIO = "portfolio", "Portfolio"
+
+
+class Cadence(models.TextChoices):
+    DAILY = "daily", "Daily"
+    WEEKLY = "weekly", "Weekly"
+    MONTHLY = "monthly", "Monthly"
+    QUARTERLY = "quarterly", "Quarterly"
+
+
+class Unit(models.TextChoices):
+    PERCENT = "percent", "Percent"
+    RATIO = "ratio", "Ratio"
+    SCORE = "score", "Score"
+    CURRENCY = "currency", "Currency"
+    COUNT = "count", "Count"
+    DAYS = "days", "Days"
+    HOURS = "hours", "Hours"
+
+
+class Direction(models.TextChoices):
+    HIGHER = "higher", "Higher is better"
+    LOWER = "lower", "Lower is better"
+
+
+class KPI(models.Model):
+    """A KPI: what it means, how it is computed, who owns it, and how often it is reported."""
+
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=200)
+    definition = models.TextField(help_text="The glossary entry: what the number means, in plain words.")
+    tier = models.CharField(max_length=16, choices=Tier.choices)
+    indicator = models.CharField(max_length=8, choices=Indicator.choices)
+    calculator = models.CharField(max_length=60, help_text="Registry id, e.g. revenue.grr.")
+    params = models.JSONField(default=dict, blank=True)
+    scopes = ArrayField(models.CharField(max_length=10, choices=Scope.choices),
+                        default=list, help_text="Where it is shown: account, segment, portfolio.")
+    cadence = models.CharField(max_length=10, choices=Cadence.choices, default=Cadence.DAILY)
+    unit = models.CharField(max_length=10, choices=Unit.choices)
+    direction = models.CharField(max_length=6, choices=Direction.choices, default=Direction.HIGHER)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="owned_kpis")
+    data_source = models.CharField(max_length=300, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_core = models.BooleanField(default=False, help_text="Dashboards and reviews lead with the core KPIs.")
+    in_review = models.BooleanField(default=True, help_text="Snapshotted in the quarterly review.")
+    # Thresholds for the health score and alerts: the value that earns 0 points and the one that earns 100.
+    poor_value = models.FloatField(null=True, blank=True)
+    good_value = models.FloatField(null=True, blank=True)
+    benchmark_value = models.FloatField(null=True, blank=True)
+    benchmark_source = models.CharField(max_length=300, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tier", "name"]
+        verbose_name = "KPI"
+        constraints = [
+            models.CheckConstraint(condition=Q(scopes__contained_by=Scope.values), name="kpi_scopes_known"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="kpi_version_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class KPIVersion(models.Model):
+    """How a KPI was computed from a given version on: every stored value names the version that made it."""
+
+    kpi = models.ForeignKey(KPI, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    calculator = models.CharField(max_length=60)
+    params = models.JSONField(default=dict)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kpi", "-version"]
+        constraints = [models.UniqueConstraint(fields=["kpi", "version"], name="kpi_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kpi.slug} v{self.version}"
+
+
+class KPITarget(models.Model):
+    """A target for one period (a quarter, e.g. 2026-Q4), optionally for one segment. A change creates a new
+    row and marks the old one superseded, so who set what, when and why is always answerable."""
+
+    kpi = models.ForeignKey(KPI, on_delete=models.CASCADE, related_name="targets")
+    period = models.CharField(max_length=7, help_text="YYYY-Qn")
+    dimension = models.CharField(max_length=20, blank=True, default="")
+    segment = models.CharField(max_length=200, blank=True, default="")
+    value = models.FloatField()
+    baseline = models.FloatField(null=True, blank=True)
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    superseded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["kpi", "period", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["kpi", "period", "dimension", "segment"],
+                                    condition=Q(superseded_at__isnull=True), name="kpi_target_one_current"),
+            models.CheckConstraint(condition=Q(period__regex=r"^\d{4}-Q[1-4]$"), name="kpi_target_period_format"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kpi.slug} {self.period}: {self.value}"
+
+
+class ComputationRun(models.Model):
+    """One computation of some KPIs for one date: its progress, outcome and errors."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        INGEST = "ingest", "Fresh data"
+        MANUAL = "manual", "Manual"
+        BACKFILL = "backfill", "Backfill"
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    as_of = models.DateField()
+    kpi_slugs = ArrayField(models.CharField(max_length=60), default=list)
+    account_ids = ArrayField(models.BigIntegerField(), null=True, blank=True,
+                             help_text="Set for an incremental run over the accounts touched by new data.")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    kpis_done = models.PositiveIntegerField(default=0)
+    rows_written = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.trigger} run for {self.as_of} ({self.status})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class MetricValue(models.Model):
+    """A KPI's value for one subject (an account, a segment, the portfolio) on one date, with what made it.
+
+    Account rows are always stored: they are what an aggregate is explained by.
+    """
+
+    kpi = models.ForeignKey(KPI, on_delete=models.CASCADE, related_name="values")
+    kpi_version = models.PositiveIntegerField()
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    account = models.ForeignKey("accounts.Account", null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="metric_values")
+    dimension = models.CharField(max_length=20, blank=True, default="",
+                                 help_text="Segment rows: plan, region, industry, lifecycle_stage, size_band, owner.")
+    segment = models.CharField(max_length=200, blank=True, default="")
+    as_of = models.DateField()
+    value = models.FloatField(null=True, blank=True, help_text="Null (never 0) when the denominator is empty.")
+    numerator = models.FloatField(null=True, blank=True)
+    denominator = models.FloatField(null=True, blank=True)
+    sample_size = models.PositiveIntegerField(default=0)
+    details = models.JSONField(null=True, blank=True, help_text="Calculator-specific: e.g. health components.")
+    run = models.ForeignKey(ComputationRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kpi", "scope", "account", "dimension", "segment", "as_of"],
+                                    nulls_distinct=False, name="metric_value_one_per_subject_and_date"),
+            models.CheckConstraint(
+                condition=(Q(scope="account", account__isnull=False, dimension="")
+                           | Q(scope="segment", account__isnull=True) & ~Q(dimension="")
+                           | Q(scope="portfolio", account__isnull=True, dimension="", segment="")),
+                name="metric_value_subject_matches_scope",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["kpi", "scope", "as_of"]),
+            models.Index(fields=["account", "as_of"]),
+        ]
+
+    def __str__(self) -> str:
+        subject = self.account_id or f"{self.dimension}={self.segment}" if self.scope != Scope.PORTFOLIO else "all"
+        return f"{self.kpi_id} {subject} {self.as_of}: {self.value}"
