@@ -1,0 +1,1 @@
+"""Revenue KPIs from monthly revenue snapshots (see ../shared/METRICS.md, Revenue)."""

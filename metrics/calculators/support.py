@@ -1,0 +1,1 @@
+"""Support and cost KPIs from support tickets (see ../shared/METRICS.md, Support and cost)."""

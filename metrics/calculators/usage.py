@@ -1,0 +1,1 @@
+"""Usage KPIs from usage events and their daily rollups (see ../shared/METRICS.md, Usage)."""
