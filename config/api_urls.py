@@ -1,6 +1,6 @@
 """The versioned REST API, served on each tenant's host under /api/v1/."""
 
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.api import views as accounts
@@ -25,4 +25,5 @@ urlpatterns = [
     path("api-keys/", integrations.ApiKeyList.as_view(), name="api-keys"),
     path("api-keys/<int:pk>/revoke", integrations.ApiKeyRevoke.as_view(), name="api-key-revoke"),
     path("data-health/", integrations.DataHealth.as_view(), name="api-data-health"),
+    path("", include("metrics.api.urls")),
 ]

@@ -8,9 +8,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection, transaction
-from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
+from django_tenants.utils import get_public_schema_name, schema_exists, tenant_context
 
 from tenants.models import Domain, Tenant, slug_validator
+from tenants.signals import tenant_created
 
 # Host labels that must never become a tenant: they name infrastructure or the public site.
 RESERVED_SLUGS = frozenset({"www", "api", "admin", "app", "public", "static", "media", "mail", "status",
@@ -116,11 +117,13 @@ def tenant_create(*, slug: str, name: str, admin_email: str, admin_password: str
         tenant.save(verbosity=0)
         schema_constraint_names_align(source=settings.TENANT_BASE_SCHEMA, target=tenant.schema_name)
         domain = Domain.objects.create(domain=tenant_host(slug), tenant=tenant, is_primary=True)
-        with schema_context(tenant.schema_name):
-            user_create(
+        with tenant_context(tenant):
+            admin = user_create(
                 email=admin_email, role=Role.ADMIN, full_name="Administrator", password=password,
                 password_change_required=admin_password is None,
             )
+            # Inside the tenant, inside the transaction: a failing receiver leaves no half-made tenant.
+            tenant_created.send(sender=Tenant, tenant=tenant, admin=admin)
     return TenantCreation(tenant=tenant, domain=domain, admin_email=admin_email.lower(), admin_password=password)
 
 

@@ -166,7 +166,8 @@ SPECTACULAR_SETTINGS = {
         "AccountStatusEnum": "accounts.models.AccountStatus",
         "SurveyKindEnum": "accounts.models.SurveyKind",
         "TicketPriorityEnum": "accounts.models.TicketPriority",
-        "ScopeEnum": "integrations.models.Scope",
+        "ApiKeyScopeEnum": "integrations.models.Scope",
+        "MetricScopeEnum": "metrics.models.Scope",
     },
 }
 # Bulk endpoints check their own (larger) limit first and answer 413; this caps everything else.

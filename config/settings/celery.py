@@ -24,6 +24,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.usage_rollups_refresh_all_tenants",
         "schedule": crontab(minute="*/15"),
     },
+    "compute-kpis": {
+        # Yesterday's values of the KPIs due at their cadence, for every tenant, early in the morning (UTC).
+        "task": "metrics.tasks.kpis_compute_scheduled_all_tenants",
+        "schedule": crontab(hour=2, minute=0),
+    },
     "check-stale-feeds": {
         "task": "integrations.tasks.stale_feeds_check_all_tenants",
         "schedule": crontab(minute=5),

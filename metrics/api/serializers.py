@@ -1,0 +1,92 @@
+"""What the API shows of KPIs and their values, and what a KPI change may carry."""
+
+from rest_framework import serializers
+
+from metrics.models import KPI, ComputationRun, KPITarget, KPIVersion, MetricValue, Scope
+
+
+class KPIOut(serializers.ModelSerializer):
+    owner = serializers.EmailField(source="owner.email", allow_null=True, read_only=True, default=None)
+    formula = serializers.SerializerMethodField()
+
+    class Meta:
+        model = KPI
+        fields = ["slug", "name", "definition", "formula", "tier", "indicator", "calculator", "params", "scopes",
+                  "cadence", "unit", "direction", "owner", "data_source", "is_active", "is_core", "in_review",
+                  "poor_value", "good_value", "benchmark_value", "benchmark_source", "version", "updated_at"]
+
+    def get_formula(self, kpi: KPI) -> str:
+        from metrics.calculators import REGISTRY
+
+        calculator = REGISTRY.get(kpi.calculator)
+        return calculator.formula if calculator else ""
+
+
+class KPIIn(serializers.ModelSerializer):
+    owner = serializers.EmailField(required=False, allow_null=True)
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=Scope.choices), required=False)
+    reason = serializers.CharField(required=False, allow_blank=True, write_only=True,
+                                   help_text="Why the calculator or parameters changed (kept with the version).")
+
+    class Meta:
+        model = KPI
+        fields = ["slug", "name", "definition", "tier", "indicator", "calculator", "params", "scopes", "cadence",
+                  "unit", "direction", "owner", "data_source", "is_active", "is_core", "in_review", "poor_value",
+                  "good_value", "benchmark_value", "benchmark_source", "reason"]
+
+
+class KPIVersionOut(serializers.ModelSerializer):
+    changed_by = serializers.EmailField(source="changed_by.email", allow_null=True, default=None)
+
+    class Meta:
+        model = KPIVersion
+        fields = ["version", "calculator", "params", "changed_by", "reason", "created_at"]
+
+
+class KPITargetOut(serializers.ModelSerializer):
+    set_by = serializers.EmailField(source="set_by.email", allow_null=True, default=None)
+
+    class Meta:
+        model = KPITarget
+        fields = ["period", "dimension", "segment", "value", "baseline", "set_by", "reason", "created_at",
+                  "superseded_at"]
+
+
+class KPITargetIn(serializers.Serializer):
+    period = serializers.RegexField(r"^\d{4}-Q[1-4]$", help_text="YYYY-Qn")
+    value = serializers.FloatField()
+    baseline = serializers.FloatField(required=False, allow_null=True)
+    dimension = serializers.ChoiceField(choices=["", "plan", "region", "industry", "lifecycle_stage", "size_band",
+                                                 "owner"], required=False, default="")
+    segment = serializers.CharField(required=False, default="", allow_blank=True)
+    reason = serializers.CharField(allow_blank=False)
+
+
+class MetricValueOut(serializers.ModelSerializer):
+    subject = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MetricValue
+        fields = ["as_of", "scope", "subject", "value", "numerator", "denominator", "sample_size", "kpi_version",
+                  "details"]
+
+    def get_subject(self, row: MetricValue) -> str:
+        if row.scope == Scope.ACCOUNT:
+            return str(row.account_id)
+        if row.scope == Scope.SEGMENT:
+            return f"{row.dimension}:{row.segment}"
+        return "portfolio"
+
+
+class ComputeIn(serializers.Serializer):
+    kpis = serializers.ListField(child=serializers.SlugField(), required=False, allow_empty=False)
+    as_of = serializers.DateField()
+
+
+class ComputationRunOut(serializers.ModelSerializer):
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = ComputationRun
+        fields = ["id", "status", "trigger", "as_of", "kpi_slugs", "account_ids", "created_at", "started_at",
+                  "finished_at", "duration_seconds", "kpis_done", "rows_written", "errors"]

@@ -1,0 +1,18 @@
+"""Metrics API routes, included under /api/v1/."""
+
+from django.urls import path
+
+from metrics.api import views
+
+urlpatterns = [
+    path("kpis/", views.KPIList.as_view(), name="api-kpis"),
+    path("kpis/<slug:slug>/", views.KPIDetail.as_view(), name="api-kpi"),
+    path("kpis/<slug:slug>/values", views.KPIValues.as_view(), name="api-kpi-values"),
+    path("kpis/<slug:slug>/explain", views.KPIExplain.as_view(), name="api-kpi-explain"),
+    path("kpis/<slug:slug>/targets", views.KPITargets.as_view(), name="api-kpi-targets"),
+    path("kpis/<slug:slug>/versions", views.KPIVersions.as_view(), name="api-kpi-versions"),
+    path("metrics/compute", views.ComputeKPIs.as_view(), name="api-metrics-compute"),
+    path("metrics/runs/<int:pk>", views.ComputationRunDetail.as_view(), name="api-metrics-run"),
+    path("glossary/", views.Glossary.as_view(), name="api-glossary"),
+    path("cohorts/", views.Cohorts.as_view(), name="api-cohorts"),
+]

@@ -1,0 +1,255 @@
+"""The metrics API: KPIs by slug, their values, explanations, targets, versions; runs; glossary; cohorts."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from integrations.api.bulk import ERROR_RESPONSES
+from integrations.api.permissions import AdminScope, ReadScope
+from integrations.validation import InvalidInput
+from metrics import selectors
+from metrics.api import serializers as io
+from metrics.calculators import CalculatorError
+from metrics.models import KPI, ComputationRun, Scope
+from metrics.services import computation_run_create, kpi_create, kpi_target_set, kpi_update
+from users.models import User
+
+
+def _kpi(slug: str) -> KPI:
+    return get_object_or_404(KPI.objects.select_related("owner"), slug=slug)
+
+
+def _owner(email: str | None) -> User | None:
+    if not email:
+        return None
+    owner = User.objects.filter(email=email.lower(), is_active=True).first()
+    if owner is None:
+        raise InvalidInput(f"No active user with email {email!r}.", [{"index": None, "field": "owner",
+                                                                       "message": "unknown user"}])
+    return owner
+
+
+def _date_param(request: Request, name: str) -> date | None:
+    value = request.query_params.get(name)
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"Query parameter {name} must be a date YYYY-MM-DD.") from None
+
+
+def _changed_by(request: Request):
+    return request.user if getattr(request.user, "pk", None) else None
+
+
+def _core_warning() -> str | None:
+    core = KPI.objects.filter(is_core=True, is_active=True).count()
+    if core > 6:
+        return f"{core} KPIs are marked core; a focused handful (six or fewer) reads better than a wall of numbers."
+    return None
+
+
+@extend_schema(tags=["kpis"])
+class KPIList(APIView):
+    def get_permissions(self):
+        return [AdminScope()] if self.request.method == "POST" else [ReadScope()]
+
+    @extend_schema(responses={200: io.KPIOut(many=True)})
+    def get(self, request: Request) -> Response:
+        return Response(io.KPIOut(KPI.objects.select_related("owner").order_by("tier", "name"), many=True).data)
+
+    @extend_schema(request=io.KPIIn, responses={201: io.KPIOut, **ERROR_RESPONSES})
+    def post(self, request: Request) -> Response:
+        payload = io.KPIIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        fields = dict(payload.validated_data)
+        fields.pop("reason", None)
+        fields["owner"] = _owner(fields.get("owner"))
+        try:
+            kpi = kpi_create(changed_by=_changed_by(request), **fields)
+        except CalculatorError as error:
+            raise InvalidInput(str(error), [{"index": None, "field": "params", "message": str(error)}]) from None
+        body = io.KPIOut(kpi).data
+        warning = _core_warning()
+        return Response({**body, "warning": warning} if warning else body, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["kpis"])
+class KPIDetail(APIView):
+    def get_permissions(self):
+        return [AdminScope()] if self.request.method == "PATCH" else [ReadScope()]
+
+    @extend_schema(responses={200: io.KPIOut, 404: ERROR_RESPONSES[400]})
+    def get(self, request: Request, slug: str) -> Response:
+        return Response(io.KPIOut(_kpi(slug)).data)
+
+    @extend_schema(request=io.KPIIn(partial=True), responses={200: io.KPIOut, **ERROR_RESPONSES})
+    def patch(self, request: Request, slug: str) -> Response:
+        kpi = _kpi(slug)
+        payload = io.KPIIn(kpi, data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        fields = dict(payload.validated_data)
+        reason = fields.pop("reason", "")
+        if "slug" in fields and fields["slug"] != kpi.slug:
+            raise InvalidInput("A KPI's slug cannot change: values, targets and reviews refer to it.")
+        if "owner" in fields:
+            fields["owner"] = _owner(fields["owner"])
+        try:
+            kpi = kpi_update(kpi=kpi, changed_by=_changed_by(request), reason=reason, **fields)
+        except CalculatorError as error:
+            raise InvalidInput(str(error), [{"index": None, "field": "params", "message": str(error)}]) from None
+        body = io.KPIOut(kpi).data
+        warning = _core_warning()
+        return Response({**body, "warning": warning} if warning else body)
+
+
+class ByDate(CursorPagination):
+    ordering = ("as_of", "id")
+    page_size = 500
+    max_page_size = 5000
+    page_size_query_param = "page_size"
+
+
+@extend_schema(tags=["kpis"], parameters=[
+    OpenApiParameter("scope", str, enum=Scope.values, description="Default portfolio"),
+    OpenApiParameter("subject", str, description="An account id, or dimension:segment (e.g. plan:Growth)"),
+    OpenApiParameter("from", str, description="YYYY-MM-DD"),
+    OpenApiParameter("to", str, description="YYYY-MM-DD"),
+])
+class KPIValues(generics.ListAPIView):
+    """A KPI's stored values over time."""
+
+    permission_classes = [ReadScope]
+    serializer_class = io.MetricValueOut
+    pagination_class = ByDate
+
+    def get_queryset(self):
+        kpi = _kpi(self.kwargs["slug"])
+        scope = self.request.query_params.get("scope", Scope.PORTFOLIO)
+        if scope not in Scope.values:
+            raise InvalidInput(f"scope must be one of {', '.join(Scope.values)}.")
+        subject = self.request.query_params.get("subject")
+        if scope == Scope.ACCOUNT and subject and not subject.isdigit():
+            raise InvalidInput("For scope=account, subject is an account id.")
+        if scope == Scope.SEGMENT and subject and ":" not in subject:
+            raise InvalidInput("For scope=segment, subject is dimension:segment, e.g. plan:Growth.")
+        return selectors.kpi_values(kpi=kpi, scope=scope, subject=subject,
+                                    start=_date_param(self.request, "from"), end=_date_param(self.request, "to"))
+
+
+@extend_schema(tags=["kpis"], parameters=[
+    OpenApiParameter("as_of", str, description="YYYY-MM-DD (default: the latest computed date)"),
+    OpenApiParameter("subject", str, description="An account id, or dimension:segment; default the portfolio"),
+], responses={200: inline_serializer("KPIExplanation", {
+    "scope": serializers.CharField(), "subject": serializers.CharField(),
+    "value": serializers.DictField(allow_null=True), "accounts": serializers.ListField(child=serializers.DictField()),
+})})
+class KPIExplain(APIView):
+    """What made a number: the accounts in an aggregate's numerator and denominator, or an account's details."""
+
+    permission_classes = [ReadScope]
+
+    def get(self, request: Request, slug: str) -> Response:
+        kpi = _kpi(slug)
+        as_of = _date_param(request, "as_of") or selectors.kpi_latest_as_of(kpi=kpi)
+        if as_of is None:
+            raise InvalidInput(f"{kpi.slug} has not been computed yet.", status_code=404)
+        return Response(selectors.kpi_explain(kpi=kpi, as_of=as_of, subject=request.query_params.get("subject")))
+
+
+@extend_schema(tags=["kpis"])
+class KPITargets(APIView):
+    def get_permissions(self):
+        return [AdminScope()] if self.request.method == "POST" else [ReadScope()]
+
+    @extend_schema(responses={200: io.KPITargetOut(many=True)})
+    def get(self, request: Request, slug: str) -> Response:
+        targets = _kpi(slug).targets.select_related("set_by").order_by("period", "dimension", "segment", "-created_at")
+        return Response(io.KPITargetOut(targets, many=True).data)
+
+    @extend_schema(request=io.KPITargetIn, responses={201: io.KPITargetOut, **ERROR_RESPONSES})
+    def post(self, request: Request, slug: str) -> Response:
+        payload = io.KPITargetIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        target = kpi_target_set(kpi=_kpi(slug), set_by=_changed_by(request), **payload.validated_data)
+        return Response(io.KPITargetOut(target).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["kpis"], responses={200: io.KPIVersionOut(many=True)})
+class KPIVersions(APIView):
+    permission_classes = [ReadScope]
+
+    def get(self, request: Request, slug: str) -> Response:
+        return Response(io.KPIVersionOut(_kpi(slug).versions.select_related("changed_by"), many=True).data)
+
+
+@extend_schema(tags=["kpis"])
+class ComputeKPIs(APIView):
+    """Compute KPIs for a date now, in the background; poll the run."""
+
+    permission_classes = [AdminScope]
+
+    @extend_schema(request=io.ComputeIn, responses={202: io.ComputationRunOut, **ERROR_RESPONSES})
+    def post(self, request: Request) -> Response:
+        from metrics.tasks import computation_run_task
+
+        payload = io.ComputeIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        slugs = payload.validated_data.get("kpis")
+        kpis = list(KPI.objects.filter(slug__in=slugs)) if slugs else None
+        if slugs and len(kpis) != len(set(slugs)):
+            missing = sorted(set(slugs) - {kpi.slug for kpi in kpis})
+            raise InvalidInput(f"Unknown KPI(s): {', '.join(missing)}.")
+        if payload.validated_data["as_of"] > timezone.localdate():
+            raise InvalidInput("as_of cannot be in the future.")
+        run = computation_run_create(as_of=payload.validated_data["as_of"], trigger=ComputationRun.Trigger.MANUAL,
+                                     kpis=kpis, requested_by=_changed_by(request))
+        transaction.on_commit(lambda: computation_run_task.delay(run.pk))
+        return Response(io.ComputationRunOut(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(tags=["kpis"], responses={200: io.ComputationRunOut, 404: ERROR_RESPONSES[400]})
+class ComputationRunDetail(APIView):
+    permission_classes = [ReadScope]
+
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(io.ComputationRunOut(get_object_or_404(ComputationRun, pk=pk)).data)
+
+
+@extend_schema(tags=["kpis"], responses={200: inline_serializer("GlossaryEntry", {
+    "slug": serializers.CharField(), "name": serializers.CharField(), "definition": serializers.CharField(),
+    "formula": serializers.CharField()}, many=True)})
+class Glossary(APIView):
+    permission_classes = [ReadScope]
+
+    def get(self, request: Request) -> Response:
+        return Response(selectors.glossary())
+
+
+@extend_schema(tags=["kpis"], parameters=[OpenApiParameter("as_of", str), OpenApiParameter("months", int)],
+               responses={200: inline_serializer("Cohort", {
+                   "start_month": serializers.DateField(), "accounts": serializers.IntegerField(),
+                   "mrr": serializers.FloatField(), "months": serializers.ListField(child=serializers.DictField())},
+                   many=True)})
+class Cohorts(APIView):
+    """Retention curves by start month: logo retention, GRR and NRR for month k after the start."""
+
+    permission_classes = [ReadScope]
+
+    def get(self, request: Request) -> Response:
+        months = request.query_params.get("months", "12")
+        if not months.isdigit() or not 1 <= int(months) <= 36:
+            raise InvalidInput("months must be a whole number from 1 to 36.")
+        as_of = _date_param(request, "as_of") or timezone.localdate()
+        return Response(selectors.cohort_retention(as_of=as_of, months=int(months)))
