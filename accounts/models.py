@@ -165,6 +165,8 @@ class SurveyResponse(models.Model):
     comment = models.TextField(blank=True)
     respondent = models.CharField(max_length=254, blank=True)
     responded_at = models.DateTimeField()
+    sentiment = models.FloatField(null=True, blank=True,
+                                  help_text="Compound sentiment of the comment, -1 to 1; null until scored or empty.")
 
     class Meta:
         ordering = ["-responded_at"]

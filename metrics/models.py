@@ -50,6 +50,10 @@ class Direction(models.TextChoices):
     LOWER = "lower", "Lower is better"
 
 
+def all_scopes() -> list[str]:
+    return list(Scope.values)
+
+
 class KPI(models.Model):
     """A KPI: what it means, how it is computed, who owns it, and how often it is reported."""
 
@@ -61,7 +65,7 @@ class KPI(models.Model):
     calculator = models.CharField(max_length=60, help_text="Registry id, e.g. revenue.grr.")
     params = models.JSONField(default=dict, blank=True)
     scopes = ArrayField(models.CharField(max_length=10, choices=Scope.choices),
-                        default=list, help_text="Where it is shown: account, segment, portfolio.")
+                        default=all_scopes, help_text="Where it is shown: account, segment, portfolio.")
     cadence = models.CharField(max_length=10, choices=Cadence.choices, default=Cadence.DAILY)
     unit = models.CharField(max_length=10, choices=Unit.choices)
     direction = models.CharField(max_length=6, choices=Direction.choices, default=Direction.HIGHER)

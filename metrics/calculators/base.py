@@ -4,6 +4,7 @@ portfolio (by default the ratio of summed numerators and denominators)."""
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -145,6 +146,8 @@ class Calculator(ABC):
             denominator = None if denominator is None else float(denominator)
             if value is None and self.scale is not None:
                 value = ratio(numerator, denominator, self.scale)
+            if isinstance(details, str):  # Django's connection hands jsonb back as text
+                details = json.loads(details)
             values.append(AccountValue(account_id=account_id, value=None if value is None else float(value),
                                        numerator=numerator, denominator=denominator,
                                        sample_size=int(sample_size or 0), details=details))
