@@ -172,7 +172,7 @@ def test_bad_params_are_refused_with_a_clear_message(params, message):
 
 
 def test_unknown_calculator_is_refused():
-    with pytest.raises(CalculatorError, match="Unknown calculator 'surveys.nope'"):
+    with pytest.raises(CalculatorError, match=r"Unknown calculator 'surveys\.nope'"):
         kpi_create(slug="bad", name="Bad", calculator="surveys.nope", definition="d", tier="advocacy",
                    indicator="lagging", unit="score")
 
