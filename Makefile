@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: run test stop services status lint setup bench-ingest
+.PHONY: run test stop services status lint setup bench-ingest bench-compute
 
 $(STAMP): requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: services
 bench-ingest: services
 	@$(PY) manage.py platform_migrate
 	@$(PY) scripts/bench_ingest.py $(BENCH_ARGS)
+
+bench-compute: services
+	@$(PY) manage.py platform_migrate
+	@$(PY) scripts/bench_compute.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	@$(VENV)/bin/ruff check .
