@@ -58,6 +58,9 @@ def kpi_compute(*, kpi: KPI, as_of: date, account_ids: Sequence[int] | None = No
     twice stores the same rows once. Returns the number of rows written."""
     calculator = calculator_for(kpi.calculator)
     params = calculator.clean_params(kpi.params)
+    if account_ids is not None and MetricValue.objects.filter(
+            kpi=kpi, as_of=as_of, scope=Scope.ACCOUNT).exclude(kpi_version=kpi.version).exists():
+        account_ids = None  # the other accounts were computed by an older version: recompute them all
     values = calculator.account_values(as_of=as_of, params=params, account_ids=account_ids)
     run_id = run.pk if run else None
 

@@ -155,8 +155,10 @@ class Calculator(ABC):
 
     def aggregate(self, rows: Sequence[AccountValue], *, as_of: date, params: dict) -> Aggregate:
         """Combine accounts: Σ numerators / Σ denominators x scale (null when Σ denominators is 0)."""
-        numerator = sum(row.numerator for row in rows if row.numerator is not None)
-        denominator = sum(row.denominator for row in rows if row.denominator is not None)
+        # An account without a denominator (nothing to divide by) contributes to neither side.
+        counted = [row for row in rows if row.denominator is not None]
+        numerator = sum(row.numerator for row in counted if row.numerator is not None)
+        denominator = sum(row.denominator for row in counted)
         sample = sum(row.sample_size for row in rows)
         return Aggregate(value=ratio(numerator, denominator, self.scale or 1.0),
                          numerator=numerator, denominator=denominator, sample_size=sample)

@@ -1,1 +1,387 @@
-"""Usage KPIs from usage events and their daily rollups (see ../shared/METRICS.md, Usage)."""
+"""Usage KPIs from usage events and their daily rollups (see ../shared/METRICS.md, Usage).
+
+Every window of n days ends on the as-of date t inclusive (days t-n+1 .. t). The rollups (UsageDaily per
+account, day and event; UserDaily per account, day and user) are already counted in tenant-local days, so
+their `day` compares with t directly; only feature adoption reads raw events, with the tenant's time zone.
+
+Which accounts get a row: the window KPIs (adoption, breadth, stickiness, seats, trend) give one to every
+account that had started by t (or has no start date), with a null value where the denominator is empty,
+so a silent account shows as 0 % where 0 is true (breadth, seats) and as null where nothing is known.
+Activation, time to first value and anomalies have their own populations, described on each class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from fractions import Fraction
+from itertools import groupby
+
+from metrics.calculators.base import (
+    ACCOUNTS_FILTER,
+    AccountValue,
+    Aggregate,
+    Calculator,
+    CalculatorError,
+    Param,
+    ratio,
+    register,
+)
+
+
+@dataclass(frozen=True)
+class EventNames(Param):
+    """A list of event names that must not be empty (a base `required` list could have no default)."""
+
+    kind: type = list
+
+    def clean(self, name: str, value: object) -> list[str]:
+        names = super().clean(name, value)
+        if not names:
+            raise CalculatorError(f"Parameter {name!r} needs at least one event name: {self.help}")
+        return list(dict.fromkeys(names))  # a name listed twice is one event, not two
+
+
+def window(default: int) -> Param:
+    return Param(int, default=default, minimum=1, maximum=730, help="Days ending on the as-of date, t included.")
+
+
+ACTIVATION_EVENTS = ["report_created", "integration_connected", "workflow_created"]
+VALUE_EVENT = "report_created"
+CORE_FEATURE = "report_created"
+CORE_FEATURES = ["dashboard_viewed", "report_created", "report_exported", "alert_configured",
+                 "integration_connected", "workflow_created"]
+
+# Accounts that are customers on t: started on or before it, or with no start date recorded.
+_STARTED = f"{ACCOUNTS_FILTER} AND (a.start_date IS NULL OR a.start_date <= %(as_of)s::date)"
+_IN_WINDOW = "BETWEEN %(as_of)s::date - (%(window_days)s::int - 1) AND %(as_of)s::date"
+
+
+@register
+class ActivationRate(Calculator):
+    """One row per cohort member (numerator 1 or 0, denominator 1); accounts still inside their activation
+    window are censored: no row at all, so they are neither successes nor failures."""
+
+    id = "usage.activation_rate"
+    name = "Activation rate"
+    scale = 100.0
+    formula = ("Activation rate = accounts with an activation event (any of `events`) dated start <= day < "
+               "start + window_days / accounts that started in the cohort_days ending on t and whose window "
+               "has closed (start + window_days <= t). Accounts still inside their window are left out, not "
+               "counted as failures. Days are the tenant's local days.")
+    params = {
+        "events": EventNames(default=ACTIVATION_EVENTS, help="The events that mean an account is activated."),
+        "window_days": window(30),
+        "cohort_days": Param(int, default=180, minimum=1, maximum=1830,
+                             help="Accounts whose start date falls in these days ending on t form the cohort."),
+    }
+
+    def clean_params(self, raw: dict | None) -> dict:
+        params = super().clean_params(raw)
+        if params["window_days"] >= params["cohort_days"]:
+            raise CalculatorError(
+                f"window_days ({params['window_days']}) must be shorter than cohort_days "
+                f"({params['cohort_days']}): otherwise no account in the cohort has a closed window.")
+        return params
+
+    def account_sql(self, params: dict) -> str:
+        return f"""
+            SELECT a.id, (activation.first_day IS NOT NULL)::int, 1, 1, NULL,
+                   jsonb_build_object('start_date', a.start_date, 'activated_on', activation.first_day)
+            FROM accounts_account a
+            LEFT JOIN LATERAL (
+                SELECT min(d.day) AS first_day
+                FROM accounts_usagedaily d
+                WHERE d.account_id = a.id AND d.event_name = ANY(%(events)s::text[]) AND d.events > 0
+                  AND d.day >= a.start_date AND d.day < a.start_date + %(window_days)s::int
+            ) activation ON true
+            WHERE {ACCOUNTS_FILTER}
+              AND a.start_date > %(as_of)s::date - %(cohort_days)s::int
+              AND a.start_date + %(window_days)s::int <= %(as_of)s::date
+        """
+
+
+def kaplan_meier_median(observations: Iterable[tuple[int, bool]]) -> tuple[int | None, list[tuple[int, Fraction]]]:
+    """The Kaplan-Meier median of (duration, observed) pairs and the survival curve at each event time.
+
+    S(d) = product over event times d_j <= d of (1 - events_j / at_risk_j), where an account censored at
+    d_j still counts as at risk at d_j. The median is the smallest event time with S(d) <= 1/2, None if
+    the curve never gets there. Exact fractions, so a curve landing on 1/2 is not lost to rounding.
+    """
+    ordered = sorted(observations)
+    at_risk = len(ordered)
+    survival = Fraction(1)
+    curve: list[tuple[int, Fraction]] = []
+    median = None
+    for duration, tied in groupby(ordered, key=lambda observation: observation[0]):
+        tied = list(tied)
+        events = sum(1 for _, observed in tied if observed)
+        if events:
+            survival *= Fraction(at_risk - events, at_risk)
+            curve.append((duration, survival))
+            if median is None and survival <= Fraction(1, 2):
+                median = duration
+        at_risk -= len(tied)
+    return median, curve
+
+
+@register
+class TimeToFirstValue(Calculator):
+    """One row per account started on or before t. `details` holds what the Kaplan-Meier aggregate needs:
+    {"duration": days, "observed": bool}, a censored account's duration being t - start."""
+
+    id = "usage.time_to_first_value"
+    name = "Time to first value"
+    formula = ("Per account: whole days from the start date to the tenant-local day of the first `event` "
+               "(null if not reached by t; an event before the start counts as day 0). Aggregate: the "
+               "Kaplan-Meier median over all accounts started on or before t, an account without value "
+               "censored at t - start: the smallest duration d with survival S(d) <= 0.5, null if the "
+               "curve never gets there.")
+    params = {"event": Param(str, default=VALUE_EVENT, help="The event that means the account got value.")}
+
+    def account_sql(self, params: dict) -> str:
+        return f"""
+            SELECT a.id, reached.days, CASE WHEN reached.days IS NOT NULL THEN 1 END, 1, reached.days,
+                   jsonb_build_object('duration', coalesce(reached.days, %(as_of)s::date - a.start_date),
+                                      'observed', reached.days IS NOT NULL,
+                                      'first_value_on', first_value.day)
+            FROM accounts_account a
+            LEFT JOIN LATERAL (
+                SELECT min(d.day) AS day
+                FROM accounts_usagedaily d
+                WHERE d.account_id = a.id AND d.event_name = %(event)s AND d.events > 0
+                  AND d.day <= %(as_of)s::date
+            ) first_value ON true
+            -- greatest() skips nulls, so the CASE keeps an account without value null, not 0.
+            CROSS JOIN LATERAL (
+                SELECT CASE WHEN first_value.day IS NOT NULL THEN greatest(first_value.day - a.start_date, 0) END
+                           AS days
+            ) reached
+            WHERE {ACCOUNTS_FILTER} AND a.start_date <= %(as_of)s::date
+        """
+
+    def aggregate(self, rows: Sequence[AccountValue], *, as_of: date, params: dict) -> Aggregate:
+        observations = [(int(row.details["duration"]), bool(row.details["observed"]))
+                        for row in rows if row.details]
+        median, curve = kaplan_meier_median(observations)
+        observed = sum(1 for _, seen in observations if seen)
+        return Aggregate(
+            value=None if median is None else float(median), sample_size=len(observations),
+            details={"observed": observed, "censored": len(observations) - observed,
+                     "survival": [[duration, round(float(survival), 6)] for duration, survival in curve]},
+        )
+
+
+@register
+class FeatureAdoption(Calculator):
+    id = "usage.feature_adoption"
+    name = "Feature adoption"
+    scale = 100.0
+    formula = ("Feature adoption = distinct active users who used `feature` in the last window_days days / "
+               "distinct active users in those days, as a percentage; null when the account had no "
+               "active user. Days are the tenant's local days.")
+    params = {"feature": Param(str, default=CORE_FEATURE, help="The event name of the feature."),
+              "window_days": window(30)}
+
+    def sql_params(self, **kwargs) -> dict:
+        from accounts.services import tenant_time_zone
+
+        return {**super().sql_params(**kwargs), "tz": tenant_time_zone()}
+
+    def account_sql(self, params: dict) -> str:
+        # Who used the feature over several days can only come from raw events: UserDaily has no event
+        # name, and UsageDaily.distinct_users is per day, so it cannot be summed across days. The scan is
+        # bounded by the window on the (account, occurred_at) index. Feature users are then matched to
+        # the UserDaily active users, so the numerator is always a subset of the denominator (and of
+        # the active users seat utilisation counts), even while a rollup refresh is catching up.
+        return f"""
+            WITH active AS (
+                SELECT u.account_id, u.user_id
+                FROM accounts_userdaily u JOIN accounts_account a ON a.id = u.account_id
+                WHERE {ACCOUNTS_FILTER} AND u.events > 0 AND u.day {_IN_WINDOW}
+                GROUP BY u.account_id, u.user_id
+            ), feature AS (
+                SELECT DISTINCT e.account_id, e.user_id
+                FROM accounts_usageevent e JOIN accounts_account a ON a.id = e.account_id
+                WHERE {ACCOUNTS_FILTER} AND e.event_name = %(feature)s
+                  AND e.occurred_at >= (%(as_of)s::date - (%(window_days)s::int - 1))::timestamp AT TIME ZONE %(tz)s
+                  AND e.occurred_at < (%(as_of)s::date + 1)::timestamp AT TIME ZONE %(tz)s
+            )
+            SELECT a.id, count(feature.user_id), count(active.user_id), count(active.user_id), NULL, NULL
+            FROM accounts_account a
+            LEFT JOIN active ON active.account_id = a.id
+            LEFT JOIN feature ON feature.account_id = active.account_id AND feature.user_id = active.user_id
+            WHERE {_STARTED}
+            GROUP BY a.id
+        """
+
+
+@register
+class Breadth(Calculator):
+    id = "usage.breadth"
+    name = "Adoption breadth"
+    scale = 100.0
+    formula = ("Breadth = distinct core features (`features`) used in the last window_days days / core "
+               "features defined, as a percentage. Aggregate: Σ features used / Σ features defined, the "
+               "mean breadth of the accounts.")
+    params = {"features": EventNames(default=CORE_FEATURES, help="The event names of the core features."),
+              "window_days": window(30)}
+
+    def account_sql(self, params: dict) -> str:
+        return f"""
+            SELECT a.id, count(DISTINCT d.event_name), cardinality(%(features)s::text[]), 1, NULL,
+                   jsonb_build_object('used', coalesce(jsonb_agg(DISTINCT d.event_name)
+                                                       FILTER (WHERE d.event_name IS NOT NULL), '[]'::jsonb))
+            FROM accounts_account a
+            LEFT JOIN accounts_usagedaily d
+                   ON d.account_id = a.id AND d.event_name = ANY(%(features)s::text[]) AND d.events > 0
+                  AND d.day {_IN_WINDOW}
+            WHERE {_STARTED}
+            GROUP BY a.id
+        """
+
+
+@register
+class Stickiness(Calculator):
+    id = "usage.stickiness"
+    name = "Stickiness"
+    scale = 100.0
+    formula = ("Stickiness = mean daily active users over the last window_days days (Σ daily active users "
+               "/ window_days, every day of the window counted, days without activity as 0) / distinct "
+               "active users over the same days, as a percentage; null when nobody was active.")
+    params = {"window_days": window(28)}
+
+    def account_sql(self, params: dict) -> str:
+        return f"""
+            SELECT a.id, count(u.user_id)::float8 / %(window_days)s::int, count(DISTINCT u.user_id),
+                   count(DISTINCT u.user_id), NULL, jsonb_build_object('user_days', count(u.user_id))
+            FROM accounts_account a
+            LEFT JOIN accounts_userdaily u ON u.account_id = a.id AND u.events > 0 AND u.day {_IN_WINDOW}
+            WHERE {_STARTED}
+            GROUP BY a.id
+        """
+
+
+@register
+class SeatUtilization(Calculator):
+    id = "usage.seat_utilization"
+    name = "Seat utilisation"
+    scale = 100.0
+    formula = ("Seat utilisation = distinct active users in the last window_days days / licensed seats, as "
+               "a percentage (above 100 when more people use it than are licensed); null when the seats "
+               "are unknown or 0, and such accounts stay out of the aggregate.")
+    params = {"window_days": window(30)}
+
+    def account_sql(self, params: dict) -> str:
+        # Without seats the numerator is null too: the default aggregate sums numerators and denominators
+        # separately, and users with no seats to set them against would inflate the portfolio.
+        return f"""
+            SELECT a.id, CASE WHEN a.licensed_seats > 0 THEN count(DISTINCT u.user_id) END,
+                   NULLIF(a.licensed_seats, 0), (a.licensed_seats > 0)::int, NULL,
+                   jsonb_build_object('active_users', count(DISTINCT u.user_id), 'licensed_seats', a.licensed_seats)
+            FROM accounts_account a
+            LEFT JOIN accounts_userdaily u ON u.account_id = a.id AND u.events > 0 AND u.day {_IN_WINDOW}
+            WHERE {_STARTED}
+            GROUP BY a.id
+        """
+
+
+@register
+class UsageTrend(Calculator):
+    id = "usage.trend"
+    name = "Usage trend"
+    scale = 100.0
+    formula = ("Usage trend = (events in the last window_days days - events in the window_days days before) "
+               "/ events in the window_days days before, as a percentage; null when the window before had no "
+               "events. Aggregate: the change in the accounts' total events over the total before.")
+    params = {"window_days": window(30)}
+
+    def account_sql(self, params: dict) -> str:
+        return f"""
+            SELECT account_id, recent - earlier, earlier, (recent + earlier > 0)::int, NULL,
+                   jsonb_build_object('events', recent, 'events_before', earlier)
+            FROM (
+                SELECT a.id AS account_id,
+                       coalesce(sum(d.events) FILTER (WHERE d.day > %(as_of)s::date - %(window_days)s::int), 0)
+                           AS recent,
+                       coalesce(sum(d.events) FILTER (WHERE d.day <= %(as_of)s::date - %(window_days)s::int), 0)
+                           AS earlier
+                FROM accounts_account a
+                LEFT JOIN accounts_usagedaily d
+                       ON d.account_id = a.id
+                      AND d.day BETWEEN %(as_of)s::date - (2 * %(window_days)s::int - 1) AND %(as_of)s::date
+                WHERE {_STARTED}
+                GROUP BY a.id
+            ) windows
+        """
+
+
+@register
+class UsageAnomaly(Calculator):
+    """Accounts with a full history (started on or before t - window_days, or no start date) and at least
+    one event in the history or on t; an account silent throughout has nothing to depart from."""
+
+    id = "usage.anomaly"
+    name = "Usage anomalies"
+    formula = ("Per account: the robust z-score of the events on t against the daily events of the "
+               "window_days days before (days without events count as 0): 0.6745 x (x - median) / MAD. When "
+               "the MAD is 0, (x - median) / (1.2533 x mean absolute deviation from the median); when that is "
+               "0 too, 0 if x equals the median, else null (undecidable). Anomalous when |z| > threshold. "
+               "Aggregate: anomalous accounts / accounts with a score, as a percentage.")
+    params = {
+        "window_days": Param(int, default=28, minimum=7, maximum=365, help="Days of history before t."),
+        "threshold": Param(float, default=3.5, minimum=0.1, maximum=100,
+                           help="|robust z| above which a day is anomalous."),
+    }
+
+    def account_sql(self, params: dict) -> str:
+        return f"""
+            WITH candidate AS (
+                SELECT a.id AS account_id
+                FROM accounts_account a
+                WHERE {ACCOUNTS_FILTER}
+                  AND (a.start_date IS NULL OR a.start_date <= %(as_of)s::date - %(window_days)s::int)
+            ), daily AS (
+                SELECT d.account_id, d.day, sum(d.events) AS events
+                FROM accounts_usagedaily d JOIN candidate USING (account_id)
+                WHERE d.day BETWEEN %(as_of)s::date - %(window_days)s::int AND %(as_of)s::date
+                GROUP BY d.account_id, d.day
+                HAVING sum(d.events) > 0
+            ), history AS (
+                SELECT c.account_id, coalesce(daily.events, 0) AS events
+                FROM (SELECT DISTINCT account_id FROM daily) c
+                CROSS JOIN generate_series(1, %(window_days)s::int) AS back(days)
+                LEFT JOIN daily ON daily.account_id = c.account_id AND daily.day = %(as_of)s::date - back.days
+            ), centre AS (
+                SELECT account_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY events) AS median
+                FROM history GROUP BY account_id
+            ), spread AS (
+                SELECT h.account_id, c.median,
+                       percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(h.events - c.median)) AS mad,
+                       avg(abs(h.events - c.median)) AS mean_ad
+                FROM history h JOIN centre c USING (account_id)
+                GROUP BY h.account_id, c.median
+            ), scored AS (
+                SELECT s.account_id, coalesce(today.events, 0) AS today, s.median, s.mad, s.mean_ad,
+                       CASE WHEN s.mad > 0 THEN 0.6745 * (coalesce(today.events, 0) - s.median) / s.mad
+                            WHEN s.mean_ad > 0 THEN (coalesce(today.events, 0) - s.median) / (1.253314 * s.mean_ad)
+                            WHEN coalesce(today.events, 0) = s.median THEN 0
+                       END AS z
+                FROM spread s
+                LEFT JOIN daily today ON today.account_id = s.account_id AND today.day = %(as_of)s::date
+            )
+            SELECT account_id,
+                   CASE WHEN z IS NOT NULL THEN (abs(z) > %(threshold)s::float8)::int END,
+                   CASE WHEN z IS NOT NULL THEN 1 END,
+                   1, z,
+                   jsonb_build_object('today', today, 'median', median, 'mad', mad, 'mean_ad', mean_ad,
+                                      'anomalous', abs(z) > %(threshold)s::float8)
+            FROM scored
+        """
+
+    def aggregate(self, rows: Sequence[AccountValue], *, as_of: date, params: dict) -> Aggregate:
+        scored = [row for row in rows if row.value is not None]
+        anomalous = sum(1 for row in scored if row.numerator)
+        return Aggregate(value=ratio(anomalous, len(scored), 100.0), numerator=anomalous, denominator=len(scored),
+                         sample_size=len(scored))

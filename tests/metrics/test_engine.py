@@ -213,3 +213,17 @@ def test_a_run_delivered_twice_executes_once(nps):
 
     assert again.status == ComputationRun.Status.SUCCEEDED
     assert again.finished_at == finished
+
+
+def test_incremental_recompute_after_a_version_change_recomputes_every_account(nps):
+    first, second = AccountFactory(), AccountFactory()
+    _answers(first, [10])
+    _answers(second, [10])
+    kpi_compute(kpi=nps, as_of=AS_OF)
+    kpi_update(kpi=nps, params={"window_days": 15})
+
+    kpi_compute(kpi=nps, as_of=AS_OF, account_ids=[first.pk])
+
+    rows = MetricValue.objects.filter(kpi=nps, as_of=AS_OF, scope="account")
+    assert sorted(rows.values_list("account_id", "kpi_version")) == [(first.pk, 2), (second.pk, 2)]
+    assert _value(nps, scope="portfolio").kpi_version == 2
