@@ -22,3 +22,13 @@ def recompute_touched_accounts(sender, *, account_ids: list[int], **kwargs) -> N
 
     if pending_accounts_add(schema=connection.schema_name, account_ids=account_ids):
         kpis_recompute_touched_accounts.apply_async(countdown=DEBOUNCE_SECONDS)
+
+
+@receiver(customer_data_changed)
+def score_new_survey_comments(sender, *, kind: str, **kwargs) -> None:
+    """New survey answers: score their comments' sentiment (only the ones not scored yet)."""
+    from integrations.models import DataKind
+    from metrics.sentiment import survey_sentiment_refresh
+
+    if kind == DataKind.SURVEYS:
+        survey_sentiment_refresh()

@@ -5,6 +5,7 @@ portfolio (by default the ratio of summed numerators and denominators)."""
 from __future__ import annotations
 
 import json
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ class Param:
         if self.kind is int and not float(value).is_integer():
             raise CalculatorError(f"Parameter {name!r} must be a whole number.")
         value = self.kind(value)
+        if not math.isfinite(value):
+            raise CalculatorError(f"Parameter {name!r} must be a finite number.")
         if self.minimum is not None and value < self.minimum:
             raise CalculatorError(f"Parameter {name!r} must be at least {self.minimum:g}.")
         if self.maximum is not None and value > self.maximum:

@@ -1,1 +1,244 @@
-"""The health score: a weighted composite of component KPIs (see ../shared/METRICS.md, Health score)."""
+"""The health score: a weighted composite of component KPIs (see ../shared/METRICS.md, Health score), and the
+comment sentiment KPI it can use as a component."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from metrics.calculators.base import (
+    ACCOUNTS_FILTER,
+    AccountValue,
+    Aggregate,
+    Calculator,
+    CalculatorError,
+    Param,
+    ratio,
+    register,
+)
+
+BANDS = ("red", "yellow", "green")
+DEFAULT_BANDS = {"red": 50.0, "yellow": 75.0}
+DEFAULT_COMPONENTS = [
+    {"kpi": "usage-trend", "weight": 2.0},
+    {"kpi": "seat-utilization", "weight": 2.0},
+    {"kpi": "adoption-breadth", "weight": 1.5},
+    {"kpi": "nps", "weight": 1.5},
+    {"kpi": "ticket-load", "weight": 1.0},
+]
+# The account attributes a segment override can name, in order of precedence when several match.
+SEGMENT_DIMENSIONS = ("plan", "region", "industry", "lifecycle_stage")
+_SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
+
+
+def _components(name: str, value: Any) -> list[dict]:
+    """A non-empty list of {"kpi": slug, "weight": number > 0}, each KPI once."""
+    if not isinstance(value, list) or not value:
+        raise CalculatorError(f"Parameter {name!r} must be a non-empty list of {{\"kpi\": slug, \"weight\": number}}.")
+    cleaned: list[dict] = []
+    for position, component in enumerate(value, start=1):
+        where = f"Parameter {name!r}, component {position}"
+        if not isinstance(component, dict):
+            raise CalculatorError(f"{where} must be an object {{\"kpi\": slug, \"weight\": number}}.")
+        unknown = sorted(set(component) - {"kpi", "weight"})
+        if unknown:
+            raise CalculatorError(f"{where} has unknown key(s) {', '.join(unknown)}; known: kpi, weight.")
+        slug, weight = component.get("kpi"), component.get("weight")
+        if not isinstance(slug, str) or not _SLUG.match(slug.strip()):
+            raise CalculatorError(f"{where} needs \"kpi\": the slug of a KPI.")
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight <= 0:
+            raise CalculatorError(f"{where} ({slug.strip()}) needs a \"weight\" greater than 0.")
+        cleaned.append({"kpi": slug.strip(), "weight": float(weight)})
+    slugs = [component["kpi"] for component in cleaned]
+    repeated = sorted({slug for slug in slugs if slugs.count(slug) > 1})
+    if repeated:
+        raise CalculatorError(f"Parameter {name!r} lists {', '.join(repeated)} more than once.")
+    return cleaned
+
+
+class ComponentsParam(Param):
+    def clean(self, name: str, value: Any) -> Any:
+        return _components(name, self.default if value is None else value)
+
+
+class BandsParam(Param):
+    """{"red": r, "yellow": y}: the scores below r are red, below y yellow, the rest green."""
+
+    def clean(self, name: str, value: Any) -> Any:
+        if value is None:
+            return dict(self.default)
+        if not isinstance(value, dict):
+            raise CalculatorError(f"Parameter {name!r} must be an object like {{\"red\": 50, \"yellow\": 75}}.")
+        unknown = sorted(set(value) - set(DEFAULT_BANDS))
+        if unknown:
+            raise CalculatorError(f"Parameter {name!r} has unknown key(s) {', '.join(unknown)}; known: red, yellow "
+                                  "(the scores where yellow and green begin).")
+        bands = {**self.default, **value}
+        for band, bound in bands.items():
+            if isinstance(bound, bool) or not isinstance(bound, int | float) or not 0 <= bound <= 100:
+                raise CalculatorError(f"Parameter {name!r}: {band!r} must be a number from 0 to 100.")
+        if not bands["red"] < bands["yellow"]:
+            raise CalculatorError(f"Parameter {name!r}: red ({bands['red']:g}) must be below yellow "
+                                  f"({bands['yellow']:g}); red ends where yellow begins, yellow where green begins.")
+        return {band: float(bound) for band, bound in bands.items()}
+
+
+class SegmentWeightsParam(Param):
+    """{"plan:Enterprise": [components...]}: other components and weights for the accounts of a segment."""
+
+    def clean(self, name: str, value: Any) -> Any:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise CalculatorError(f"Parameter {name!r} must be an object like "
+                                  f"{{\"plan:Enterprise\": [{{\"kpi\": \"nps\", \"weight\": 2}}]}}.")
+        cleaned = {}
+        for key, components in value.items():
+            dimension, _, segment = str(key).partition(":")
+            if dimension not in SEGMENT_DIMENSIONS or not segment.strip():
+                raise CalculatorError(f"Parameter {name!r}: {key!r} must be \"dimension:segment\" with a dimension "
+                                      f"among {', '.join(SEGMENT_DIMENSIONS)}.")
+            cleaned[f"{dimension}:{segment.strip()}"] = _components(f"{name}[{key}]", components)
+        return cleaned
+
+
+@register
+class HealthScore(Calculator):
+    id = "health.score"
+    name = "Health score"
+    depends_on_kpis = True
+    params = {
+        "components": ComponentsParam(list, default=DEFAULT_COMPONENTS,
+                                      help="The component KPIs and their weights: [{\"kpi\": slug, \"weight\": w}]."),
+        "bands": BandsParam(dict, default=DEFAULT_BANDS, help="Where yellow and green begin."),
+        "segment_weights": SegmentWeightsParam(
+            dict, default={}, help="Components for the accounts of a segment, e.g. {\"plan:Enterprise\": [...]}."),
+    }
+    formula = ("Health = Σ w_j x s_j / Σ w_j over the component KPIs that have a value for the account on the as-of "
+               "date, where s_j maps the component's value linearly from its KPI's poor value (0 points) to its good "
+               "value (100 points), clamped to 0-100 (so lower-is-better KPIs, whose poor value is above the good "
+               "one, map the other way). A component without a value, or whose KPI has no poor and good values, "
+               "drops out and the other weights are renormalised; none left gives no score. Rounded to 2 decimals; "
+               "bands: red below 50, yellow below 75, green from 75 (configurable). Accounts of a segment named in "
+               "segment_weights use its components instead (precedence: plan, region, industry, lifecycle stage). "
+               "Segment and portfolio: the mean of the account scores, with the count of accounts per band.")
+
+    def sql_params(self, *, params: dict, **kwargs) -> dict:
+        return {**super().sql_params(params=params, **kwargs), "components": Jsonb(params["components"]),
+                "segment_weights": Jsonb(params["segment_weights"]), "red": params["bands"]["red"],
+                "yellow": params["bands"]["yellow"]}
+
+    def account_sql(self, params: dict) -> str:
+        # Composite KPIs never feed composites: that rules out cycles, and reading a value this run replaces.
+        return f"""
+            WITH keyed AS (
+                SELECT a.id AS account_id,
+                       ARRAY['plan:' || coalesce(nullif(a.plan, ''), '(none)'),
+                             'region:' || coalesce(nullif(a.region, ''), '(none)'),
+                             'industry:' || coalesce(nullif(a.industry, ''), '(none)'),
+                             'lifecycle_stage:' || a.lifecycle_stage] AS segment_keys
+                FROM accounts_account a
+                WHERE {ACCOUNTS_FILTER}
+            ), configured AS (
+                SELECT keyed.account_id, chosen.segment_key,
+                       coalesce(chosen.components, %(components)s::jsonb) AS components
+                FROM keyed
+                LEFT JOIN LATERAL (
+                    SELECT key.segment_key, %(segment_weights)s::jsonb -> key.segment_key AS components
+                    FROM unnest(keyed.segment_keys) WITH ORDINALITY AS key(segment_key, precedence)
+                    WHERE %(segment_weights)s::jsonb -> key.segment_key IS NOT NULL
+                    ORDER BY key.precedence
+                    LIMIT 1
+                ) chosen ON true
+            ), parts AS (
+                SELECT configured.account_id, configured.segment_key, component.position,
+                       component.item ->> 'kpi' AS kpi, (component.item ->> 'weight')::float8 AS weight,
+                       mv.id AS stored_id, mv.value,
+                       CASE WHEN k.id IS NULL THEN 'no such component KPI'
+                            WHEN mv.value IS NULL THEN 'no value'
+                            WHEN k.poor_value IS NULL OR k.good_value IS NULL THEN 'KPI has no poor and good values'
+                            WHEN k.poor_value = k.good_value THEN 'KPI poor and good values are equal'
+                       END AS dropped,
+                       CASE WHEN mv.value IS NOT NULL AND k.poor_value <> k.good_value
+                            THEN least(100, greatest(0,
+                                 100 * (mv.value - k.poor_value) / (k.good_value - k.poor_value)))
+                       END AS points
+                FROM configured
+                CROSS JOIN LATERAL jsonb_array_elements(configured.components)
+                    WITH ORDINALITY AS component(item, position)
+                LEFT JOIN metrics_kpi k ON k.slug = component.item ->> 'kpi' AND k.calculator <> 'health.score'
+                LEFT JOIN metrics_metricvalue mv ON mv.kpi_id = k.id AND mv.scope = 'account'
+                     AND mv.account_id = configured.account_id AND mv.as_of = %(as_of)s
+            ), weighed AS (
+                SELECT parts.*,
+                       sum(weight) FILTER (WHERE points IS NOT NULL) OVER (PARTITION BY account_id) AS weights
+                FROM parts
+            ), scored AS (
+                SELECT account_id, segment_key,
+                       sum(weight * points) AS weighted, max(weights) AS weights, count(points) AS components,
+                       round((sum(weight * points) / max(weights))::numeric, 2)::float8 AS score,
+                       jsonb_agg(jsonb_build_object('kpi', kpi, 'value', value, 'points', points, 'weight', weight,
+                                                    'contribution', weight * points / weights, 'dropped', dropped)
+                                 ORDER BY position) AS detail
+                FROM weighed
+                GROUP BY account_id, segment_key
+                HAVING count(stored_id) > 0
+            )
+            SELECT account_id, weighted, weights, components, score,
+                   jsonb_build_object(
+                       'band', CASE WHEN score < %(red)s THEN 'red' WHEN score < %(yellow)s THEN 'yellow'
+                                    WHEN score IS NOT NULL THEN 'green' END,
+                       'segment_weights', segment_key,
+                       'components', detail)
+            FROM scored
+        """
+
+    def aggregate(self, rows: Sequence[AccountValue], *, as_of: date, params: dict) -> Aggregate:
+        """The mean of the account scores, with how many accounts are in each band."""
+        scored = [row for row in rows if row.value is not None]
+        bands = dict.fromkeys(BANDS, 0)
+        for row in scored:
+            band = (row.details or {}).get("band")
+            if band in bands:
+                bands[band] += 1
+        total = sum(row.value for row in scored)
+        return Aggregate(value=ratio(total, len(scored)), numerator=total, denominator=len(scored),
+                         sample_size=len(scored), details={"bands": bands})
+
+
+@register
+class FeedbackSentiment(Calculator):
+    id = "feedback.sentiment"
+    name = "Feedback sentiment"
+    scale = 100.0
+    params = {"window_days": Param(int, default=90, minimum=1, maximum=730,
+                                   help="Days of survey answers, ending on the as-of date.")}
+    formula = ("Feedback sentiment = the mean VADER compound sentiment (-1 to 1) of the survey comments (NPS, CSAT "
+               "and CES) answered in the last window_days days, x 100: from -100 (all negative) to 100. Answers "
+               "without a comment, or not yet scored, are left out. Segment and portfolio: the mean over all their "
+               "comments.")
+
+    def sql_params(self, **kwargs) -> dict:
+        from accounts.services import tenant_time_zone
+
+        return {**super().sql_params(**kwargs), "tz": tenant_time_zone()}
+
+    def account_sql(self, params: dict) -> str:
+        return f"""
+            SELECT a.id, sum(s.sentiment), count(*), count(*), NULL,
+                   jsonb_build_object('positive', count(*) FILTER (WHERE s.sentiment >= 0.05),
+                                      'neutral', count(*) FILTER (WHERE s.sentiment > -0.05 AND s.sentiment < 0.05),
+                                      'negative', count(*) FILTER (WHERE s.sentiment <= -0.05))
+            FROM accounts_account a
+            JOIN accounts_surveyresponse s ON s.account_id = a.id
+            WHERE s.sentiment IS NOT NULL
+              AND s.responded_at >= (%(as_of)s::date - (%(window_days)s - 1))::timestamp AT TIME ZONE %(tz)s
+              AND s.responded_at < (%(as_of)s::date + 1)::timestamp AT TIME ZONE %(tz)s
+              AND {ACCOUNTS_FILTER}
+            GROUP BY a.id
+        """

@@ -1,1 +1,148 @@
 """Support and cost KPIs from support tickets (see ../shared/METRICS.md, Support and cost)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from statistics import median
+
+from metrics.calculators.base import ACCOUNTS_FILTER, AccountValue, Aggregate, Calculator, Param, register
+
+WINDOW = Param(int, default=90, minimum=1, maximum=730, help="Days of tickets, ending on the as-of date.")
+
+# A month of the cost model: the mean Gregorian month, 365.25 / 12 days.
+DAYS_PER_MONTH = 30.4375
+
+# The window's first instant and the instant after its last day, both tenant-local midnights.
+_WINDOW_START = "(%(as_of)s::date - (%(window_days)s - 1))::timestamp AT TIME ZONE %(tz)s"
+_WINDOW_END = "(%(as_of)s::date + 1)::timestamp AT TIME ZONE %(tz)s"
+
+_TICKETS_IN_WINDOW = f"t.opened_at >= {_WINDOW_START} AND t.opened_at < {_WINDOW_END}"
+
+# The accounts served in the window: every account with a ticket opened in it, and every active account
+# that had started by the as-of date (with no ticket it counts 0). Status is the account's current one:
+# no status history is kept, as for segments.
+_SERVED = f"""
+    WITH tickets AS (
+        SELECT t.account_id, count(*) AS tickets, sum(t.handling_minutes)::float8 / 60 AS handling_hours
+        FROM accounts_supportticket t
+        WHERE {_TICKETS_IN_WINDOW}
+        GROUP BY t.account_id
+    )
+    SELECT a.id AS account_id, a.owner_id, coalesce(tk.tickets, 0) AS tickets,
+           coalesce(tk.handling_hours, 0) AS handling_hours
+    FROM accounts_account a
+    LEFT JOIN tickets tk ON tk.account_id = a.id
+    WHERE tk.account_id IS NOT NULL
+       OR (a.status = 'active' AND (a.start_date IS NULL OR a.start_date <= %(as_of)s))
+"""
+
+
+class SupportCalculator(Calculator):
+    params = {"window_days": WINDOW}
+
+    def sql_params(self, **kwargs) -> dict:
+        from accounts.services import tenant_time_zone
+
+        return {**super().sql_params(**kwargs), "tz": tenant_time_zone()}
+
+
+@register
+class TicketLoad(SupportCalculator):
+    id = "support.ticket_load"
+    name = "Ticket load"
+    formula = ("Ticket load = support tickets opened in the last window_days days (tenant-local calendar days "
+               "ending on the as-of date). Every active account started by then counts, with 0 when it opened "
+               "none; accounts that opened tickets count even if no longer active. Segment and portfolio: "
+               "tickets per account = total tickets / accounts.")
+
+    def account_sql(self, params: dict) -> str:
+        return f"""
+            SELECT served.account_id, served.tickets, 1, served.tickets, served.tickets, NULL
+            FROM ({_SERVED}) served
+            JOIN accounts_account a ON a.id = served.account_id
+            WHERE {ACCOUNTS_FILTER}
+        """
+
+
+@register
+class FirstResponseHours(SupportCalculator):
+    id = "support.first_response_hours"
+    name = "Median first response time"
+    formula = ("First response hours = the median, in calendar hours, of first response time - opening time over "
+               "the tickets opened in the last window_days days and first answered by the end of the as-of "
+               "date; tickets still waiting for a first response are left out (and counted in the details). "
+               "Segment and portfolio: the median over all their accounts' tickets, not a mean of medians.")
+
+    def account_sql(self, params: dict) -> str:
+        return f"""
+            SELECT a.id, NULL, count(r.hours), count(r.hours),
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY r.hours),
+                   jsonb_build_object(
+                       'response_hours', coalesce(jsonb_agg(r.hours ORDER BY r.hours)
+                                                  FILTER (WHERE r.hours IS NOT NULL), '[]'::jsonb),
+                       'unanswered', count(*) FILTER (WHERE r.hours IS NULL))
+            FROM accounts_account a
+            JOIN (
+                SELECT t.account_id,
+                       CASE WHEN t.first_response_at < {_WINDOW_END}
+                            THEN extract(epoch FROM t.first_response_at - t.opened_at)::float8 / 3600
+                       END AS hours
+                FROM accounts_supportticket t
+                WHERE {_TICKETS_IN_WINDOW}
+            ) r ON r.account_id = a.id
+            WHERE {ACCOUNTS_FILTER}
+            GROUP BY a.id
+        """
+
+    def aggregate(self, rows: Sequence[AccountValue], *, as_of: date, params: dict) -> Aggregate:
+        """The median over every ticket of the group, from the response hours each account row carries."""
+        hours = [hour for row in rows for hour in (row.details or {}).get("response_hours", [])]
+        unanswered = sum((row.details or {}).get("unanswered", 0) for row in rows)
+        return Aggregate(value=median(hours) if hours else None, numerator=None, denominator=len(hours),
+                         sample_size=len(hours), details={"unanswered": unanswered})
+
+
+@register
+class CostToServe(SupportCalculator):
+    id = "support.cost_to_serve"
+    name = "Cost to serve"
+    params = {
+        "window_days": WINDOW,
+        "hourly_support_cost": Param(float, default=60.0, minimum=0,
+                                     help="Cost of one hour of support handling, in the tenant's currency."),
+        "csm_monthly_cost": Param(float, default=8000.0, minimum=0,
+                                  help="Monthly cost of one CSM, shared equally by the accounts of the CSM's book."),
+    }
+    formula = ("Cost to serve = handling hours of the tickets opened in the last window_days days x "
+               "hourly_support_cost + csm_monthly_cost / accounts in the owning CSM's book x months in the "
+               "window (window_days / 30.4375). The book is the CSM's accounts served in the window (active "
+               "and started by the as-of date, or with a ticket in the window); an account without an owner "
+               "carries no CSM cost. Segment and portfolio: the mean per account (total cost / accounts).")
+
+    def sql_params(self, *, params: dict, **kwargs) -> dict:
+        return {**super().sql_params(params=params, **kwargs), "months": params["window_days"] / DAYS_PER_MONTH}
+
+    def account_sql(self, params: dict) -> str:
+        # Books are counted over all served accounts before the account filter, so an incremental run over
+        # a few accounts splits the CSM's cost exactly as a full run does.
+        return f"""
+            WITH costed AS (
+                SELECT served.*,
+                       served.handling_hours * %(hourly_support_cost)s AS support_cost,
+                       CASE WHEN served.owner_id IS NOT NULL
+                            THEN count(*) OVER (PARTITION BY served.owner_id) END AS book_size
+                FROM ({_SERVED}) served
+            ), priced AS (
+                SELECT costed.*,
+                       coalesce(%(csm_monthly_cost)s / book_size * %(months)s::float8, 0) AS csm_cost
+                FROM costed
+            )
+            SELECT p.account_id, p.support_cost + p.csm_cost, 1, p.tickets, p.support_cost + p.csm_cost,
+                   jsonb_build_object('tickets', p.tickets, 'handling_hours', p.handling_hours,
+                                      'support_cost', p.support_cost, 'csm_cost', p.csm_cost,
+                                      'csm_book_size', p.book_size, 'months', %(months)s::float8)
+            FROM priced p
+            JOIN accounts_account a ON a.id = p.account_id
+            WHERE {ACCOUNTS_FILTER}
+        """

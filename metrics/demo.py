@@ -1,0 +1,48 @@
+"""The demo tenant's metrics: the catalogue with targets for this quarter and last, and a history of values
+so charts and trends have something to show."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from metrics.catalogue import catalogue_install
+from metrics.models import KPI, ComputationRun
+from metrics.services import kpi_target_set, kpis_compute
+
+# Targets a CS leader might set for the demo's KPIs (same unit as the KPI).
+DEMO_TARGETS = {
+    "grr": 92, "nrr": 108, "logo-churn": 8, "renewal-rate": 88, "nps": 35, "csat": 85, "ces": 5.5,
+    "activation-rate": 70, "time-to-first-value": 14, "feature-adoption": 40, "adoption-breadth": 50,
+    "stickiness": 25, "seat-utilization": 65, "usage-trend": 0, "ticket-load": 4, "first-response-hours": 6,
+    "health-score": 70,
+}
+HISTORY_WEEKS = 12
+
+
+def quarter_of(day: date) -> str:
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
+def previous_quarter(day: date) -> str:
+    first = date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    return quarter_of(first - timedelta(days=1))
+
+
+def demo_metrics_seed(*, as_of: date, owner=None) -> int:
+    """Install the catalogue, set targets for this quarter and the last, and compute the last complete day
+    plus one value a week for the previous weeks. Returns the number of values written."""
+    catalogue_install(owner=owner)
+    for slug, value in DEMO_TARGETS.items():
+        kpi = KPI.objects.filter(slug=slug).first()
+        if kpi is None:
+            continue
+        for period in (previous_quarter(as_of), quarter_of(as_of)):
+            if not kpi.targets.filter(period=period, superseded_at__isnull=True, dimension="").exists():
+                kpi_target_set(kpi=kpi, period=period, value=value, set_by=owner,
+                               reason="Demo: the CS leader's plan for the quarter")
+    written = 0
+    last_day = as_of - timedelta(days=1)
+    for weeks_back in range(HISTORY_WEEKS, -1, -1):
+        run = kpis_compute(as_of=last_day - timedelta(weeks=weeks_back), trigger=ComputationRun.Trigger.BACKFILL)
+        written += run.rows_written
+    return written
