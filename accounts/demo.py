@@ -322,6 +322,7 @@ class SeedSummary:
     usage_events_inserted: int = 0
     survey_responses: int = 0
     support_tickets: int = 0
+    metric_values: int = 0
     seconds: float = 0.0
 
 
@@ -935,6 +936,13 @@ def seed_demo(
             bar.close()
             if gc_was_enabled:
                 gc.enable()
+        # KPIs: the catalogue with targets, comment sentiment, and a few weeks of values to chart.
+        from metrics.demo import demo_metrics_seed
+        from metrics.sentiment import survey_sentiment_refresh
+
+        survey_sentiment_refresh()
+        leader = User.objects.filter(email=f"leader@{slug}.example").first()
+        summary.metric_values = demo_metrics_seed(as_of=as_of, owner=leader)
         summary.users = User.objects.count()
         summary.accounts = Account.objects.count()
         summary.revenue_snapshots = RevenueSnapshot.objects.count()

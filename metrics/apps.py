@@ -6,4 +6,4 @@ class MetricsConfig(AppConfig):
     verbose_name = "Metrics"
 
     def ready(self) -> None:
-        from metrics import calculators  # noqa: F401 - registers every calculator
+        from metrics import calculators, receivers  # noqa: F401 - registers calculators and signal receivers

@@ -25,7 +25,13 @@ def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         platform_migrate()
         for slug in (TENANT_SLUG, OTHER_TENANT_SLUG):
-            tenant_create(slug=slug, name=slug.title(), admin_email=f"admin@{slug}.example", admin_password=PASSWORD)
+            created = tenant_create(slug=slug, name=slug.title(), admin_email=f"admin@{slug}.example",
+                                    admin_password=PASSWORD)
+            # Tests define the KPIs they need; the catalogue itself is tested on a tenant of its own.
+            with schema_context(created.tenant.schema_name):
+                from metrics.models import KPI
+
+                KPI.objects.all().delete()
         connection.set_schema_to_public()
 
 

@@ -46,5 +46,6 @@ class Command(BaseCommand):
             f"Seeded tenant {slug!r} in {summary.seconds:.1f} s: {summary.users} users ({summary.users_created} new), "
             f"{summary.accounts:,} accounts, {summary.revenue_snapshots:,} revenue snapshots, "
             f"{summary.usage_events:,} usage events ({summary.usage_events_inserted:,} new), "
-            f"{summary.survey_responses:,} survey responses, {summary.support_tickets:,} support tickets."
+            f"{summary.survey_responses:,} survey responses, {summary.support_tickets:,} support tickets, "
+            f"{summary.metric_values:,} KPI values."
         ))
