@@ -430,6 +430,10 @@ def demo_account(index: int, *, seed: int, as_of: date, slug: str = DEFAULT_SLUG
         churn = None
 
     renewal = churn if churn else next_anniversary(start, as_of)
+    last_renewal = next_anniversary(start, as_of - timedelta(days=150))
+    if not churn and start < last_renewal < as_of - timedelta(days=30) and rng.random() < 0.5:
+        # The CRM has not rolled this renewal forward yet: its renewal date is the one just decided.
+        renewal = last_renewal
     if churn:
         stage = LifecycleStage.CHURNED
     elif age < 90:
@@ -885,6 +889,7 @@ def seed_demo(
     as_of: date | None = None,
     if_missing: bool = False,
     progress: bool = True,
+    kpi_history_weeks: int = 12,
 ) -> SeedSummary:
     """Create the tenant if needed and load (or refresh) its demo data; safe to run again.
 
@@ -942,7 +947,7 @@ def seed_demo(
 
         survey_sentiment_refresh()
         leader = User.objects.filter(email=f"leader@{slug}.example").first()
-        summary.metric_values = demo_metrics_seed(as_of=as_of, owner=leader)
+        summary.metric_values = demo_metrics_seed(as_of=as_of, owner=leader, history_weeks=kpi_history_weeks)
         summary.users = User.objects.count()
         summary.accounts = Account.objects.count()
         summary.revenue_snapshots = RevenueSnapshot.objects.count()

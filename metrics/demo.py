@@ -28,7 +28,7 @@ def previous_quarter(day: date) -> str:
     return quarter_of(first - timedelta(days=1))
 
 
-def demo_metrics_seed(*, as_of: date, owner=None) -> int:
+def demo_metrics_seed(*, as_of: date, owner=None, history_weeks: int = HISTORY_WEEKS) -> int:
     """Install the catalogue, set targets for this quarter and the last, and compute the last complete day
     plus one value a week for the previous weeks. Returns the number of values written."""
     catalogue_install(owner=owner)
@@ -42,7 +42,7 @@ def demo_metrics_seed(*, as_of: date, owner=None) -> int:
                                reason="Demo: the CS leader's plan for the quarter")
     written = 0
     last_day = as_of - timedelta(days=1)
-    for weeks_back in range(HISTORY_WEEKS, -1, -1):
+    for weeks_back in range(history_weeks, -1, -1):
         run = kpis_compute(as_of=last_day - timedelta(weeks=weeks_back), trigger=ComputationRun.Trigger.BACKFILL)
         written += run.rows_written
     return written

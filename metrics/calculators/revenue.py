@@ -194,10 +194,12 @@ class RenewalRate(Calculator):
     scale = 100.0
     formula = ("Renewal rate over the decided renewals: accounts whose renewal date falls in the window_days "
                "days ending grace_days before the as-of date (t - window_days - grace_days + 1 .. t - grace_days, "
-               "so every outcome is known on t) and that were paying (MRR > 0) on their renewal date. Renewed = "
+               "so every outcome is known on t) and that were paying (MRR > 0) going into it: the MRR in force at the "
+               "end of the month before the renewal month, since a non-renewal often shows as 0 already in the "
+               "renewal month's snapshot. Renewed = "
                "MRR > 0 grace_days days after the renewal date. Logo basis (default): renewed accounts / accounts "
                "up for renewal. Dollar basis: (ARR up for renewal - churned ARR - downgrade ARR) / ARR up for "
-               "renewal, with ARR = 12 x MRR on the renewal date, compared with 12 x MRR grace_days later "
+               "renewal, with ARR = 12 x that MRR going into the renewal, compared with 12 x MRR grace_days later "
                "(expansion at renewal is not counted). As a percentage. Uses each account's current renewal "
                "date.")
 
@@ -224,7 +226,7 @@ class RenewalRate(Calculator):
                                              THEN 12 * (mrr_at_renewal - mrr_after_grace) ELSE 0 END)
             FROM (
                 SELECT a.id AS account_id, a.renewal_date,
-                       coalesce({_mrr_on("a.renewal_date")}, 0) AS mrr_at_renewal,
+                       coalesce({_mrr_on("(date_trunc('month', a.renewal_date)::date - 1)")}, 0) AS mrr_at_renewal,
                        coalesce({_mrr_on("a.renewal_date + %(grace_days)s::int")}, 0) AS mrr_after_grace
                 FROM accounts_account a
                 WHERE a.renewal_date BETWEEN %(as_of)s::date - (%(window_days)s::int + %(grace_days)s::int - 1)

@@ -44,13 +44,13 @@ def _dump(schema: str) -> dict[str, list[tuple]]:
 
 @pytest.fixture
 def seeded():
-    seed_demo(slug="demo-one", accounts=8, seed=7, as_of=AS_OF, progress=False)
+    seed_demo(slug="demo-one", accounts=8, seed=7, as_of=AS_OF, progress=False, kpi_history_weeks=0)
     return "demo_one"
 
 
 def test_same_seed_gives_identical_data_and_a_different_seed_does_not(seeded):
-    seed_demo(slug="demo-two", accounts=8, seed=7, as_of=AS_OF, progress=False)
-    seed_demo(slug="demo-three", accounts=8, seed=8, as_of=AS_OF, progress=False)
+    seed_demo(slug="demo-two", accounts=8, seed=7, as_of=AS_OF, progress=False, kpi_history_weeks=0)
+    seed_demo(slug="demo-three", accounts=8, seed=8, as_of=AS_OF, progress=False, kpi_history_weeks=0)
 
     one, two, three = _dump("demo_one"), _dump("demo_two"), _dump("demo_three")
 
@@ -64,7 +64,7 @@ def test_same_seed_gives_identical_data_and_a_different_seed_does_not(seeded):
 def test_seeding_twice_duplicates_nothing(seeded):
     before = _dump(seeded)
 
-    seed_demo(slug="demo-one", accounts=8, seed=7, as_of=AS_OF, progress=False)
+    seed_demo(slug="demo-one", accounts=8, seed=7, as_of=AS_OF, progress=False, kpi_history_weeks=0)
 
     assert _dump(seeded) == before
 
@@ -91,7 +91,7 @@ def test_demo_has_the_team_and_realistic_shapes(seeded):
 
 
 def test_if_missing_leaves_a_seeded_tenant_alone(seeded):
-    summary = seed_demo(slug="demo-one", accounts=20, seed=99, as_of=AS_OF, if_missing=True, progress=False)
+    summary = seed_demo(slug="demo-one", accounts=20, seed=99, as_of=AS_OF, if_missing=True, progress=False, kpi_history_weeks=0)
 
     assert summary.skipped
     with schema_context(seeded):

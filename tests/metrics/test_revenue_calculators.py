@@ -243,23 +243,24 @@ RENEWAL_AS_OF = dt.date(2026, 6, 30)
 @pytest.fixture
 def renewals() -> dict[str, Account]:
     """As of 2026-06-30 (window 90, grace 30) the decided renewals are dated 2026-03-03 .. 2026-05-31:
-    2026-06-30 - 119 days = 2026-03-03 and 2026-06-30 - 30 days = 2026-05-31."""
+    2026-06-30 - 119 days = 2026-03-03 and 2026-06-30 - 30 days = 2026-05-31. The ARR up for renewal is the
+    MRR in force at the end of the month before the renewal month."""
     return {
         # Renews 03-15, still paying on 04-14 (April's 1000).
-        "renewed": _account({(2026, 3): 1000, (2026, 4): 1000}, renewal=dt.date(2026, 3, 15)),
+        "renewed": _account({(2026, 2): 1000, (2026, 3): 1000, (2026, 4): 1000}, renewal=dt.date(2026, 3, 15)),
         # Renews 04-20, at 0 on 05-20.
-        "churned": _account({(2026, 4): 2000, (2026, 5): 0}, renewal=dt.date(2026, 4, 20)),
+        "churned": _account({(2026, 3): 2000, (2026, 4): 2000, (2026, 5): 0}, renewal=dt.date(2026, 4, 20)),
         # Renews 05-31 (the window's last day), 600 on 06-30: renewed with a downgrade of 400.
-        "downgraded": _account({(2026, 5): 1000, (2026, 6): 600}, renewal=dt.date(2026, 5, 31)),
+        "downgraded": _account({(2026, 4): 1000, (2026, 5): 1000, (2026, 6): 600}, renewal=dt.date(2026, 5, 31)),
         # Renews 04-01, 800 on 05-01: an expansion, counted at its ARR up for renewal only.
-        "expanded": _account({(2026, 4): 500, (2026, 5): 800}, renewal=dt.date(2026, 4, 1)),
+        "expanded": _account({(2026, 3): 500, (2026, 4): 500, (2026, 5): 800}, renewal=dt.date(2026, 4, 1)),
         # Renews 05-10, pays 700 in May but 0 on 06-09, the end of its grace period: not renewed.
-        "lapsed_in_grace": _account({(2026, 5): 700, (2026, 6): 0}, renewal=dt.date(2026, 5, 10)),
+        "lapsed_in_grace": _account({(2026, 4): 700, (2026, 5): 700, (2026, 6): 0}, renewal=dt.date(2026, 5, 10)),
         # 06-01: its grace period ends 07-01, after t: undecided, left out.
         "undecided": _account({(2026, 6): 900}, renewal=dt.date(2026, 6, 1)),
         # 03-02: before the window.
         "too_early": _account({(2026, 3): 900}, renewal=dt.date(2026, 3, 2)),
-        # Not paying on its renewal date: not up for renewal.
+        # Not paying going into its renewal (March: 0): not up for renewal.
         "not_paying": _account({(2026, 3): 0}, renewal=dt.date(2026, 4, 10)),
     }
 
@@ -290,7 +291,7 @@ def test_renewal_grace_period_is_configurable():
     # Renewal 2026-05-10; pays 700 in May, 0 from June. As of 2026-06-15:
     # grace 30 -> window 2026-02-16 .. 2026-05-16, decided on 06-09 (June: 0): not renewed;
     # grace 5 -> window 2026-03-13 .. 2026-06-10, decided on 05-15 (May: 700): renewed.
-    _account({(2026, 5): 700, (2026, 6): 0}, renewal=dt.date(2026, 5, 10))
+    _account({(2026, 4): 700, (2026, 5): 700, (2026, 6): 0}, renewal=dt.date(2026, 5, 10))
     _, strict = _compute("revenue.renewal_rate", dt.date(2026, 6, 15))
     _assert_row(strict, value=0, numerator=0, denominator=1, sample_size=1)
     kpi = _kpi("revenue.renewal_rate", label="-grace-5", grace_days=5)
@@ -520,3 +521,11 @@ def test_examples_do_not_leak_into_each_other(histories):
         assert not KPI.objects.filter(slug__startswith="test-").exists()
         _insert(histories)
         _compute("revenue.arpa", dt.date(2026, 6, 30))
+
+
+def test_a_non_renewal_already_at_zero_in_the_renewal_month_still_counts_as_up_for_renewal():
+    # Billing shows 0 from April, the renewal month; it paid 900 going in (March): up, and not renewed.
+    lost = _account({(2026, 3): 900, (2026, 4): 0}, renewal=dt.date(2026, 4, 10))
+    accounts, portfolio = _compute("revenue.renewal_rate", RENEWAL_AS_OF)
+    _assert_row(accounts[lost.pk], value=0, numerator=0, denominator=1, sample_size=1)
+    _assert_row(portfolio, value=0, numerator=0, denominator=1, sample_size=1)
