@@ -91,7 +91,8 @@ def test_demo_has_the_team_and_realistic_shapes(seeded):
 
 
 def test_if_missing_leaves_a_seeded_tenant_alone(seeded):
-    summary = seed_demo(slug="demo-one", accounts=20, seed=99, as_of=AS_OF, if_missing=True, progress=False, kpi_history_weeks=0)
+    summary = seed_demo(slug="demo-one", accounts=20, seed=99, as_of=AS_OF, if_missing=True,
+                        progress=False, kpi_history_weeks=0)
 
     assert summary.skipped
     with schema_context(seeded):
