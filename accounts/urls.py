@@ -4,7 +4,6 @@ from accounts import views
 
 urlpatterns = [
     path("work/", views.my_work, name="my_work"),
-    path("dashboard/", views.dashboard, name="dashboard"),
     path("accounts/", views.account_list, name="account_list"),
     path("accounts/<int:pk>/", views.account_detail, name="account_detail"),
 ]

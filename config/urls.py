@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("users.urls")),
     path("", include("accounts.urls")),
     path("", include("integrations.urls")),
+    path("", include("metrics.urls")),
 ]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
 
 from django.db import connection
 from django.db.models import QuerySet
 
-from metrics.models import KPI, MetricValue, Scope
+from metrics.models import KPI, KPITarget, MetricValue, Scope
 
 
 def kpi_values(*, kpi: KPI, scope: str, subject: str | None = None, start: date | None = None,
@@ -121,3 +123,65 @@ def cohort_retention(*, as_of: date, months: int = 12) -> list[dict]:
                 "nrr": 100.0 * float(mrr_k) / float(mrr0) if mrr0 else None,
             })
         return list(cohorts.values())
+
+
+@dataclass(frozen=True)
+class KPITile:
+    kpi: KPI
+    value: float | None
+    as_of: date | None
+    target: float | None
+    status: str
+    history: list[float | None]
+
+
+def dashboard_tiles(*, today: date, weeks: int = 13) -> list[KPITile]:
+    """Every active KPI with its latest portfolio value, this quarter's target, status and a weekly history;
+    core KPIs first. Three queries whatever the number of KPIs or values."""
+    from metrics.status import target_status
+
+    kpis = list(KPI.objects.filter(is_active=True).order_by("-is_core", "tier", "name"))
+    since = today - timedelta(weeks=weeks)
+    series: dict[int, dict[date, float | None]] = defaultdict(dict)
+    for kpi_id, as_of, value in MetricValue.objects.filter(
+            kpi__in=kpis, scope=Scope.PORTFOLIO, as_of__gte=since).values_list("kpi_id", "as_of", "value"):
+        series[kpi_id][as_of] = value
+    period = f"{today.year}-Q{(today.month - 1) // 3 + 1}"
+    targets = dict(KPITarget.objects.filter(kpi__in=kpis, period=period, dimension="", superseded_at__isnull=True)
+                   .values_list("kpi_id", "value"))
+    tiles = []
+    for kpi in kpis:
+        points = series.get(kpi.pk, {})
+        latest = max(points) if points else None
+        value = points.get(latest) if latest else None
+        weekly = [points.get(latest - timedelta(weeks=back)) for back in range(weeks, -1, -1)] if latest else []
+        tiles.append(KPITile(kpi=kpi, value=value, as_of=latest, target=targets.get(kpi.pk),
+                             status=target_status(value=value, target=targets.get(kpi.pk), direction=kpi.direction),
+                             history=weekly))
+    return tiles
+
+
+def kpi_segment_breakdown(*, kpi: KPI, as_of: date) -> dict[str, list[MetricValue]]:
+    """The KPI's segment values on one date, by dimension."""
+    breakdown: dict[str, list[MetricValue]] = defaultdict(list)
+    for row in MetricValue.objects.filter(kpi=kpi, scope=Scope.SEGMENT, as_of=as_of).order_by("dimension",
+                                                                                               "segment"):
+        breakdown[row.dimension].append(row)
+    return dict(breakdown)
+
+
+def account_kpis(*, account_id: int) -> list[dict]:
+    """An account's latest value of every active KPI with account scope, with its recent history. Two queries."""
+    kpis = {kpi.pk: kpi for kpi in KPI.objects.filter(is_active=True, scopes__contains=[Scope.ACCOUNT])}
+    rows = MetricValue.objects.filter(account_id=account_id, kpi_id__in=kpis).order_by("as_of").values_list(
+        "kpi_id", "as_of", "value", "details")
+    history: dict[int, list] = defaultdict(list)
+    for kpi_id, as_of, value, details in rows:
+        history[kpi_id].append((as_of, value, details))
+    result = []
+    for kpi_id, kpi in sorted(kpis.items(), key=lambda item: (not item[1].is_core, item[1].name)):
+        points = history.get(kpi_id, [])
+        latest = points[-1] if points else (None, None, None)
+        result.append({"kpi": kpi, "as_of": latest[0], "value": latest[1], "details": latest[2],
+                       "history": [value for _, value, _ in points[-14:]]})
+    return result

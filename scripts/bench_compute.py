@@ -89,7 +89,8 @@ def build(accounts: int, events: int) -> None:
             CROSS JOIN LATERAL (SELECT k, (date '2024-11-01' + make_interval(months => k))::date AS month
                                 FROM generate_series(0, 23) k) m
             WHERE m.month >= date_trunc('month', a.start_date)::date
-            """
+            """,
+            [],
         )
         cursor.execute("SELECT min(id), max(id) FROM accounts_account")
         low, high = cursor.fetchone()

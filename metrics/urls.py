@@ -1,0 +1,9 @@
+from django.urls import path
+
+from metrics import views
+
+urlpatterns = [
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("kpis/<slug:slug>/", views.kpi_detail, name="kpi_detail"),
+    path("glossary/", views.glossary, name="glossary"),
+]
