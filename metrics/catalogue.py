@@ -104,6 +104,10 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
     CatalogueEntry("usage-trend", "Usage trend", "usage.trend", Tier.ADOPTION, Unit.PERCENT, Direction.HIGHER,
                    "Change in product use over the last 30 days against the 30 before.", {"window_days": 30},
                    indicator=Indicator.LEADING, data_source=USAGE, poor=-30, good=10),
+    CatalogueEntry("usage-anomaly", "Usage anomalies", "usage.anomaly", Tier.ADOPTION, Unit.PERCENT,
+                   Direction.LOWER, "Share of accounts whose product use on the day departs sharply from their own "
+                   "last four weeks (robust z-score); each account's value is its z-score.", {"window_days": 28},
+                   indicator=Indicator.LEADING, data_source=USAGE),
     CatalogueEntry("ticket-load", "Ticket load", "support.ticket_load", Tier.PROFITABILITY, Unit.COUNT,
                    Direction.LOWER, "Support tickets opened per customer in the last 90 days.", {"window_days": 90},
                    data_source=TICKETS, poor=12, good=2),

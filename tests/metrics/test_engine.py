@@ -4,6 +4,8 @@ incremental recomputes and computation runs. Survey calculators serve as the exa
 import datetime as dt
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from metrics.calculators import CalculatorError
 from metrics.models import ComputationRun, KPITarget, KPIVersion, MetricValue
@@ -227,3 +229,29 @@ def test_incremental_recompute_after_a_version_change_recomputes_every_account(n
     rows = MetricValue.objects.filter(kpi=nps, as_of=AS_OF, scope="account")
     assert sorted(rows.values_list("account_id", "kpi_version")) == [(first.pk, 2), (second.pk, 2)]
     assert _value(nps, scope="portfolio").kpi_version == 2
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(scores=st.lists(st.lists(st.integers(min_value=0, max_value=10), min_size=0, max_size=6), min_size=1,
+                       max_size=5))
+def test_nps_always_lies_between_minus_100_and_100(nps, scores):
+    from django.db import transaction
+
+    class Rollback(Exception):
+        pass
+
+    try:
+        with transaction.atomic():
+            for answers in scores:
+                _answers(AccountFactory(), answers)
+            kpi_compute(kpi=nps, as_of=AS_OF)
+            values = list(MetricValue.objects.filter(kpi=nps, as_of=AS_OF).exclude(value=None)
+                          .values_list("value", flat=True))
+            assert all(-100 <= value <= 100 for value in values)
+            total = sum(len(answers) for answers in scores)
+            portfolio = _value(nps, scope="portfolio")
+            assert portfolio.sample_size == total
+            assert (portfolio.value is None) == (total == 0)
+            raise Rollback
+    except Rollback:
+        pass
