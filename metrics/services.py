@@ -11,15 +11,48 @@ from datetime import date
 from django.db import connection, transaction
 from django.utils import timezone
 
-from metrics.calculators import CalculatorError, calculator_for
+from metrics.calculators import Calculator, CalculatorError, calculator_for
 from metrics.calculators.base import AccountValue, Aggregate
 from metrics.models import KPI, ComputationRun, KPITarget, KPIVersion, MetricValue, Scope
-from metrics.segments import DIMENSIONS, account_segments
+from metrics.segments import DIMENSIONS, SEGMENTS_SQL, account_segments
 
 logger = logging.getLogger(__name__)
 
 _COLUMNS = ("kpi_id", "kpi_version", "scope", "account_id", "dimension", "segment", "as_of", "value", "numerator",
             "denominator", "sample_size", "details", "run_id")
+
+# The calculator's query, wrapped so PostgreSQL writes its rows straight into the values table: nothing
+# crosses into Python. A row without its own value gets numerator / denominator x scale, null (never 0)
+# when there is nothing to divide by.
+_INSERT_ACCOUNT_VALUES = """
+    INSERT INTO metrics_metricvalue ({columns})
+    SELECT %(kpi_id)s, %(kpi_version)s, 'account', x.account_id, '', '', %(as_of)s,
+           coalesce(x.value::float8,
+                    CASE WHEN x.numerator IS NOT NULL AND coalesce(x.denominator::float8, 0) <> 0
+                         THEN %(scale)s::float8 * x.numerator::float8 / x.denominator::float8 END),
+           x.numerator::float8, x.denominator::float8, coalesce(x.sample_size, 0), x.details::jsonb, %(run_id)s
+    FROM ({account_sql}) AS x (account_id, numerator, denominator, sample_size, value, details)
+"""
+
+# The default aggregation (Σ numerators / Σ denominators x scale) for the portfolio and every segment at
+# once, from the stored account rows joined to the accounts' segments.
+_INSERT_RATIO_AGGREGATES = f"""
+    INSERT INTO metrics_metricvalue ({{columns}})
+    SELECT %(kpi_id)s, %(kpi_version)s, CASE WHEN d.dimension = '' THEN 'portfolio' ELSE 'segment' END, NULL,
+           d.dimension, d.segment, %(as_of)s,
+           CASE WHEN coalesce(sum(v.denominator), 0) <> 0
+                THEN %(scale)s::float8 * coalesce(sum(v.numerator) FILTER (WHERE v.denominator IS NOT NULL), 0)
+                     / sum(v.denominator) END,
+           coalesce(sum(v.numerator) FILTER (WHERE v.denominator IS NOT NULL), 0),
+           coalesce(sum(v.denominator), 0), sum(v.sample_size), NULL, %(run_id)s
+    FROM metrics_metricvalue v
+    JOIN ({SEGMENTS_SQL}) s ON s.account_id = v.account_id
+    CROSS JOIN LATERAL (VALUES ('', ''), ('plan', s.plan), ('region', s.region), ('industry', s.industry),
+                               ('lifecycle_stage', s.lifecycle_stage), ('size_band', s.size_band),
+                               ('owner', s.owner)) AS d (dimension, segment)
+    WHERE v.kpi_id = %(kpi_id)s AND v.as_of = %(as_of)s AND v.scope = 'account'
+    GROUP BY d.dimension, d.segment
+"""
 
 
 def _copy_values(rows: Sequence[tuple]) -> None:
@@ -43,6 +76,7 @@ def _groups(values: Sequence[AccountValue], as_of: date) -> dict[tuple[str, str]
     """The portfolio ("", "") and every segment (dimension, name) with their accounts' values."""
     segments = account_segments(as_of=as_of)
     groups: dict[tuple[str, str], list[AccountValue]] = defaultdict(list)
+    groups[("", "")] = []  # the portfolio always gets a row, null when nothing is known
     for row in values:
         groups[("", "")].append(row)
         for dimension in DIMENSIONS:
@@ -50,42 +84,59 @@ def _groups(values: Sequence[AccountValue], as_of: date) -> dict[tuple[str, str]
     return groups
 
 
+def _aggregate_in_python(calculator, params: dict, kpi: KPI, as_of: date, run_id: int | None) -> int:
+    """For calculators whose aggregate is not a ratio of sums (medians, Kaplan-Meier, LTV)."""
+    rows = []
+    for (dimension, segment), members in _groups(_stored_account_values(kpi, as_of), as_of).items():
+        result: Aggregate = calculator.aggregate(members, as_of=as_of, params=params)
+        rows.append((kpi.pk, kpi.version, Scope.SEGMENT if dimension else Scope.PORTFOLIO, None, dimension, segment,
+                     as_of, result.value, result.numerator, result.denominator, result.sample_size,
+                     _json(result.details), run_id))
+    _copy_values(rows)
+    return len(rows)
+
+
 @transaction.atomic
 def kpi_compute(*, kpi: KPI, as_of: date, account_ids: Sequence[int] | None = None,
                 run: ComputationRun | None = None) -> int:
     """Compute one KPI for `as_of` for every account (or only `account_ids`), then its segment and
-    portfolio aggregates from all the accounts' values. Replaces the values of that date: running it
-    twice stores the same rows once. Returns the number of rows written."""
+    portfolio aggregates from all the accounts' stored values. Replaces the values of that date: running
+    it twice stores the same rows once. Returns the number of rows written."""
     calculator = calculator_for(kpi.calculator)
     params = calculator.clean_params(kpi.params)
     if account_ids is not None and MetricValue.objects.filter(
             kpi=kpi, as_of=as_of, scope=Scope.ACCOUNT).exclude(kpi_version=kpi.version).exists():
         account_ids = None  # the other accounts were computed by an older version: recompute them all
-    values = calculator.account_values(as_of=as_of, params=params, account_ids=account_ids)
-    run_id = run.pk if run else None
-
     stored = MetricValue.objects.filter(kpi=kpi, as_of=as_of)
+    # _raw_delete: one DELETE statement; the ORM's delete() would fetch and delete the rows in batches.
     if account_ids is None:
-        stored.delete()
+        stored._raw_delete(stored.db)
     else:
-        stored.filter(scope=Scope.ACCOUNT, account_id__in=list(account_ids)).delete()
-        stored.exclude(scope=Scope.ACCOUNT).delete()
-    _copy_values([
-        (kpi.pk, kpi.version, Scope.ACCOUNT, row.account_id, "", "", as_of, row.value, row.numerator,
-         row.denominator, row.sample_size, _json(row.details), run_id)
-        for row in values
-    ])
-    everything = values if account_ids is None else _stored_account_values(kpi, as_of)
-    aggregates: list[tuple] = []
-    groups = _groups(everything, as_of)
-    groups.setdefault(("", ""), [])  # the portfolio always gets a row, null when nothing is known
-    for (dimension, segment), rows in groups.items():
-        result: Aggregate = calculator.aggregate(rows, as_of=as_of, params=params)
-        aggregates.append((kpi.pk, kpi.version, Scope.SEGMENT if dimension else Scope.PORTFOLIO, None, dimension,
-                           segment, as_of, result.value, result.numerator, result.denominator,
-                           result.sample_size, _json(result.details), run_id))
-    _copy_values(aggregates)
-    return len(values) + len(aggregates)
+        touched = stored.filter(scope=Scope.ACCOUNT, account_id__in=list(account_ids))
+        touched._raw_delete(touched.db)
+        aggregates = stored.exclude(scope=Scope.ACCOUNT)
+        aggregates._raw_delete(aggregates.db)
+    params_sql = {
+        **calculator.sql_params(as_of=as_of, params=params, account_ids=account_ids),
+        "kpi_id": kpi.pk, "kpi_version": kpi.version, "as_of": as_of, "run_id": run.pk if run else None,
+        "scale": calculator.scale,
+    }
+    columns = ", ".join(_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_ACCOUNT_VALUES.format(columns=columns, account_sql=calculator.account_sql(params)),
+                       params_sql)
+        written = cursor.rowcount
+        if type(calculator).aggregate is Calculator.aggregate:
+            cursor.execute(_INSERT_RATIO_AGGREGATES.format(columns=columns),
+                           {**params_sql, "scale": calculator.scale or 1.0})
+            written += cursor.rowcount
+            if not MetricValue.objects.filter(kpi=kpi, as_of=as_of, scope=Scope.PORTFOLIO).exists():
+                _copy_values([(kpi.pk, kpi.version, Scope.PORTFOLIO, None, "", "", as_of, None, 0, 0, 0, None,
+                               params_sql["run_id"])])
+                written += 1
+        else:
+            written += _aggregate_in_python(calculator, params, kpi, as_of, params_sql["run_id"])
+    return written
 
 
 def _json(details: dict | None) -> str | None:

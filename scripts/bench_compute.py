@@ -220,7 +220,10 @@ def main() -> None:
             started = time.perf_counter()
             run = kpis_compute(as_of=AS_OF, kpis=kpis, trigger=ComputationRun.Trigger.MANUAL)
             engine_seconds = time.perf_counter() - started
-        revenue_survey_usage = [k for k in kpis if k.calculator.split(".")[0] in ("revenue", "surveys", "usage")]
+        # The KPIs the hand-written SQL computes, so the comparison is like for like.
+        comparable = {"grr", "nrr", "expansion-rate", "contraction-rate", "revenue-churn", "logo-churn", "nps",
+                      "csat", "ces", "stickiness", "seat-utilization", "usage-trend"}
+        revenue_survey_usage = [k for k in kpis if k.slug in comparable]
         started = time.perf_counter()
         kpis_compute(as_of=AS_OF, kpis=revenue_survey_usage, trigger=ComputationRun.Trigger.MANUAL)
         comparable_seconds = time.perf_counter() - started
@@ -236,8 +239,9 @@ def main() -> None:
     errors = f" {run.errors}" if run.errors else ""
     print(f"engine, full catalogue, all scopes:    {engine_seconds:6.2f} s  ({run.rows_written:,} values, "
           f"{len(full_queries.captured_queries)} queries, status {run.status}{errors})")
-    print(f"engine, revenue+survey+usage KPIs:     {comparable_seconds:6.2f} s")
-    print(f"hand-written SQL, same KPIs:           {baseline_seconds:6.2f} s")
+    print(f"engine, the same 12 KPIs as below:     {comparable_seconds:6.2f} s")
+    print(f"hand-written SQL, 12 revenue, survey and usage KPIs (no segments, nothing stored): "
+          f"{baseline_seconds:6.2f} s")
     print(f"ratio engine / hand-written SQL:       {comparable_seconds / baseline_seconds:6.2f}  (goal <= 2)")
     print(f"incremental, 100 touched accounts:     {incremental_seconds:6.2f} s  "
           f"({len(incremental_queries.captured_queries)} queries; goal < 1 s)")
