@@ -15,6 +15,7 @@ from accounts import ingestion, selectors
 from accounts.api import serializers as out
 from accounts.models import Account
 from integrations.api.bulk import ERROR_RESPONSES, BulkResultSerializer, ErrorSerializer, bulk_ingest_view
+from integrations.api.idempotency import idempotent, upload_fingerprint
 from integrations.api.permissions import IngestScope, ReadScope
 from integrations.csv_import import csv_items, rows_for_errors
 from integrations.ingest import Caller
@@ -150,6 +151,7 @@ class CsvImport(APIView):
     spec: ItemSpec
     ingest = None
 
+    @idempotent(fingerprint=upload_fingerprint)
     def post(self, request: Request) -> Response:
         upload = request.FILES.get("file")
         if upload is None:

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from integrations import selectors
 from integrations.api.bulk import ERROR_RESPONSES
+from integrations.api.idempotency import idempotent
 from integrations.api.permissions import AdminScope
 from integrations.models import ApiKey, Scope
 from integrations.services import ApiKeyError, api_key_create, api_key_revoke
@@ -44,6 +45,8 @@ class ApiKeyList(APIView):
         return Response(ApiKeyOut(ApiKey.objects.order_by("-created_at"), many=True).data)
 
     @extend_schema(request=ApiKeyIn, responses={201: ApiKeyCreated, **ERROR_RESPONSES})
+    @idempotent(stored_body=lambda body: {**body, "key": None, "detail": "Key already issued; its secret was "
+                                                                          "shown only in the first response."})
     def post(self, request: Request) -> Response:
         payload = ApiKeyIn(data=request.data)
         payload.is_valid(raise_exception=True)

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from integrations.api.bulk import ERROR_RESPONSES
+from integrations.api.idempotency import idempotent
 from integrations.api.permissions import AdminScope, ReadScope
 from integrations.validation import InvalidInput
 from metrics import selectors
@@ -70,6 +71,7 @@ class KPIList(APIView):
         return Response(io.KPIOut(KPI.objects.select_related("owner").order_by("tier", "name"), many=True).data)
 
     @extend_schema(request=io.KPIIn, responses={201: io.KPIOut, **ERROR_RESPONSES})
+    @idempotent
     def post(self, request: Request) -> Response:
         payload = io.KPIIn(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -179,6 +181,7 @@ class KPITargets(APIView):
         return Response(io.KPITargetOut(targets, many=True).data)
 
     @extend_schema(request=io.KPITargetIn, responses={201: io.KPITargetOut, **ERROR_RESPONSES})
+    @idempotent
     def post(self, request: Request, slug: str) -> Response:
         payload = io.KPITargetIn(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -201,6 +204,7 @@ class ComputeKPIs(APIView):
     permission_classes = [AdminScope]
 
     @extend_schema(request=io.ComputeIn, responses={202: io.ComputationRunOut, **ERROR_RESPONSES})
+    @idempotent
     def post(self, request: Request) -> Response:
         from metrics.tasks import computation_run_task
 

@@ -22,7 +22,8 @@ AS_OF = dt.date(2026, 11, 20)
 def nps():
     kpi = kpi_create(slug="nps", name="NPS", calculator="surveys.nps", params={"window_days": 30},
                      definition="Promoters minus detractors.", tier="advocacy", indicator="lagging", unit="score")
-    promoter, detractor = AccountFactory(name="Promoter Inc", plan="Growth"), AccountFactory(name="Detractor Co")
+    promoter = AccountFactory(name="Promoter Inc", plan="Growth")
+    detractor = AccountFactory(name="Detractor Co", plan="Starter")
     SurveyResponseFactory(account=promoter, kind="nps", score=10, responded_at=dt.datetime(2026, 11, 10, tzinfo=dt.UTC))
     SurveyResponseFactory(account=detractor, kind="nps", score=3, responded_at=dt.datetime(2026, 11, 10, tzinfo=dt.UTC))
     kpi_compute(kpi=kpi, as_of=AS_OF)
