@@ -29,3 +29,9 @@ def target_status(*, value: float | None, target: float | None, direction: str) 
     if -gap <= max(abs(target) * AT_RISK_TOLERANCE, 1.0):
         return TargetStatus.AT_RISK
     return TargetStatus.OFF_TRACK
+
+
+STATUS_LABELS = {
+    TargetStatus.ON_TRACK: "On track", TargetStatus.AT_RISK: "At risk", TargetStatus.OFF_TRACK: "Off track",
+    TargetStatus.NO_TARGET: "No target", TargetStatus.NO_VALUE: "No value",
+}

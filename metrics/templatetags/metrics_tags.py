@@ -31,6 +31,13 @@ def kpi_value(value: float | None, unit: str) -> str:
     return f"{value:,.1f}"
 
 
+@register.filter
+def status_label(status: str) -> str:
+    from metrics.status import STATUS_LABELS, TargetStatus
+
+    return STATUS_LABELS.get(TargetStatus(status), status) if status in TargetStatus else status
+
+
 @register.simple_tag
 def sparkline(values: Sequence[float | None], width: int = 120, height: int = 32,
               label: str = "trend") -> SafeString:
