@@ -229,3 +229,111 @@ class MetricValue(models.Model):
     def __str__(self) -> str:
         subject = self.account_id or f"{self.dimension}={self.segment}" if self.scope != Scope.PORTFOLIO else "all"
         return f"{self.kpi_id} {subject} {self.as_of}: {self.value}"
+
+
+class Severity(models.TextChoices):
+    CRITICAL = "critical", "Critical"
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+
+
+class Condition(models.TextChoices):
+    BELOW = "below", "Below a value"
+    ABOVE = "above", "Above a value"
+    DROP = "drop", "Drops by X% against N days earlier"
+    RISE = "rise", "Rises by X% against N days earlier"
+    OFF_TARGET = "off_target", "Leaves the target band (off track)"
+    ANOMALY = "anomaly", "Flagged as an anomaly"
+
+
+class AlertAction(models.TextChoices):
+    START_PLAYBOOK = "start_playbook", "Start a playbook for the account"
+    NOTIFY_OWNER = "notify_owner", "Notify the KPI owner"
+
+
+class AlertRule(models.Model):
+    """When a KPI's value for a subject breaks a condition, open a breach (once) and act on it."""
+
+    kpi = models.ForeignKey(KPI, on_delete=models.CASCADE, related_name="alert_rules")
+    name = models.CharField(max_length=200)
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.ACCOUNT)
+    condition = models.CharField(max_length=12, choices=Condition.choices)
+    threshold = models.FloatField(null=True, blank=True,
+                                  help_text="The value (below/above) or the percentage (drop/rise).")
+    lookback_days = models.PositiveIntegerField(default=30, help_text="For drop/rise: compared with N days earlier.")
+    dimension = models.CharField(max_length=20, blank=True, default="",
+                                 help_text="Only subjects in this segment (e.g. plan) ...")
+    segment = models.CharField(max_length=200, blank=True, default="", help_text="... with this value.")
+    persistence = models.PositiveSmallIntegerField(default=1, help_text="Consecutive evaluations before it opens.")
+    hysteresis = models.FloatField(default=0, help_text="How far past the threshold a value must recover to close.")
+    cooldown_hours = models.PositiveIntegerField(default=0, help_text="No new breach this soon after one closed.")
+    severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.MEDIUM)
+    action = models.CharField(max_length=16, choices=AlertAction.choices, default=AlertAction.START_PLAYBOOK)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kpi", "name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(persistence__gte=1), name="alert_rule_persistence_positive"),
+            models.CheckConstraint(condition=Q(hysteresis__gte=0), name="alert_rule_hysteresis_not_negative"),
+            models.CheckConstraint(
+                condition=Q(condition__in=["off_target", "anomaly"]) | Q(threshold__isnull=False),
+                name="alert_rule_threshold_required",
+            ),
+            models.CheckConstraint(condition=Q(dimension="") | ~Q(segment=""), name="alert_rule_segment_complete"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BreachStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+
+
+OPEN_STATUSES = (BreachStatus.OPEN, BreachStatus.ACKNOWLEDGED)
+
+
+class Breach(models.Model):
+    """A rule broken for one subject: opened once, acknowledged by a person, resolved when the value recovers."""
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="breaches")
+    kpi = models.ForeignKey(KPI, on_delete=models.CASCADE, related_name="breaches")
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    account = models.ForeignKey("accounts.Account", null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="breaches")
+    dimension = models.CharField(max_length=20, blank=True, default="")
+    segment = models.CharField(max_length=200, blank=True, default="")
+    status = models.CharField(max_length=12, choices=BreachStatus.choices, default=BreachStatus.OPEN)
+    severity = models.CharField(max_length=8, choices=Severity.choices)
+    opened_at = models.DateTimeField()
+    opened_as_of = models.DateField()
+    value_at_open = models.FloatField(null=True)
+    threshold = models.FloatField(null=True, help_text="The threshold in the KPI's unit when it opened.")
+    respond_by = models.DateTimeField(help_text="The response SLA, from the severity.")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_as_of = models.DateField(null=True, blank=True)
+    value_at_resolve = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            # One open breach per rule and subject: evaluating twice, or concurrently, opens nothing twice.
+            models.UniqueConstraint(fields=["rule", "account", "dimension", "segment"],
+                                    condition=Q(status__in=["open", "acknowledged"]), nulls_distinct=False,
+                                    name="breach_one_open_per_rule_and_subject"),
+        ]
+        indexes = [models.Index(fields=["status", "severity"]), models.Index(fields=["account", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.rule} ({self.status})"

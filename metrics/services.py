@@ -185,6 +185,13 @@ def computation_run_execute(*, run: ComputationRun) -> ComputationRun:
             logger.exception("Computing %s for %s failed", kpi.slug, run.as_of)
             errors.append({"kpi": kpi.slug, "error": f"{type(error).__name__}: {error}"})
         ComputationRun.objects.filter(pk=run.pk).update(kpis_done=done, rows_written=rows_written)
+    try:
+        from metrics.alerts import alert_rules_evaluate
+
+        alert_rules_evaluate(as_of=run.as_of, kpi_ids=[kpi.pk for kpi in kpis], account_ids=run.account_ids)
+    except Exception as error:  # noqa: BLE001 - the values are stored; a failed evaluation is recorded, not lost
+        logger.exception("Evaluating alert rules for %s failed", run.as_of)
+        errors.append({"kpi": None, "error": f"alert rules: {type(error).__name__}: {error}"})
     status = ComputationRun.Status.FAILED if errors else ComputationRun.Status.SUCCEEDED
     ComputationRun.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now(), errors=errors)
     run.refresh_from_db()

@@ -1,0 +1,266 @@
+"""Alert rules: turn a KPI value that breaks a rule into exactly one open breach per rule and subject,
+and resolve it when the value recovers past the hysteresis.
+
+Evaluation is idempotent: it reads stored values, opens breaches with INSERT ... ON CONFLICT DO NOTHING
+against a partial unique index, and resolves them with compare-and-set updates, so evaluating twice or
+concurrently changes nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db import connection, transaction
+from django.dispatch import Signal
+from django.utils import timezone
+
+from metrics.models import (
+    OPEN_STATUSES,
+    AlertAction,
+    AlertRule,
+    Breach,
+    BreachStatus,
+    Condition,
+    KPITarget,
+    MetricValue,
+    Scope,
+    Severity,
+)
+from metrics.segments import account_segments
+from metrics.status import TargetStatus, target_status
+
+logger = logging.getLogger(__name__)
+
+# The response SLA of a breach (and of the work it starts) by severity.
+SLA_HOURS = {Severity.CRITICAL: 24, Severity.HIGH: 72, Severity.MEDIUM: 7 * 24, Severity.LOW: 14 * 24}
+
+# Sent after commit with `breach_ids`: playbooks start work from breach_opened, webhooks tell the world.
+breach_opened = Signal()
+breach_resolved = Signal()
+
+Subject = tuple[int | None, str, str]  # (account id, dimension, segment)
+
+
+@dataclass
+class Evaluation:
+    opened: list[int] = field(default_factory=list)
+    resolved: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Reading:
+    value: float | None
+    details: dict | None
+
+
+def _quarter(day: date) -> str:
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
+def _change_pct(value: float | None, reference: float | None) -> float | None:
+    if value is None or reference is None or reference == 0:
+        return None
+    return 100.0 * (value - reference) / abs(reference)
+
+
+class RuleCheck:
+    """Whether a reading breaks the rule, and whether it has recovered past the hysteresis."""
+
+    def __init__(self, rule: AlertRule, targets: dict[tuple[str, str], float]) -> None:
+        self.rule = rule
+        self.targets = targets
+
+    def _measure(self, reading: Reading, reference: Reading | None, subject: Subject) -> float | None:
+        if self.rule.condition in (Condition.DROP, Condition.RISE):
+            return _change_pct(reading.value, reference.value if reference else None)
+        return reading.value
+
+    def breaks(self, reading: Reading, reference: Reading | None, subject: Subject) -> bool | None:
+        """True, False, or None when it cannot be told (no value, no reference, no target)."""
+        rule, measure = self.rule, self._measure(reading, reference, subject)
+        if rule.condition == Condition.ANOMALY:
+            flag = (reading.details or {}).get("anomalous")
+            return None if flag is None else bool(flag)
+        if measure is None:
+            return None
+        if rule.condition == Condition.BELOW:
+            return measure < rule.threshold
+        if rule.condition == Condition.ABOVE:
+            return measure > rule.threshold
+        if rule.condition == Condition.DROP:
+            return measure <= -rule.threshold
+        if rule.condition == Condition.RISE:
+            return measure >= rule.threshold
+        status = self._target_status(measure, subject)
+        return None if status == TargetStatus.NO_TARGET else status == TargetStatus.OFF_TRACK
+
+    def recovered(self, reading: Reading, reference: Reading | None, subject: Subject) -> bool:
+        rule, measure = self.rule, self._measure(reading, reference, subject)
+        if rule.condition == Condition.ANOMALY:
+            return (reading.details or {}).get("anomalous") is False
+        if measure is None:
+            return False
+        h = rule.hysteresis
+        if rule.condition == Condition.BELOW:
+            return measure >= rule.threshold + h
+        if rule.condition == Condition.ABOVE:
+            return measure <= rule.threshold - h
+        if rule.condition == Condition.DROP:
+            return measure > -rule.threshold + h
+        if rule.condition == Condition.RISE:
+            return measure < rule.threshold - h
+        # Leaving the target band opens at "off track"; only "on track" closes it: "at risk" is the hysteresis.
+        return self._target_status(measure, subject) == TargetStatus.ON_TRACK
+
+    def _target_status(self, value: float, subject: Subject) -> TargetStatus:
+        _, dimension, segment = subject
+        target = self.targets.get((dimension, segment), self.targets.get(("", "")))
+        return target_status(value=value, target=target, direction=self.rule.kpi.direction)
+
+    def threshold_for(self, subject: Subject) -> float | None:
+        if self.rule.condition == Condition.OFF_TARGET:
+            _, dimension, segment = subject
+            return self.targets.get((dimension, segment), self.targets.get(("", "")))
+        return self.rule.threshold
+
+
+def _readings(rule: AlertRule, since: date, until: date,
+              account_ids: list[int] | None) -> dict[Subject, dict[date, Reading]]:
+    values = MetricValue.objects.filter(kpi_id=rule.kpi_id, scope=rule.scope, as_of__gte=since, as_of__lte=until)
+    if account_ids is not None and rule.scope == Scope.ACCOUNT:
+        values = values.filter(account_id__in=account_ids)
+    if rule.scope == Scope.SEGMENT and rule.dimension:
+        values = values.filter(dimension=rule.dimension, segment=rule.segment)
+    readings: dict[Subject, dict[date, Reading]] = defaultdict(dict)
+    for account_id, dimension, segment, as_of, value, details in values.values_list(
+            "account_id", "dimension", "segment", "as_of", "value", "details"):
+        readings[(account_id, dimension, segment)][as_of] = Reading(value, details)
+    return readings
+
+
+def _reference(series: dict[date, Reading], day: date, lookback_days: int) -> Reading | None:
+    """The reading in force `lookback_days` before `day` (the latest on or before that date)."""
+    earlier = [d for d in series if d <= day - timedelta(days=lookback_days)]
+    return series[max(earlier)] if earlier else None
+
+
+def _evaluation_dates(rule: AlertRule, as_of: date) -> list[date]:
+    """The last `persistence` dates the KPI was computed for, up to `as_of` (newest first)."""
+    return list(MetricValue.objects.filter(kpi_id=rule.kpi_id, scope=Scope.PORTFOLIO, as_of__lte=as_of)
+                .order_by("-as_of").values_list("as_of", flat=True)[:rule.persistence])
+
+
+def rule_evaluate(*, rule: AlertRule, as_of: date, account_ids: list[int] | None = None,
+                  now: datetime | None = None) -> Evaluation:
+    """Open and resolve the breaches of one rule for the values computed on `as_of`."""
+    now = now or timezone.now()
+    dates = _evaluation_dates(rule, as_of)
+    if not dates or dates[0] != as_of:
+        return Evaluation()  # nothing computed for that date
+    lookback = rule.lookback_days if rule.condition in (Condition.DROP, Condition.RISE) else 0
+    readings = _readings(rule, min(dates) - timedelta(days=lookback), as_of, account_ids)
+    if rule.scope == Scope.ACCOUNT and rule.dimension:
+        members = {account_id for account_id, segments in account_segments(as_of=as_of).items()
+                   if segments.get(rule.dimension) == rule.segment}
+        readings = {subject: series for subject, series in readings.items() if subject[0] in members}
+    targets = {(dimension, segment): value for dimension, segment, value in KPITarget.objects.filter(
+        kpi_id=rule.kpi_id, period=_quarter(as_of), superseded_at__isnull=True).values_list(
+        "dimension", "segment", "value")}
+    check = RuleCheck(rule, targets)
+
+    open_breaches = {(b.account_id, b.dimension, b.segment): b
+                     for b in Breach.objects.filter(rule=rule, status__in=OPEN_STATUSES)}
+    cooling = set()
+    if rule.cooldown_hours:
+        cooling = set(Breach.objects.filter(rule=rule, status=BreachStatus.RESOLVED,
+                                            resolved_at__gt=now - timedelta(hours=rule.cooldown_hours))
+                      .values_list("account_id", "dimension", "segment"))
+    to_open, to_resolve = [], []
+    for subject, series in readings.items():
+        current = series.get(as_of)
+        if current is None:
+            continue
+        if subject in open_breaches:
+            if check.recovered(current, _reference(series, as_of, lookback), subject):
+                to_resolve.append((open_breaches[subject].pk, current.value))
+            continue
+        if subject in cooling:
+            continue
+        if all(day in series and check.breaks(series[day], _reference(series, day, lookback), subject)
+               for day in dates):
+            to_open.append((subject, current.value, check.threshold_for(subject)))
+    return Evaluation(opened=_open(rule, as_of, now, to_open), resolved=_resolve(as_of, now, to_resolve))
+
+
+def _open(rule: AlertRule, as_of: date, now: datetime, subjects: list) -> list[int]:
+    if not subjects:
+        return []
+    respond_by = now + timedelta(hours=SLA_HOURS[rule.severity])
+    rows = [(rule.pk, rule.kpi_id, rule.scope, account_id, dimension, segment, BreachStatus.OPEN, rule.severity,
+             now, as_of, value, threshold, respond_by)
+            for (account_id, dimension, segment), value, threshold in subjects]
+    with connection.cursor() as cursor:
+        placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+        cursor.execute(
+            "INSERT INTO metrics_breach (rule_id, kpi_id, scope, account_id, dimension, segment, status, severity,"
+            " opened_at, opened_as_of, value_at_open, threshold, respond_by) VALUES " + placeholders +
+            " ON CONFLICT DO NOTHING RETURNING id",
+            [value for row in rows for value in row],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _resolve(as_of: date, now: datetime, recoveries: list[tuple[int, float | None]]) -> list[int]:
+    resolved = []
+    for breach_id, value in recoveries:
+        # Compare-and-set: only a breach still open is resolved, once.
+        if Breach.objects.filter(pk=breach_id, status__in=OPEN_STATUSES).update(
+                status=BreachStatus.RESOLVED, resolved_at=now, resolved_as_of=as_of, value_at_resolve=value):
+            resolved.append(breach_id)
+    return resolved
+
+
+@transaction.atomic
+def alert_rules_evaluate(*, as_of: date, kpi_ids: list[int] | None = None, account_ids: list[int] | None = None,
+                         now: datetime | None = None) -> Evaluation:
+    """Evaluate every active rule (of the given KPIs) for `as_of`; tell listeners after commit."""
+    rules = AlertRule.objects.filter(is_active=True, kpi__is_active=True).select_related("kpi", "kpi__owner")
+    if kpi_ids is not None:
+        rules = rules.filter(kpi_id__in=kpi_ids)
+    total = Evaluation()
+    for rule in rules:
+        result = rule_evaluate(rule=rule, as_of=as_of, account_ids=account_ids, now=now)
+        total.opened += result.opened
+        total.resolved += result.resolved
+        if result.opened and rule.action == AlertAction.NOTIFY_OWNER:
+            transaction.on_commit(lambda ids=result.opened, rule=rule: _notify_owner(rule, ids), robust=True)
+    if total.opened:
+        transaction.on_commit(lambda: breach_opened.send(sender=Breach, breach_ids=total.opened), robust=True)
+    if total.resolved:
+        transaction.on_commit(lambda: breach_resolved.send(sender=Breach, breach_ids=total.resolved), robust=True)
+    return total
+
+
+def _notify_owner(rule: AlertRule, breach_ids: list[int]) -> None:
+    from django.core.mail import send_mail
+
+    owner = rule.kpi.owner
+    if owner is None or not owner.is_active:
+        return
+    breaches = Breach.objects.filter(pk__in=breach_ids).select_related("account")
+    lines = [f"- {b.account or (b.segment and f'{b.dimension} {b.segment}') or 'portfolio'}: "
+             f"{b.value_at_open} (threshold {b.threshold})" for b in breaches]
+    send_mail(
+        subject=f"[Bellwether] {rule.get_severity_display()}: {rule.name} ({len(lines)} new)",
+        message=f"{rule.kpi.name} broke the rule '{rule.name}':\n" + "\n".join(lines),
+        from_email=None, recipient_list=[owner.email],
+    )
+
+
+def breach_acknowledge(*, breach: Breach, user) -> bool:
+    """A person has seen it. Compare-and-set: only an open breach is acknowledged, once."""
+    return bool(Breach.objects.filter(pk=breach.pk, status=BreachStatus.OPEN).update(
+        status=BreachStatus.ACKNOWLEDGED, acknowledged_at=timezone.now(), acknowledged_by=user))
