@@ -189,7 +189,7 @@ def computation_run_execute(*, run: ComputationRun) -> ComputationRun:
         from metrics.alerts import alert_rules_evaluate
 
         alert_rules_evaluate(as_of=run.as_of, kpi_ids=[kpi.pk for kpi in kpis], account_ids=run.account_ids)
-    except Exception as error:  # noqa: BLE001 - the values are stored; a failed evaluation is recorded, not lost
+    except Exception as error:
         logger.exception("Evaluating alert rules for %s failed", run.as_of)
         errors.append({"kpi": None, "error": f"alert rules: {type(error).__name__}: {error}"})
     status = ComputationRun.Status.FAILED if errors else ComputationRun.Status.SUCCEEDED
