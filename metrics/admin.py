@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from metrics.models import KPI, ComputationRun, KPITarget, KPIVersion, MetricValue
+from metrics.models import KPI, AlertRule, Breach, ComputationRun, KPITarget, KPIVersion, MetricValue
 
 
 class KPIVersionInline(admin.TabularInline):
@@ -52,3 +52,23 @@ class MetricValueAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(admin.ModelAdmin):
+    list_display = ["name", "kpi", "scope", "condition", "threshold", "severity", "persistence", "hysteresis",
+                    "cooldown_hours", "action", "is_active"]
+    list_filter = ["severity", "condition", "scope", "is_active"]
+    search_fields = ["name", "kpi__name"]
+    list_select_related = ["kpi"]
+
+
+@admin.register(Breach)
+class BreachAdmin(admin.ModelAdmin):
+    list_display = ["opened_at", "rule", "kpi", "account", "segment", "severity", "status", "value_at_open",
+                    "threshold", "respond_by", "resolved_at"]
+    list_filter = ["status", "severity", "kpi"]
+    list_select_related = ["rule", "kpi", "account"]
+    raw_id_fields = ["account"]
+    date_hierarchy = "opened_at"
+    readonly_fields = [field.name for field in Breach._meta.fields]

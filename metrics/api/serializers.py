@@ -2,7 +2,8 @@
 
 from rest_framework import serializers
 
-from metrics.models import KPI, ComputationRun, KPITarget, KPIVersion, MetricValue, Scope
+from metrics.models import KPI, AlertRule, Breach, ComputationRun, KPITarget, KPIVersion, MetricValue, Scope
+from metrics.segments import DIMENSIONS
 
 
 class KPIOut(serializers.ModelSerializer):
@@ -90,3 +91,42 @@ class ComputationRunOut(serializers.ModelSerializer):
         model = ComputationRun
         fields = ["id", "status", "trigger", "as_of", "kpi_slugs", "account_ids", "created_at", "started_at",
                   "finished_at", "duration_seconds", "kpis_done", "rows_written", "errors"]
+
+
+class AlertRuleIO(serializers.ModelSerializer):
+    kpi = serializers.SlugRelatedField(slug_field="slug", queryset=KPI.objects.all())
+
+    class Meta:
+        model = AlertRule
+        fields = ["id", "kpi", "name", "scope", "condition", "threshold", "lookback_days", "dimension", "segment",
+                  "persistence", "hysteresis", "cooldown_hours", "severity", "action", "is_active", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+    def validate(self, attrs: dict) -> dict:
+        merged = {**({f: getattr(self.instance, f) for f in self.Meta.fields if f not in ("id", "created_at")}
+                     if self.instance else {}), **attrs}
+        condition = merged.get("condition")
+        if condition in ("below", "above", "drop", "rise") and merged.get("threshold") is None:
+            raise serializers.ValidationError({"threshold": f"A '{condition}' rule needs a threshold."})
+        if condition in ("drop", "rise") and (merged.get("threshold") or 0) <= 0:
+            raise serializers.ValidationError({"threshold": "A drop or rise is a positive percentage."})
+        if condition == "anomaly" and merged["kpi"].calculator != "usage.anomaly":
+            raise serializers.ValidationError({"condition": "Anomaly rules need a KPI computed by usage.anomaly."})
+        if bool(merged.get("dimension")) != bool(merged.get("segment")):
+            raise serializers.ValidationError({"segment": "Give both dimension and segment, or neither."})
+        if merged.get("dimension") and merged["dimension"] not in DIMENSIONS:
+            raise serializers.ValidationError({"dimension": f"One of: {', '.join(DIMENSIONS)}."})
+        return attrs
+
+
+class BreachOut(serializers.ModelSerializer):
+    kpi = serializers.CharField(source="kpi.slug")
+    rule = serializers.CharField(source="rule.name")
+    account = serializers.IntegerField(source="account_id", allow_null=True)
+    account_name = serializers.CharField(source="account.name", allow_null=True, default=None)
+
+    class Meta:
+        model = Breach
+        fields = ["id", "rule", "kpi", "scope", "account", "account_name", "dimension", "segment", "status",
+                  "severity", "opened_at", "opened_as_of", "value_at_open", "threshold", "respond_by",
+                  "acknowledged_at", "resolved_at", "resolved_as_of", "value_at_resolve"]

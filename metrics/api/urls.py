@@ -15,4 +15,8 @@ urlpatterns = [
     path("metrics/runs/<int:pk>", views.ComputationRunDetail.as_view(), name="api-metrics-run"),
     path("glossary/", views.Glossary.as_view(), name="api-glossary"),
     path("cohorts/", views.Cohorts.as_view(), name="api-cohorts"),
+    path("alert-rules/", views.AlertRuleList.as_view(), name="api-alert-rules"),
+    path("alert-rules/<int:pk>/", views.AlertRuleDetail.as_view(), name="api-alert-rule"),
+    path("breaches/", views.BreachList.as_view(), name="api-breaches"),
+    path("breaches/<int:pk>/acknowledge", views.BreachAcknowledge.as_view(), name="api-breach-acknowledge"),
 ]

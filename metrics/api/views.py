@@ -17,11 +17,12 @@ from rest_framework.views import APIView
 from integrations.api.bulk import ERROR_RESPONSES
 from integrations.api.idempotency import idempotent
 from integrations.api.permissions import AdminScope, ReadScope
+from integrations.models import ApiKey
 from integrations.validation import InvalidInput
 from metrics import selectors
 from metrics.api import serializers as io
 from metrics.calculators import CalculatorError
-from metrics.models import KPI, ComputationRun, Scope
+from metrics.models import KPI, AlertRule, Breach, BreachStatus, ComputationRun, Scope, Severity
 from metrics.services import computation_run_create, kpi_create, kpi_target_set, kpi_update
 from users.models import User
 
@@ -257,3 +258,90 @@ class Cohorts(APIView):
             raise InvalidInput("months must be a whole number from 1 to 36.")
         as_of = _date_param(request, "as_of") or timezone.localdate()
         return Response(selectors.cohort_retention(as_of=as_of, months=int(months)))
+
+
+@extend_schema(tags=["alerts"])
+class AlertRuleList(APIView):
+    def get_permissions(self):
+        return [AdminScope()] if self.request.method == "POST" else [ReadScope()]
+
+    @extend_schema(responses={200: io.AlertRuleIO(many=True)})
+    def get(self, request: Request) -> Response:
+        return Response(io.AlertRuleIO(AlertRule.objects.select_related("kpi"), many=True).data)
+
+    @extend_schema(request=io.AlertRuleIO, responses={201: io.AlertRuleIO, **ERROR_RESPONSES})
+    @idempotent
+    def post(self, request: Request) -> Response:
+        payload = io.AlertRuleIO(data=request.data)
+        payload.is_valid(raise_exception=True)
+        rule = payload.save(created_by=_changed_by(request))
+        return Response(io.AlertRuleIO(rule).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["alerts"])
+class AlertRuleDetail(APIView):
+    def get_permissions(self):
+        return [AdminScope()] if self.request.method == "PATCH" else [ReadScope()]
+
+    @extend_schema(responses={200: io.AlertRuleIO, 404: ERROR_RESPONSES[400]})
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(io.AlertRuleIO(get_object_or_404(AlertRule, pk=pk)).data)
+
+    @extend_schema(request=io.AlertRuleIO(partial=True), responses={200: io.AlertRuleIO, **ERROR_RESPONSES})
+    def patch(self, request: Request, pk: int) -> Response:
+        payload = io.AlertRuleIO(get_object_or_404(AlertRule, pk=pk), data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        return Response(io.AlertRuleIO(payload.save()).data)
+
+
+class ByOpenedAt(CursorPagination):
+    ordering = ("-opened_at", "-id")
+    page_size = 100
+    max_page_size = 1000
+    page_size_query_param = "page_size"
+
+
+@extend_schema(tags=["alerts"], parameters=[
+    OpenApiParameter("status", str, enum=BreachStatus.values), OpenApiParameter("severity", str, enum=Severity.values),
+    OpenApiParameter("kpi", str), OpenApiParameter("account", int),
+])
+class BreachList(generics.ListAPIView):
+    permission_classes = [ReadScope]
+    serializer_class = io.BreachOut
+    pagination_class = ByOpenedAt
+
+    def get_queryset(self):
+        breaches = Breach.objects.select_related("kpi", "rule", "account")
+        params = self.request.query_params
+        for name, field, allowed in [("status", "status", BreachStatus.values),
+                                     ("severity", "severity", Severity.values)]:
+            if params.get(name):
+                if params[name] not in allowed:
+                    raise InvalidInput(f"{name} must be one of {', '.join(allowed)}.")
+                breaches = breaches.filter(**{field: params[name]})
+        if params.get("kpi"):
+            breaches = breaches.filter(kpi__slug=params["kpi"])
+        if params.get("account"):
+            if not params["account"].isdigit():
+                raise InvalidInput("account is an account id.")
+            breaches = breaches.filter(account_id=int(params["account"]))
+        return breaches
+
+
+@extend_schema(tags=["alerts"], request=None, responses={200: io.BreachOut, **ERROR_RESPONSES})
+class BreachAcknowledge(APIView):
+    """A person has seen the breach; acknowledging twice changes nothing."""
+
+    permission_classes = [ReadScope]
+
+    def post(self, request: Request, pk: int) -> Response:
+        from metrics.alerts import breach_acknowledge
+
+        if isinstance(request.auth, ApiKey):
+            raise InvalidInput("A person acknowledges a breach: sign in.", status_code=403)
+        breach = get_object_or_404(Breach.objects.select_related("kpi", "rule", "account"), pk=pk)
+        if breach.status == BreachStatus.RESOLVED:
+            raise InvalidInput("The breach is already resolved.", status_code=409)
+        breach_acknowledge(breach=breach, user=request.user)
+        breach.refresh_from_db()
+        return Response(io.BreachOut(breach).data)
