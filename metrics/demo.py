@@ -18,6 +18,18 @@ DEMO_TARGETS = {
 }
 HISTORY_WEEKS = 12
 
+# Rules a CS team would start with: (KPI, name, scope, condition, threshold, severity, action, extra fields).
+DEMO_RULES = (
+    ("health-score", "Account health turned red", "account", "below", 50, "high", "start_playbook",
+     {"hysteresis": 5, "persistence": 1}),
+    ("seat-utilization", "Seats barely used", "account", "below", 20, "medium", "start_playbook",
+     {"hysteresis": 5}),
+    ("nps", "Account is a detractor", "account", "below", 0, "high", "start_playbook", {"hysteresis": 10}),
+    ("usage-trend", "Usage fell by a third", "account", "below", -33, "critical", "start_playbook",
+     {"hysteresis": 10}),
+    ("nrr", "Net revenue retention off target", "portfolio", "off_target", None, "high", "notify_owner", {}),
+)
+
 
 def quarter_of(day: date) -> str:
     return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
@@ -32,6 +44,7 @@ def demo_metrics_seed(*, as_of: date, owner=None, history_weeks: int = HISTORY_W
     """Install the catalogue, set targets for this quarter and the last, and compute the last complete day
     plus one value a week for the previous weeks. Returns the number of values written."""
     catalogue_install(owner=owner)
+    _demo_rules(owner)
     for slug, value in DEMO_TARGETS.items():
         kpi = KPI.objects.filter(slug=slug).first()
         if kpi is None:
@@ -46,3 +59,13 @@ def demo_metrics_seed(*, as_of: date, owner=None, history_weeks: int = HISTORY_W
         run = kpis_compute(as_of=last_day - timedelta(weeks=weeks_back), trigger=ComputationRun.Trigger.BACKFILL)
         written += run.rows_written
     return written
+
+
+def _demo_rules(owner) -> None:
+    from metrics.models import AlertRule
+
+    for slug, name, scope, condition, threshold, severity, action, extra in DEMO_RULES:
+        kpi = KPI.objects.filter(slug=slug).first()
+        if kpi is not None and not AlertRule.objects.filter(kpi=kpi, name=name).exists():
+            AlertRule.objects.create(kpi=kpi, name=name, scope=scope, condition=condition, threshold=threshold,
+                                     severity=severity, action=action, created_by=owner, **extra)

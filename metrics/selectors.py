@@ -185,3 +185,15 @@ def account_kpis(*, account_id: int) -> list[dict]:
         result.append({"kpi": kpi, "as_of": latest[0], "value": latest[1], "details": latest[2],
                        "history": [value for _, value, _ in points[-14:]]})
     return result
+
+
+def open_breaches_by_severity() -> list[tuple[str, list]]:
+    """Open and acknowledged breaches, most severe first, oldest first within a severity. One query."""
+    from metrics.models import OPEN_STATUSES, Breach, Severity
+
+    breaches = Breach.objects.filter(status__in=OPEN_STATUSES).select_related("kpi", "rule", "account",
+                                                                              "account__owner")
+    grouped: dict[str, list] = {severity: [] for severity in Severity.values}
+    for breach in breaches.order_by("opened_at"):
+        grouped[breach.severity].append(breach)
+    return [(severity, grouped[severity]) for severity in Severity.values if grouped[severity]]

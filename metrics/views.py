@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from accounts.selectors import portfolio_summary
 from metrics import selectors
@@ -45,3 +46,18 @@ def kpi_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 def glossary(request: HttpRequest) -> HttpResponse:
     return render(request, "metrics/glossary.html", {"entries": selectors.glossary()})
+
+
+def alerts(request: HttpRequest) -> HttpResponse:
+    """Open breaches by severity, with their age and response SLA."""
+    return render(request, "metrics/alerts.html", {"groups": selectors.open_breaches_by_severity(),
+                                                   "now": timezone.now()})
+
+
+@require_POST
+def breach_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
+    from metrics.alerts import breach_acknowledge
+    from metrics.models import Breach
+
+    breach_acknowledge(breach=get_object_or_404(Breach, pk=pk), user=request.user)
+    return redirect("alerts")

@@ -6,7 +6,7 @@ from django_tenants.utils import schema_context
 
 from accounts.demo import seed_demo
 from metrics.catalogue import CATALOGUE
-from metrics.models import ComputationRun, KPITarget, MetricValue
+from metrics.models import Breach, ComputationRun, KPITarget, MetricValue
 
 
 def test_every_catalogue_kpi_has_a_portfolio_value_on_the_demo():
@@ -22,3 +22,5 @@ def test_every_catalogue_kpi_has_a_portfolio_value_on_the_demo():
         assert 0 <= values["health-score"] <= 100
         assert values["grr"] <= 100
         assert KPITarget.objects.filter(period="2026-Q2", superseded_at__isnull=True).exists()
+        # The demo's rules have fired: there is open work to show.
+        assert Breach.objects.filter(status="open", scope="account").exists()

@@ -113,3 +113,22 @@ def test_another_tenants_kpi_page_is_404(leader_client, other_tenant):
 ])
 def test_target_status_rule(value, target, direction, status):
     assert target_status(value=value, target=target, direction=direction) == status
+
+
+def test_alerts_page_lists_open_breaches_by_severity_and_acknowledges(leader_client, nps):
+    from metrics.alerts import alert_rules_evaluate
+    from metrics.models import AlertRule, Breach
+
+    AlertRule.objects.create(kpi=nps, name="NPS above 50 is suspicious", condition="above", threshold=50,
+                             severity="low")
+    alert_rules_evaluate(as_of=timezone.localdate())
+    breach = Breach.objects.get()
+
+    page = leader_client.get("/alerts/")
+    assert page.status_code == 200
+    assert [severity for severity, _ in page.context["groups"]] == ["low"]
+    assert b"NPS above 50 is suspicious" in page.content and b"Globex" in page.content
+
+    assert leader_client.post(f"/alerts/{breach.pk}/acknowledge/").status_code == 302
+    breach.refresh_from_db()
+    assert breach.status == "acknowledged"
