@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
+from accounts.models import AccountStatus
 from metrics.models import (
     OPEN_STATUSES,
     AlertAction,
@@ -130,6 +131,9 @@ class RuleCheck:
 def _readings(rule: AlertRule, since: date, until: date,
               account_ids: list[int] | None) -> dict[Subject, dict[date, Reading]]:
     values = MetricValue.objects.filter(kpi_id=rule.kpi_id, scope=rule.scope, as_of__gte=since, as_of__lte=until)
+    if rule.scope == Scope.ACCOUNT:
+        # A churned customer is nobody's work any more: its falling numbers open nothing.
+        values = values.filter(account__status=AccountStatus.ACTIVE)
     if account_ids is not None and rule.scope == Scope.ACCOUNT:
         values = values.filter(account_id__in=account_ids)
     if rule.scope == Scope.SEGMENT and rule.dimension:

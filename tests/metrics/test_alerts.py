@@ -206,3 +206,11 @@ def test_the_database_refuses_a_second_open_breach_for_the_same_rule_and_subject
     with pytest.raises(IntegrityError, match="breach_one_open_per_rule_and_subject"), transaction.atomic():
         Breach.objects.create(rule=first.rule, kpi=first.kpi, scope="account", account=first.account,
                               severity="high", opened_at=NOW, opened_as_of=DAY, respond_by=NOW)
+
+
+def test_churned_accounts_open_no_breaches(seats):
+    gone = AccountFactory(status="churned")
+    _store(seats, DAY, {gone: 0})
+    _rule(seats)
+
+    assert alert_rules_evaluate(as_of=DAY, now=NOW).opened == []
