@@ -1,0 +1,196 @@
+"""Running playbooks: starting a run (once per breach), creating its tasks for the right people, and the
+task state changes. Every state change is compare-and-set, so a retried or duplicated call does nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from metrics.alerts import SLA_HOURS
+from metrics.models import Breach
+from playbooks.models import (
+    ACTIVE_TASK_STATUSES,
+    AssigneeRule,
+    Mode,
+    Playbook,
+    PlaybookRun,
+    PlaybookStep,
+    RunStatus,
+    Task,
+    TaskEvent,
+    TaskOutcome,
+    TaskStatus,
+    Trigger,
+)
+
+
+class PlaybookError(Exception):
+    """A playbook action cannot be done as asked; the message says why."""
+
+
+def _assignee(step: PlaybookStep, run: PlaybookRun):
+    """Who the step's task goes to, or None for a role's queue (or nobody to give it to)."""
+    owner = run.account.owner
+    if step.assignee_rule == AssigneeRule.ACCOUNT_OWNER:
+        return owner
+    if step.assignee_rule == AssigneeRule.OWNER_MANAGER:
+        return owner.manager if owner else None
+    if step.assignee_rule == AssigneeRule.KPI_OWNER:
+        return run.breach.kpi.owner if run.breach else None
+    if step.assignee_rule == AssigneeRule.NAMED_USER:
+        return step.assignee
+    return None
+
+
+def _placeholders(run: PlaybookRun) -> dict[str, str]:
+    breach = run.breach
+    return {
+        "account": run.account.name,
+        "owner": str(run.account.owner or "unassigned"),
+        "kpi": breach.kpi.name if breach else "",
+        "value": f"{breach.value_at_open:.1f}" if breach and breach.value_at_open is not None else "",
+        "threshold": f"{breach.threshold:.1f}" if breach and breach.threshold is not None else "",
+    }
+
+
+def _task_create(*, run: PlaybookRun, step: PlaybookStep, now: datetime) -> Task | None:
+    severity = run.breach.severity if run.breach else "medium"
+    assignee = _assignee(step, run)
+    try:
+        instructions = step.instructions.format(**_placeholders(run))
+    except (KeyError, IndexError, ValueError):
+        instructions = step.instructions  # an unknown placeholder is shown as written, never a crash
+    try:
+        with transaction.atomic():
+            task = Task.objects.create(
+                run=run, step=step, account=run.account, title=step.title, instructions=instructions,
+                kind=step.kind, assignee=assignee,
+                queue_role=step.queue_role if step.assignee_rule == AssigneeRule.ROLE_QUEUE or assignee is None
+                else "",
+                severity=severity, due_at=now + timedelta(days=step.due_days),
+                respond_by=now + timedelta(hours=SLA_HOURS.get(severity, SLA_HOURS["medium"])),
+            )
+    except IntegrityError:
+        return None  # this step's task exists already
+    TaskEvent.objects.create(task=task, kind="created", note=f"Assigned to {assignee or 'the ' + task.queue_role}")
+    return task
+
+
+@transaction.atomic
+def playbook_run_start(*, playbook: Playbook, account, breach: Breach | None = None, trigger: str = Trigger.MANUAL,
+                       started_by=None, now: datetime | None = None) -> PlaybookRun:
+    """Start the playbook for the account: its first step (sequence) or every step (parallel) as tasks.
+    A breach starts at most one run: a second start for it returns the first run."""
+    if not playbook.is_active:
+        raise PlaybookError(f"The playbook '{playbook}' is inactive.")
+    steps = list(playbook.steps.order_by("position"))
+    if not steps:
+        raise PlaybookError(f"The playbook '{playbook}' has no steps.")
+    now = now or timezone.now()
+    if breach is not None:
+        existing = PlaybookRun.objects.filter(breach=breach).first()
+        if existing:
+            return existing
+    try:
+        with transaction.atomic():
+            run = PlaybookRun.objects.create(playbook=playbook, account=account, breach=breach, trigger=trigger,
+                                             started_by=started_by)
+    except IntegrityError:
+        return PlaybookRun.objects.get(breach=breach)
+    for step in steps if playbook.mode == Mode.PARALLEL else steps[:1]:
+        _task_create(run=run, step=step, now=now)
+    return run
+
+
+def runs_start_for_breaches(*, breach_ids: list[int]) -> list[PlaybookRun]:
+    """The alert-triggered playbooks of newly opened account breaches."""
+    runs = []
+    breaches = Breach.objects.filter(pk__in=breach_ids, account__isnull=False).select_related(
+        "account__owner__manager", "kpi__owner", "rule")
+    playbooks: dict[int, list[Playbook]] = {}
+    for playbook in Playbook.objects.filter(is_active=True, trigger=Trigger.ALERT,
+                                            alert_rule_id__in={b.rule_id for b in breaches}):
+        playbooks.setdefault(playbook.alert_rule_id, []).append(playbook)
+    for breach in breaches:
+        for playbook in playbooks.get(breach.rule_id, [])[:1]:
+            runs.append(playbook_run_start(playbook=playbook, account=breach.account, breach=breach,
+                                           trigger=Trigger.ALERT))
+    return runs
+
+
+def runs_close_for_recovered_breaches(*, breach_ids: list[int]) -> int:
+    """Exit criterion: a run whose breach resolved is closed and its open tasks cancelled."""
+    closed = 0
+    for run in PlaybookRun.objects.filter(breach_id__in=breach_ids, status=RunStatus.ACTIVE,
+                                          playbook__close_on_recovery=True):
+        with transaction.atomic():
+            if PlaybookRun.objects.filter(pk=run.pk, status=RunStatus.ACTIVE).update(
+                    status=RunStatus.CLOSED_BY_RECOVERY, finished_at=timezone.now(),
+                    outcome="The KPI recovered past its threshold."):
+                Task.objects.filter(run=run, status__in=ACTIVE_TASK_STATUSES).update(status=TaskStatus.CANCELLED)
+                closed += 1
+    return closed
+
+
+def _transition(task: Task, allowed: tuple, **changes) -> bool:
+    updated = Task.objects.filter(pk=task.pk, status__in=allowed).update(**changes)
+    if updated:
+        for name, value in changes.items():
+            setattr(task, name, value)
+    return bool(updated)
+
+
+def task_start(*, task: Task, user) -> bool:
+    if _transition(task, (TaskStatus.OPEN, TaskStatus.SNOOZED), status=TaskStatus.IN_PROGRESS, snoozed_until=None):
+        TaskEvent.objects.create(task=task, kind="started", actor=user)
+        return True
+    return False
+
+
+@transaction.atomic
+def task_complete(*, task: Task, user, outcome: str, note: str = "", now: datetime | None = None) -> bool:
+    """Complete with an outcome; in a sequence the next step's task is created; the last one completes the run."""
+    if outcome not in TaskOutcome.values:
+        raise PlaybookError(f"Outcome must be one of {', '.join(TaskOutcome.values)}.")
+    now = now or timezone.now()
+    if not _transition(task, ACTIVE_TASK_STATUSES, status=TaskStatus.DONE, outcome=outcome, note=note,
+                       completed_at=now):
+        return False
+    TaskEvent.objects.create(task=task, kind="completed", actor=user, note=note)
+    run = task.run
+    if run.playbook.mode == Mode.SEQUENCE:
+        following = run.playbook.steps.filter(position__gt=task.step.position).order_by("position").first()
+        if following is not None:
+            _task_create(run=run, step=following, now=now)
+            return True
+    if not run.tasks.filter(status__in=ACTIVE_TASK_STATUSES).exists():
+        PlaybookRun.objects.filter(pk=run.pk, status=RunStatus.ACTIVE).update(
+            status=RunStatus.COMPLETED, finished_at=now)
+    return True
+
+
+def task_snooze(*, task: Task, user, until: datetime, reason: str) -> bool:
+    if not reason.strip():
+        raise PlaybookError("Say why the task is snoozed.")
+    if until <= timezone.now():
+        raise PlaybookError("Snooze until a time in the future.")
+    if _transition(task, (TaskStatus.OPEN, TaskStatus.IN_PROGRESS), status=TaskStatus.SNOOZED, snoozed_until=until):
+        TaskEvent.objects.create(task=task, kind="snoozed", actor=user, note=reason)
+        return True
+    return False
+
+
+def task_reassign(*, task: Task, user, assignee) -> bool:
+    if _transition(task, ACTIVE_TASK_STATUSES, assignee=assignee, queue_role=""):
+        TaskEvent.objects.create(task=task, kind="reassigned", actor=user, note=f"To {assignee}")
+        return True
+    return False
+
+
+def task_comment(*, task: Task, user, note: str) -> TaskEvent:
+    if not note.strip():
+        raise PlaybookError("A comment needs text.")
+    return TaskEvent.objects.create(task=task, kind="comment", actor=user, note=note.strip())
