@@ -32,6 +32,7 @@ from metrics.models import (
 )
 from metrics.segments import account_segments
 from metrics.status import TargetStatus, target_status
+from tenants.tasks import on_commit_in_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -240,11 +241,11 @@ def alert_rules_evaluate(*, as_of: date, kpi_ids: list[int] | None = None, accou
         total.opened += result.opened
         total.resolved += result.resolved
         if result.opened and rule.action == AlertAction.NOTIFY_OWNER:
-            transaction.on_commit(lambda ids=result.opened, rule=rule: _notify_owner(rule, ids), robust=True)
+            on_commit_in_tenant(lambda ids=result.opened, rule=rule: _notify_owner(rule, ids))
     if total.opened:
-        transaction.on_commit(lambda: breach_opened.send(sender=Breach, breach_ids=total.opened), robust=True)
+        on_commit_in_tenant(lambda: breach_opened.send(sender=Breach, breach_ids=total.opened))
     if total.resolved:
-        transaction.on_commit(lambda: breach_resolved.send(sender=Breach, breach_ids=total.resolved), robust=True)
+        on_commit_in_tenant(lambda: breach_resolved.send(sender=Breach, breach_ids=total.resolved))
     return total
 
 

@@ -3,6 +3,7 @@ so charts and trends have something to show."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from metrics.catalogue import catalogue_install
@@ -40,11 +41,15 @@ def previous_quarter(day: date) -> str:
     return quarter_of(first - timedelta(days=1))
 
 
-def demo_metrics_seed(*, as_of: date, owner=None, history_weeks: int = HISTORY_WEEKS) -> int:
-    """Install the catalogue, set targets for this quarter and the last, and compute the last complete day
-    plus one value a week for the previous weeks. Returns the number of values written."""
+def demo_metrics_seed(*, as_of: date, owner=None, history_weeks: int = HISTORY_WEEKS,
+                      before_compute: Callable[[], object] | None = None) -> int:
+    """Install the catalogue and alert rules, set targets for this quarter and the last, and compute the
+    last complete day plus one value a week for the previous weeks. `before_compute` lets the caller add
+    what reacts to the values (the playbooks of the rules). Returns the number of values written."""
     catalogue_install(owner=owner)
     _demo_rules(owner)
+    if before_compute is not None:
+        before_compute()
     for slug, value in DEMO_TARGETS.items():
         kpi = KPI.objects.filter(slug=slug).first()
         if kpi is None:

@@ -12,3 +12,17 @@ def delay_in_each_tenant(task: Task, **kwargs) -> int:
             task.delay(**kwargs)
         count += 1
     return count
+
+
+def on_commit_in_tenant(callback, *, robust: bool = True) -> None:
+    """Run `callback` after commit in the tenant that is current now, whatever schema the connection is in
+    by then (a caller may have left the tenant's context before the outermost transaction commits)."""
+    from django.db import connection, transaction
+
+    tenant = connection.tenant
+
+    def run() -> None:
+        with tenant_context(tenant):
+            callback()
+
+    transaction.on_commit(run, robust=robust)

@@ -9,9 +9,10 @@ from metrics.catalogue import CATALOGUE
 from metrics.models import Breach, ComputationRun, KPITarget, MetricValue
 
 
-def test_every_catalogue_kpi_has_a_portfolio_value_on_the_demo():
+def test_every_catalogue_kpi_has_a_portfolio_value_on_the_demo(django_capture_on_commit_callbacks):
     as_of = dt.date(2026, 6, 30)
-    seed_demo(slug="demo-kpis", accounts=120, seed=3, as_of=as_of, progress=False, kpi_history_weeks=1)
+    with django_capture_on_commit_callbacks(execute=True):  # breaches start playbooks after commit
+        seed_demo(slug="demo-kpis", accounts=120, seed=3, as_of=as_of, progress=False, kpi_history_weeks=1)
 
     with schema_context("demo_kpis"):
         assert not ComputationRun.objects.exclude(status=ComputationRun.Status.SUCCEEDED).exists()
@@ -24,3 +25,6 @@ def test_every_catalogue_kpi_has_a_portfolio_value_on_the_demo():
         assert KPITarget.objects.filter(period="2026-Q2", superseded_at__isnull=True).exists()
         # The demo's rules have fired: there is open work to show.
         assert Breach.objects.filter(status="open", scope="account").exists()
+        from playbooks.models import Task
+
+        assert Task.objects.filter(status="open", assignee__role="csm").exists()
