@@ -1,16 +1,11 @@
-"""Server-rendered pages over customer data: the CSM's work page and the accounts."""
+"""Server-rendered pages over customer data: the accounts and an account's page."""
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from accounts import selectors
 from metrics.selectors import account_kpis
-
-
-def my_work(request: HttpRequest) -> HttpResponse:
-    """A CSM's home: the accounts in their book, soonest renewal first."""
-    accounts = selectors.account_list(owner=request.user).order_by("renewal_date", "name")
-    return render(request, "accounts/my_work.html", {"accounts": accounts})
+from playbooks.selectors import account_tasks
 
 
 def account_list(request: HttpRequest) -> HttpResponse:
@@ -22,6 +17,7 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "account": account,
         "kpis": account_kpis(account_id=account.pk),
+        "tasks": account_tasks(account_id=account.pk),
         "revenue": selectors.account_revenue_history(account=account),
         "surveys": selectors.account_recent_surveys(account=account),
         "tickets": selectors.account_recent_tickets(account=account),

@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("integrations.urls")),
     path("", include("metrics.urls")),
+    path("", include("playbooks.urls")),
 ]
