@@ -194,3 +194,55 @@ def task_comment(*, task: Task, user, note: str) -> TaskEvent:
     if not note.strip():
         raise PlaybookError("A comment needs text.")
     return TaskEvent.objects.create(task=task, kind="comment", actor=user, note=note.strip())
+
+
+# The escalation ladder: level 1 goes to the assignee's manager once the SLA is missed, level 2 to the CS
+# leaders this long after that.
+SECOND_LEVEL_DELAY = timedelta(hours=24)
+
+
+def _escalation_recipients(task: Task, level: int) -> list:
+    from users.models import Role, User
+
+    if level == 1:
+        manager = task.assignee.manager if task.assignee else None
+        if manager and manager.is_active:
+            return [manager]
+        level = 2  # nobody to take level 1: the leaders hear of it now
+    return list(User.objects.filter(role=Role.LEADER, is_active=True))
+
+
+def tasks_escalate(*, now: datetime | None = None) -> dict[str, int]:
+    """Wake snoozed tasks whose snooze ended; escalate tasks past their SLA one level at a time.
+
+    Each step is a compare-and-set on the task's escalation level, so running this twice (or on two
+    workers) notifies and records each escalation once.
+    """
+    from django.core.mail import send_mail
+
+    now = now or timezone.now()
+    woken = Task.objects.filter(status=TaskStatus.SNOOZED, snoozed_until__lte=now).update(
+        status=TaskStatus.OPEN, snoozed_until=None)
+    escalated = 0
+    overdue = (Task.objects.filter(status__in=(TaskStatus.OPEN, TaskStatus.IN_PROGRESS), respond_by__lte=now,
+                                   escalation_level__lt=2)
+               .select_related("assignee__manager", "account"))
+    for task in overdue:
+        level = task.escalation_level + 1
+        if level == 2 and now < task.respond_by + SECOND_LEVEL_DELAY:
+            continue
+        if not Task.objects.filter(pk=task.pk, escalation_level=task.escalation_level).update(
+                escalation_level=level):
+            continue
+        recipients = _escalation_recipients(task, level)
+        names = ", ".join(str(person) for person in recipients) or "nobody (no manager or leader)"
+        TaskEvent.objects.create(task=task, kind="escalated", note=f"Level {level}: to {names}")
+        if recipients:
+            send_mail(
+                subject=f"[Bellwether] Overdue ({task.severity}): {task.title} at {task.account.name}",
+                message=(f"'{task.title}' for {task.account.name}, assigned to {task.assignee or task.queue_role}, "
+                         f"was due a response by {task.respond_by:%Y-%m-%d %H:%M} UTC. Escalation level {level}."),
+                from_email=None, recipient_list=[person.email for person in recipients],
+            )
+        escalated += 1
+    return {"woken": woken, "escalated": escalated}

@@ -29,6 +29,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "metrics.tasks.kpis_compute_scheduled_all_tenants",
         "schedule": crontab(hour=2, minute=0),
     },
+    "escalate-overdue-tasks": {
+        "task": "playbooks.tasks.tasks_escalate_all_tenants",
+        "schedule": crontab(minute="*/10"),
+    },
     "check-stale-feeds": {
         "task": "integrations.tasks.stale_feeds_check_all_tenants",
         "schedule": crontab(minute=5),

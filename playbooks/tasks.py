@@ -1,0 +1,16 @@
+"""Periodic playbook upkeep: beat fans out per tenant; each tenant escalates its overdue tasks."""
+
+from celery import shared_task
+
+from playbooks.services import tasks_escalate
+from tenants.tasks import delay_in_each_tenant
+
+
+@shared_task(ignore_result=True)
+def tasks_escalate_task() -> None:
+    tasks_escalate()
+
+
+@shared_task(ignore_result=True)
+def tasks_escalate_all_tenants() -> None:
+    delay_in_each_tenant(tasks_escalate_task)

@@ -1,0 +1,71 @@
+"""The escalation ladder, with a frozen clock: manager at the SLA, leaders a day later, each once."""
+
+import datetime as dt
+
+import pytest
+from django.core import mail
+
+from playbooks.models import Playbook, PlaybookStep, Task
+from playbooks.services import playbook_run_start, task_complete, task_snooze, tasks_escalate
+from tests.accounts.factories import AccountFactory
+from tests.users.factories import UserFactory
+from users.models import Role
+
+START = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)  # medium severity: respond within 7 days
+
+
+@pytest.fixture
+def team():
+    leader = UserFactory(role=Role.LEADER, email="leader@alpha.example")
+    manager = UserFactory(role=Role.MANAGER, email="manager@alpha.example", manager=leader)
+    csm = UserFactory(role=Role.CSM, email="csm@alpha.example", manager=manager)
+    return {"leader": leader, "manager": manager, "csm": csm}
+
+
+@pytest.fixture
+def task(team):
+    playbook = Playbook.objects.create(name="Check-in")
+    PlaybookStep.objects.create(playbook=playbook, position=1, title="Call them", due_days=2)
+    playbook_run_start(playbook=playbook, account=AccountFactory(owner=team["csm"]), now=START)
+    return Task.objects.get()
+
+
+def test_nothing_escalates_before_the_sla(task):
+    assert tasks_escalate(now=task.respond_by - dt.timedelta(minutes=1)) == {"woken": 0, "escalated": 0}
+    assert mail.outbox == []
+
+
+def test_the_manager_hears_first_and_the_leader_a_day_later(task):
+    at_sla = task.respond_by + dt.timedelta(minutes=1)
+
+    assert tasks_escalate(now=at_sla)["escalated"] == 1
+    assert tasks_escalate(now=at_sla)["escalated"] == 0  # run twice: nothing twice
+    assert [m.to for m in mail.outbox] == [["manager@alpha.example"]]
+
+    assert tasks_escalate(now=at_sla + dt.timedelta(hours=23))["escalated"] == 0
+    assert tasks_escalate(now=at_sla + dt.timedelta(hours=25))["escalated"] == 1
+    assert [m.to for m in mail.outbox] == [["manager@alpha.example"], ["leader@alpha.example"]]
+
+    task.refresh_from_db()
+    assert task.escalation_level == 2
+    assert [e.note for e in task.events.filter(kind="escalated")] == [
+        "Level 1: to " + str(task.assignee.manager), "Level 2: to " + str(task.assignee.manager.manager)]
+    assert tasks_escalate(now=at_sla + dt.timedelta(days=30))["escalated"] == 0
+
+
+def test_a_completed_task_never_escalates(task, team):
+    task_complete(task=task, user=team["csm"], outcome="resolved", now=START)
+
+    assert tasks_escalate(now=task.respond_by + dt.timedelta(days=3))["escalated"] == 0
+
+
+def test_a_snoozed_task_wakes_when_its_snooze_ends(task, team):
+    until = START + dt.timedelta(days=1)
+    from unittest import mock
+
+    with mock.patch("playbooks.services.timezone.now", return_value=START):
+        task_snooze(task=task, user=team["csm"], until=until, reason="Customer travelling")
+
+    assert tasks_escalate(now=until + dt.timedelta(minutes=1))["woken"] == 1
+    task.refresh_from_db()
+    assert task.status == "open"
