@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.api import views as accounts
 from integrations.api import views as integrations
+from playbooks.api import views as playbooks
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -26,4 +27,6 @@ urlpatterns = [
     path("api-keys/<int:pk>/revoke", integrations.ApiKeyRevoke.as_view(), name="api-key-revoke"),
     path("data-health/", integrations.DataHealth.as_view(), name="api-data-health"),
     path("", include("metrics.api.urls")),
+    path("tasks/", playbooks.TaskList.as_view(), name="api-tasks"),
+    path("tasks/<int:pk>/actions", playbooks.TaskAction.as_view(), name="api-task-action"),
 ]

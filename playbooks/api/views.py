@@ -1,0 +1,145 @@
+"""The tasks API: a person's inbox and the actions on a task, with who may do what."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from integrations.api.bulk import ERROR_RESPONSES
+from integrations.api.idempotency import idempotent
+from integrations.api.permissions import ReadScope
+from integrations.models import ApiKey
+from integrations.validation import InvalidInput
+from playbooks.models import ACTIVE_TASK_STATUSES, Task, TaskOutcome, TaskStatus
+from playbooks.services import PlaybookError, task_comment, task_complete, task_reassign, task_snooze, task_start
+from users.models import Role, User
+
+
+class TaskOut(serializers.ModelSerializer):
+    assignee = serializers.EmailField(source="assignee.email", allow_null=True, default=None)
+    account = serializers.IntegerField(source="account_id")
+    account_name = serializers.CharField(source="account.name")
+    playbook = serializers.CharField(source="run.playbook.name")
+    due_at = serializers.DateTimeField()
+
+    class Meta:
+        model = Task
+        fields = ["id", "title", "instructions", "kind", "account", "account_name", "playbook", "assignee",
+                  "queue_role", "severity", "status", "due_at", "respond_by", "escalation_level", "snoozed_until",
+                  "outcome", "note", "created_at", "completed_at"]
+
+
+class ActionIn(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["start", "complete", "snooze", "reassign", "comment"])
+    outcome = serializers.ChoiceField(choices=TaskOutcome.choices, required=False)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    until = serializers.DateTimeField(required=False, help_text="For snooze.")
+    assignee = serializers.EmailField(required=False, help_text="For reassign (managers and admins).")
+
+
+def _person(request: Request) -> User:
+    if isinstance(request.auth, ApiKey):
+        raise InvalidInput("Tasks are worked by people: sign in to act on a task.", status_code=403)
+    return request.user
+
+
+def _may_act(user: User, task: Task) -> bool:
+    """A CSM acts on their own tasks; a manager on their team's (and queued ones); admins and leaders on all."""
+    if user.role in (Role.ADMIN, Role.LEADER) or task.assignee_id == user.pk:
+        return True
+    if user.role == Role.MANAGER:
+        return task.assignee is None or task.assignee.manager_id == user.pk
+    return False
+
+
+class ByDue(CursorPagination):
+    ordering = ("due_at", "id")
+    page_size = 100
+    max_page_size = 500
+    page_size_query_param = "page_size"
+
+
+@extend_schema(tags=["tasks"], parameters=[
+    OpenApiParameter("assignee", str, description="`me` or an email"),
+    OpenApiParameter("status", str, enum=TaskStatus.values),
+    OpenApiParameter("account", int), OpenApiParameter("playbook", int),
+])
+class TaskList(generics.ListAPIView):
+    """Tasks, soonest due first; `?assignee=me` is the caller's inbox (open, in progress and snoozed)."""
+
+    permission_classes = [ReadScope]
+    serializer_class = TaskOut
+    pagination_class = ByDue
+
+    def get_queryset(self):
+        params = self.request.query_params
+        tasks = Task.objects.select_related("assignee", "account", "run__playbook")
+        if params.get("assignee") == "me":
+            tasks = tasks.filter(assignee=_person(self.request), status__in=ACTIVE_TASK_STATUSES)
+        elif params.get("assignee"):
+            tasks = tasks.filter(assignee__email=params["assignee"].lower())
+        if params.get("status"):
+            if params["status"] not in TaskStatus.values:
+                raise InvalidInput(f"status must be one of {', '.join(TaskStatus.values)}.")
+            tasks = tasks.filter(status=params["status"])
+        for name in ("account", "playbook"):
+            if params.get(name):
+                if not params[name].isdigit():
+                    raise InvalidInput(f"{name} is an id.")
+                tasks = tasks.filter(**{"account_id" if name == "account" else "run__playbook_id": int(params[name])})
+        return tasks
+
+
+@extend_schema(tags=["tasks"], request=ActionIn, responses={200: TaskOut, **ERROR_RESPONSES})
+class TaskAction(APIView):
+    """Start, complete (with an outcome), snooze (until, with a reason), reassign (managers) or comment."""
+
+    permission_classes = [ReadScope]
+
+    @idempotent
+    def post(self, request: Request, pk: int) -> Response:
+        user = _person(request)
+        task = get_object_or_404(Task.objects.select_related("assignee", "run__playbook", "step"), pk=pk)
+        if not _may_act(user, task):
+            raise InvalidInput("You may act only on your own tasks (managers: their team's).", status_code=403)
+        payload = ActionIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        try:
+            changed = self._apply(data, task, user)
+        except PlaybookError as error:
+            raise InvalidInput(str(error)) from None
+        if changed is False:
+            raise InvalidInput(f"The task is {task.get_status_display().lower()}; nothing was changed.",
+                               status_code=409)
+        task.refresh_from_db()
+        return Response(TaskOut(task).data)
+
+    def _apply(self, data: dict, task: Task, user: User) -> bool:
+        action = data["action"]
+        if action == "start":
+            return task_start(task=task, user=user)
+        if action == "complete":
+            if "outcome" not in data:
+                raise PlaybookError("Completing a task needs an outcome.")
+            return task_complete(task=task, user=user, outcome=data["outcome"], note=data.get("note", ""))
+        if action == "snooze":
+            if "until" not in data:
+                raise PlaybookError("Snoozing needs `until`.")
+            return task_snooze(task=task, user=user, until=data["until"], reason=data.get("note", ""))
+        if action == "reassign":
+            if user.role not in (Role.MANAGER, Role.ADMIN, Role.LEADER):
+                raise InvalidInput("Only managers reassign tasks.", status_code=403)
+            assignee = User.objects.filter(email=data.get("assignee", "").lower(), is_active=True).first()
+            if assignee is None:
+                raise PlaybookError("Reassigning needs `assignee`, the email of an active user.")
+            return task_reassign(task=task, user=user, assignee=assignee)
+        task_comment(task=task, user=user, note=data.get("note", ""))
+        return True
+
+
