@@ -134,7 +134,12 @@ class Calculator(ABC):
         """The one query computing every account (see the class docstring for its columns)."""
 
     def sql_params(self, *, as_of: date, params: dict, account_ids: Sequence[int] | None) -> dict:
-        return {**params, "as_of": as_of, "account_ids": list(account_ids) if account_ids is not None else None}
+        """The query's parameters: the KPI's, the date, the accounts, and `tz`, the tenant's time zone, in
+        which every window of days is counted."""
+        from accounts.services import tenant_time_zone
+
+        return {**params, "as_of": as_of, "account_ids": list(account_ids) if account_ids is not None else None,
+                "tz": tenant_time_zone()}
 
     def account_values(self, *, as_of: date, params: dict,
                        account_ids: Sequence[int] | None = None) -> list[AccountValue]:

@@ -223,11 +223,6 @@ class FeedbackSentiment(Calculator):
                "without a comment, or not yet scored, are left out. Segment and portfolio: the mean over all their "
                "comments.")
 
-    def sql_params(self, **kwargs) -> dict:
-        from accounts.services import tenant_time_zone
-
-        return {**super().sql_params(**kwargs), "tz": tenant_time_zone()}
-
     def account_sql(self, params: dict) -> str:
         return f"""
             SELECT a.id, sum(s.sentiment), count(*), count(*), NULL,

@@ -41,11 +41,6 @@ _SERVED = f"""
 class SupportCalculator(Calculator):
     params = {"window_days": WINDOW}
 
-    def sql_params(self, **kwargs) -> dict:
-        from accounts.services import tenant_time_zone
-
-        return {**super().sql_params(**kwargs), "tz": tenant_time_zone()}
-
 
 @register
 class TicketLoad(SupportCalculator):

@@ -22,9 +22,7 @@ class SurveyCalculator(Calculator):
     params = {"window_days": WINDOW}
 
     def sql_params(self, **kwargs) -> dict:
-        from accounts.services import tenant_time_zone
-
-        return {**super().sql_params(**kwargs), "kind": self.kind, "tz": tenant_time_zone()}
+        return {**super().sql_params(**kwargs), "kind": self.kind}
 
 
 @register

@@ -184,11 +184,6 @@ class FeatureAdoption(Calculator):
     params = {"feature": Param(str, default=CORE_FEATURE, help="The event name of the feature."),
               "window_days": window(30)}
 
-    def sql_params(self, **kwargs) -> dict:
-        from accounts.services import tenant_time_zone
-
-        return {**super().sql_params(**kwargs), "tz": tenant_time_zone()}
-
     def account_sql(self, params: dict) -> str:
         # Who used the feature over several days can only come from raw events: UserDaily has no event
         # name, and UsageDaily.distinct_users is per day, so it cannot be summed across days. The scan is
