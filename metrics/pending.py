@@ -8,7 +8,8 @@ from collections.abc import Iterable
 import redis
 from django.conf import settings
 
-DEBOUNCE_SECONDS = 10
+# Short enough that a breach becomes a task within seconds; long enough to merge a burst of batches.
+DEBOUNCE_SECONDS = 2
 
 
 def _client() -> redis.Redis:
