@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: run test stop services status lint setup bench-ingest bench-compute
+.PHONY: run test stop services status lint setup bench-ingest bench-compute bench-alerts
 
 $(STAMP): requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ bench-ingest: services
 bench-compute: services
 	@$(PY) manage.py platform_migrate
 	@$(PY) scripts/bench_compute.py $(BENCH_ARGS)
+
+bench-alerts: services
+	@$(PY) manage.py platform_migrate
+	@$(PY) scripts/bench_breach_to_task.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	@$(VENV)/bin/ruff check .
