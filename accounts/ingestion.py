@@ -203,11 +203,14 @@ def _accounts_write(parsed: list[dict], context: dict) -> IngestResult:
         update = [_ACCOUNT_COLUMNS[name][0] for name in _ACCOUNT_COLUMNS if name in sent_fields]
         created, updated = bulk_upsert(
             table="accounts_account", columns=columns, rows=rows, conflict=["external_id"], update=update,
-            extra_insert={"created_at": "now()", "updated_at": "now()"},
+            # clock_timestamp(), not now(): the moment of the write, not of the transaction's start.
+            extra_insert={"created_at": "clock_timestamp()", "updated_at": "clock_timestamp()"},
         )
         result.created += created
         result.updated += updated
     result.duplicates = len(parsed) - result.created - result.updated
+    if result.created or result.updated:
+        result.account_ids = set(accounts_resolve(item["external_id"] for item in parsed).values())
     return result
 
 

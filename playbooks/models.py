@@ -104,6 +104,8 @@ class PlaybookRun(models.Model):
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.ACTIVE)
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
+    occasion = models.CharField(max_length=40, blank=True, default="",
+                                help_text="What a lifecycle run is for (onboarding, renewal:2027-01-31): once each.")
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.TextField(blank=True)
@@ -114,6 +116,9 @@ class PlaybookRun(models.Model):
             # One run per breach: a breach delivered twice starts nothing twice.
             models.UniqueConstraint(fields=["breach"], condition=Q(breach__isnull=False),
                                     name="playbook_run_one_per_breach"),
+            # One run per lifecycle occasion: a daily check run twice starts nothing twice.
+            models.UniqueConstraint(fields=["playbook", "account", "occasion"], condition=~Q(occasion=""),
+                                    name="playbook_run_one_per_occasion"),
         ]
 
     def __str__(self) -> str:

@@ -81,25 +81,27 @@ def _task_create(*, run: PlaybookRun, step: PlaybookStep, now: datetime) -> Task
 
 @transaction.atomic
 def playbook_run_start(*, playbook: Playbook, account, breach: Breach | None = None, trigger: str = Trigger.MANUAL,
-                       started_by=None, now: datetime | None = None) -> PlaybookRun:
+                       started_by=None, occasion: str = "", now: datetime | None = None) -> PlaybookRun:
     """Start the playbook for the account: its first step (sequence) or every step (parallel) as tasks.
-    A breach starts at most one run: a second start for it returns the first run."""
+    A breach, or a lifecycle occasion, starts at most one run: a second start returns the first run."""
     if not playbook.is_active:
         raise PlaybookError(f"The playbook '{playbook}' is inactive.")
     steps = list(playbook.steps.order_by("position"))
     if not steps:
         raise PlaybookError(f"The playbook '{playbook}' has no steps.")
     now = now or timezone.now()
-    if breach is not None:
-        existing = PlaybookRun.objects.filter(breach=breach).first()
-        if existing:
-            return existing
+    same = (PlaybookRun.objects.filter(breach=breach) if breach is not None
+            else PlaybookRun.objects.filter(playbook=playbook, account=account, occasion=occasion) if occasion
+            else PlaybookRun.objects.none())
+    existing = same.first()
+    if existing:
+        return existing
     try:
         with transaction.atomic():
             run = PlaybookRun.objects.create(playbook=playbook, account=account, breach=breach, trigger=trigger,
-                                             started_by=started_by)
+                                             started_by=started_by, occasion=occasion)
     except IntegrityError:
-        return PlaybookRun.objects.get(breach=breach)
+        return same.get()
     for step in steps if playbook.mode == Mode.PARALLEL else steps[:1]:
         _task_create(run=run, step=step, now=now)
     return run
@@ -246,3 +248,34 @@ def tasks_escalate(*, now: datetime | None = None) -> dict[str, int]:
             )
         escalated += 1
     return {"woken": woken, "escalated": escalated}
+
+
+def onboarding_runs_start(*, account_ids: list[int]) -> list[PlaybookRun]:
+    """New accounts get the onboarding playbooks created before them, once each."""
+    from accounts.models import Account
+
+    runs = []
+    playbooks = list(Playbook.objects.filter(is_active=True, trigger=Trigger.ACCOUNT_CREATED))
+    if not playbooks:
+        return runs
+    for account in Account.objects.filter(pk__in=account_ids, status="active").select_related("owner__manager"):
+        for playbook in playbooks:
+            if account.created_at >= playbook.created_at:
+                runs.append(playbook_run_start(playbook=playbook, account=account, trigger=Trigger.ACCOUNT_CREATED,
+                                               occasion="onboarding"))
+    return runs
+
+
+def renewal_runs_start(*, today=None) -> list[PlaybookRun]:
+    """Accounts whose renewal is within a renewal playbook's days get it, once per renewal date."""
+    from accounts.models import Account
+
+    today = today or timezone.localdate()
+    runs = []
+    for playbook in Playbook.objects.filter(is_active=True, trigger=Trigger.RENEWAL_DUE):
+        due = Account.objects.filter(status="active", renewal_date__gte=today,
+                                     renewal_date__lte=today + timedelta(days=playbook.renewal_days))
+        for account in due.select_related("owner__manager"):
+            runs.append(playbook_run_start(playbook=playbook, account=account, trigger=Trigger.RENEWAL_DUE,
+                                           occasion=f"renewal:{account.renewal_date.isoformat()}"))
+    return runs

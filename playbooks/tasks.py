@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from playbooks.services import tasks_escalate
+from playbooks.services import renewal_runs_start, tasks_escalate
 from tenants.tasks import delay_in_each_tenant
 
 
@@ -14,3 +14,13 @@ def tasks_escalate_task() -> None:
 @shared_task(ignore_result=True)
 def tasks_escalate_all_tenants() -> None:
     delay_in_each_tenant(tasks_escalate_task)
+
+
+@shared_task(ignore_result=True)
+def renewal_runs_start_task() -> None:
+    renewal_runs_start()
+
+
+@shared_task(ignore_result=True)
+def renewal_runs_start_all_tenants() -> None:
+    delay_in_each_tenant(renewal_runs_start_task)

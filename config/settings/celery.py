@@ -33,6 +33,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "playbooks.tasks.tasks_escalate_all_tenants",
         "schedule": crontab(minute="*/10"),
     },
+    "start-renewal-playbooks": {
+        "task": "playbooks.tasks.renewal_runs_start_all_tenants",
+        "schedule": crontab(hour=6, minute=0),
+    },
     "check-stale-feeds": {
         "task": "integrations.tasks.stale_feeds_check_all_tenants",
         "schedule": crontab(minute=5),

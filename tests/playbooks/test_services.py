@@ -195,3 +195,54 @@ def test_bad_outcome_and_empty_playbook_are_refused(breach, people):
     playbook_run_start(playbook=_playbook(breach.rule), account=breach.account, breach=breach)
     with pytest.raises(PlaybookError, match="Outcome must be one of"):
         task_complete(task=Task.objects.get(), user=people["csm"], outcome="meh")
+
+
+def _lifecycle_playbook(trigger, **fields):
+    playbook = Playbook.objects.create(name=f"{trigger} playbook", trigger=trigger, **fields)
+    PlaybookStep.objects.create(playbook=playbook, position=1, title="Kick-off with {account}", due_days=3)
+    return playbook
+
+
+def test_new_accounts_from_an_integration_start_onboarding_once(client, people,
+                                                                django_capture_on_commit_callbacks):
+    from config.celery import app
+    from tests.integrations.conftest import post_json
+    from tests.integrations.factories import ApiKeyFactory
+
+    _lifecycle_playbook("account_created")
+    key = ApiKeyFactory(scopes=["ingest"])
+    body = {"accounts": [{"external_id": "NEW-1", "name": "Newco", "owner": people["csm"].email}]}
+    app.conf.task_always_eager = True
+    try:
+        for _ in range(2):  # sent twice: one onboarding
+            with django_capture_on_commit_callbacks(execute=True):
+                assert post_json(client, "/api/v1/accounts/bulk", body, key).status_code == 200
+    finally:
+        app.conf.task_always_eager = False
+
+    task = Task.objects.get()
+    assert (task.title, task.assignee, task.run.occasion) == ("Kick-off with {account}", people["csm"], "onboarding")
+
+
+def test_accounts_older_than_the_onboarding_playbook_do_not_get_it(people):
+    from playbooks.services import onboarding_runs_start
+
+    old = AccountFactory(owner=people["csm"])
+    _lifecycle_playbook("account_created")
+
+    assert onboarding_runs_start(account_ids=[old.pk]) == []
+
+
+def test_renewals_within_the_window_start_once_per_renewal_date(people):
+    from playbooks.services import renewal_runs_start
+
+    _lifecycle_playbook("renewal_due", renewal_days=60)
+    soon = AccountFactory(owner=people["csm"], renewal_date=dt.date(2026, 12, 15))
+    AccountFactory(owner=people["csm"], renewal_date=dt.date(2027, 6, 1))
+    AccountFactory(owner=people["csm"], renewal_date=dt.date(2026, 12, 1), status="churned")
+
+    renewal_runs_start(today=dt.date(2026, 11, 20))
+    renewal_runs_start(today=dt.date(2026, 11, 21))
+
+    run = PlaybookRun.objects.get()
+    assert (run.account, run.occasion, run.trigger) == (soon, "renewal:2026-12-15", "renewal_due")
