@@ -947,10 +947,11 @@ def seed_demo(
 
         survey_sentiment_refresh()
         leader = User.objects.filter(email=f"leader@{slug}.example").first()
-        from playbooks.demo import demo_playbooks_ensure
+        from playbooks.demo import demo_lifecycle_playbooks_ensure, demo_playbooks_ensure
 
         summary.metric_values = demo_metrics_seed(as_of=as_of, owner=leader, history_weeks=kpi_history_weeks,
                                                   before_compute=demo_playbooks_ensure)
+        demo_lifecycle_playbooks_ensure()
         summary.users = User.objects.count()
         summary.accounts = Account.objects.count()
         summary.revenue_snapshots = RevenueSnapshot.objects.count()

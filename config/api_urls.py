@@ -28,5 +28,7 @@ urlpatterns = [
     path("data-health/", integrations.DataHealth.as_view(), name="api-data-health"),
     path("", include("metrics.api.urls")),
     path("tasks/", playbooks.TaskList.as_view(), name="api-tasks"),
+    path("playbooks/", playbooks.PlaybookList.as_view(), name="api-playbooks"),
+    path("playbook-runs/", playbooks.RunList.as_view(), name="api-playbook-runs"),
     path("tasks/<int:pk>/actions", playbooks.TaskAction.as_view(), name="api-task-action"),
 ]

@@ -47,3 +47,43 @@ def demo_playbooks_ensure() -> int:
                                         instructions=instructions)
         created += 1
     return created
+
+
+LIFECYCLE_PLAYBOOKS = (
+    ("Onboarding", "account_created", None, [
+        ("Kick-off call with {account}", "meeting", 3, "account_owner", "",
+         "Agree the goals, the champion and the first milestone."),
+        ("Connect {account}'s first integration", "training", 14, "account_owner", "",
+         "Book a working session with their admin."),
+        ("30-day value check", "value_review", 30, "account_owner", "", "Is {account} seeing value yet?"),
+    ]),
+    ("Renewal preparation", "renewal_due", 90, [
+        ("Renewal health review for {account}", "internal", 7, "account_owner", "",
+         "Review health, open tickets and usage before the renewal conversation."),
+        ("Renewal call with {account}", "call", 21, "account_owner", "", "Confirm the renewal and any changes."),
+    ]),
+)
+
+
+def demo_lifecycle_playbooks_ensure() -> int:
+    """The onboarding and renewal playbooks, started for the demo's onboarding accounts and due renewals."""
+    from accounts.models import Account, LifecycleStage
+    from playbooks.services import playbook_run_start, renewal_runs_start
+
+    created = 0
+    for name, trigger, renewal_days, steps in LIFECYCLE_PLAYBOOKS:
+        if Playbook.objects.filter(name=name).exists():
+            continue
+        playbook = Playbook.objects.create(name=name, trigger=trigger, renewal_days=renewal_days,
+                                           mode="sequence", close_on_recovery=False)
+        for position, (title, kind, due_days, assignee_rule, queue_role, instructions) in enumerate(steps, 1):
+            PlaybookStep.objects.create(playbook=playbook, position=position, title=title, kind=kind,
+                                        due_days=due_days, assignee_rule=assignee_rule, queue_role=queue_role,
+                                        instructions=instructions)
+        created += 1
+    onboarding = Playbook.objects.get(name="Onboarding")
+    for account in Account.objects.filter(lifecycle_stage=LifecycleStage.ONBOARDING, status="active"):
+        # The demo's accounts existed before its playbook: start onboarding for the new ones by hand.
+        playbook_run_start(playbook=onboarding, account=account, trigger="account_created", occasion="onboarding")
+    renewal_runs_start()
+    return created

@@ -168,6 +168,10 @@ SPECTACULAR_SETTINGS = {
         "TicketPriorityEnum": "accounts.models.TicketPriority",
         "ApiKeyScopeEnum": "integrations.models.Scope",
         "MetricScopeEnum": "metrics.models.Scope",
+        "PlaybookTriggerEnum": "playbooks.models.Trigger",
+        "StepKindEnum": "playbooks.models.StepKind",
+        "RunTriggerEnum": "metrics.models.ComputationRun.Trigger",
+        "IngestKindEnum": "integrations.models.DataKind",
     },
 }
 # Bulk endpoints check their own (larger) limit first and answer 413; this caps everything else.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
@@ -10,13 +11,32 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import Account
 from integrations.api.bulk import ERROR_RESPONSES
 from integrations.api.idempotency import idempotent
-from integrations.api.permissions import ReadScope
+from integrations.api.permissions import AdminScope, ReadScope
 from integrations.models import ApiKey
 from integrations.validation import InvalidInput
-from playbooks.models import ACTIVE_TASK_STATUSES, Task, TaskOutcome, TaskStatus
-from playbooks.services import PlaybookError, task_comment, task_complete, task_reassign, task_snooze, task_start
+from playbooks.models import (
+    ACTIVE_TASK_STATUSES,
+    AssigneeRule,
+    Playbook,
+    PlaybookRun,
+    PlaybookStep,
+    Task,
+    TaskOutcome,
+    TaskStatus,
+    Trigger,
+)
+from playbooks.services import (
+    PlaybookError,
+    playbook_run_start,
+    task_comment,
+    task_complete,
+    task_reassign,
+    task_snooze,
+    task_start,
+)
 from users.models import Role, User
 
 
@@ -143,3 +163,126 @@ class TaskAction(APIView):
         return True
 
 
+
+
+class StepIO(serializers.ModelSerializer):
+    assignee = serializers.SlugRelatedField(slug_field="email", queryset=User.objects.filter(is_active=True),
+                                            required=False, allow_null=True)
+
+    class Meta:
+        model = PlaybookStep
+        fields = ["position", "title", "instructions", "kind", "due_days", "assignee_rule", "assignee", "queue_role"]
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("assignee_rule") == AssigneeRule.NAMED_USER and not attrs.get("assignee"):
+            raise serializers.ValidationError({"assignee": "A named-user step needs the user's email."})
+        if attrs.get("assignee_rule") == AssigneeRule.ROLE_QUEUE and attrs.get("queue_role") not in Role.values:
+            raise serializers.ValidationError({"queue_role": f"One of {', '.join(Role.values)}."})
+        return attrs
+
+
+class PlaybookIO(serializers.ModelSerializer):
+    steps = StepIO(many=True)
+
+    class Meta:
+        model = Playbook
+        fields = ["id", "name", "description", "trigger", "alert_rule", "renewal_days", "mode", "close_on_recovery",
+                  "is_active", "steps"]
+        read_only_fields = ["id"]
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs.get("steps"):
+            raise serializers.ValidationError({"steps": "A playbook needs at least one step."})
+        positions = [step["position"] for step in attrs["steps"]]
+        if len(set(positions)) != len(positions):
+            raise serializers.ValidationError({"steps": "Step positions must be unique."})
+        if attrs.get("trigger") == Trigger.ALERT and not attrs.get("alert_rule"):
+            raise serializers.ValidationError({"alert_rule": "An alert playbook names its rule."})
+        if attrs.get("trigger") == Trigger.RENEWAL_DUE and not attrs.get("renewal_days"):
+            raise serializers.ValidationError({"renewal_days": "A renewal playbook says how many days before."})
+        return attrs
+
+    @transaction.atomic
+    def create(self, validated_data: dict) -> Playbook:
+        steps = validated_data.pop("steps")
+        playbook = Playbook.objects.create(**validated_data)
+        for step in steps:
+            PlaybookStep.objects.create(playbook=playbook, **step)
+        return playbook
+
+
+@extend_schema(tags=["playbooks"])
+class PlaybookList(APIView):
+    def get_permissions(self):
+        return [AdminScope()] if self.request.method == "POST" else [ReadScope()]
+
+    @extend_schema(responses={200: PlaybookIO(many=True)})
+    def get(self, request: Request) -> Response:
+        return Response(PlaybookIO(Playbook.objects.prefetch_related("steps__assignee"), many=True).data)
+
+    @extend_schema(request=PlaybookIO, responses={201: PlaybookIO, **ERROR_RESPONSES})
+    @idempotent
+    def post(self, request: Request) -> Response:
+        payload = PlaybookIO(data=request.data)
+        payload.is_valid(raise_exception=True)
+        return Response(PlaybookIO(payload.save()).data, status=201)
+
+
+class RunOut(serializers.ModelSerializer):
+    playbook = serializers.CharField(source="playbook.name")
+    account = serializers.IntegerField(source="account_id")
+
+    class Meta:
+        model = PlaybookRun
+        fields = ["id", "playbook", "account", "breach", "trigger", "occasion", "status", "started_at",
+                  "finished_at", "outcome"]
+
+
+class RunIn(serializers.Serializer):
+    playbook = serializers.PrimaryKeyRelatedField(queryset=Playbook.objects.filter(is_active=True))
+    account = serializers.PrimaryKeyRelatedField(queryset=Account.objects.all())
+
+
+class ByStarted(CursorPagination):
+    ordering = ("-started_at", "-id")
+    page_size = 100
+
+
+@extend_schema(tags=["playbooks"], parameters=[OpenApiParameter("account", int), OpenApiParameter("status", str)])
+class RunList(generics.ListCreateAPIView):
+    """Playbook runs; POST starts one by hand for an account (managers and admins, or an ingest key)."""
+
+    serializer_class = RunOut
+    pagination_class = ByStarted
+
+    def get_permissions(self):
+        return [ReadScope()]
+
+    def get_queryset(self):
+        runs = PlaybookRun.objects.select_related("playbook")
+        params = self.request.query_params
+        if params.get("account"):
+            if not params["account"].isdigit():
+                raise InvalidInput("account is an account id.")
+            runs = runs.filter(account_id=int(params["account"]))
+        if params.get("status"):
+            runs = runs.filter(status=params["status"])
+        return runs
+
+    @extend_schema(request=RunIn, responses={201: RunOut, **ERROR_RESPONSES})
+    @idempotent
+    def post(self, request: Request) -> Response:
+        user = _person(request)
+        if user.role not in (Role.MANAGER, Role.ADMIN, Role.LEADER, Role.CSM):
+            raise InvalidInput("Viewers cannot start playbooks.", status_code=403)
+        payload = RunIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        account = payload.validated_data["account"]
+        if user.role == Role.CSM and account.owner_id != user.pk:
+            raise InvalidInput("A CSM starts playbooks for their own accounts.", status_code=403)
+        try:
+            run = playbook_run_start(playbook=payload.validated_data["playbook"], account=account,
+                                     trigger=Trigger.MANUAL, started_by=user)
+        except PlaybookError as error:
+            raise InvalidInput(str(error)) from None
+        return Response(RunOut(run).data, status=201)

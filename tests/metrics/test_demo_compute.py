@@ -28,3 +28,6 @@ def test_every_catalogue_kpi_has_a_portfolio_value_on_the_demo(django_capture_on
         from playbooks.models import Task
 
         assert Task.objects.filter(status="open", assignee__role="csm").exists()
+        from playbooks.models import PlaybookRun
+
+        assert set(PlaybookRun.objects.values_list("trigger", flat=True)) >= {"alert", "account_created"}

@@ -111,3 +111,57 @@ def test_another_tenants_tasks_are_out_of_reach(other_client, team, task, other_
     assert other_client.get("/api/v1/tasks/").json()["results"] == []
     assert other_client.post(f"/api/v1/tasks/{task.pk}/actions", {"action": "start"},
                              content_type="application/json").status_code == 404
+
+
+def test_admin_creates_a_playbook_with_steps(client, team):
+    from tests.integrations.factories import ApiKeyFactory
+
+    admin = ApiKeyFactory(scopes=["admin", "read"])
+    body = {"name": "Renewal prep", "trigger": "renewal_due", "renewal_days": 90, "mode": "sequence", "steps": [
+        {"position": 1, "title": "Prepare the renewal deck", "kind": "value_review", "due_days": 5},
+        {"position": 2, "title": "Pricing review", "kind": "internal", "assignee_rule": "role_queue",
+         "queue_role": "manager"}]}
+
+    response = client.post("/api/v1/playbooks/", body, content_type="application/json", **bearer(admin))
+
+    assert response.status_code == 201, response.content
+    playbook = Playbook.objects.get(name="Renewal prep")
+    assert list(playbook.steps.values_list("position", "title")) == [
+        (1, "Prepare the renewal deck"), (2, "Pricing review")]
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"name": "x", "trigger": "manual", "steps": []}, "steps"),
+    ({"name": "x", "trigger": "alert", "steps": [{"position": 1, "title": "t"}]}, "alert_rule"),
+    ({"name": "x", "trigger": "manual", "steps": [{"position": 1, "title": "t", "assignee_rule": "named_user"}]},
+     "assignee"),
+    ({"name": "x", "trigger": "manual", "steps": [{"position": 1, "title": "a"}, {"position": 1, "title": "b"}]},
+     "steps"),
+])
+def test_bad_playbooks_are_400(client, body, field):
+    from tests.integrations.factories import ApiKeyFactory
+
+    admin = ApiKeyFactory(scopes=["admin"])
+    response = client.post("/api/v1/playbooks/", body, content_type="application/json", **bearer(admin))
+
+    assert response.status_code == 400
+    assert field in response.content.decode()
+    assert not Playbook.objects.filter(name="x").exists()
+
+
+def test_a_csm_starts_a_playbook_by_hand_for_their_own_account_only(client, team):
+    playbook = Playbook.objects.create(name="QBR prep")
+    PlaybookStep.objects.create(playbook=playbook, position=1, title="Prepare the QBR", due_days=7)
+    mine, theirs = AccountFactory(owner=team["csm"]), AccountFactory(owner=team["other"])
+    login(client, team["csm"])
+
+    started = client.post("/api/v1/playbook-runs/", {"playbook": playbook.pk, "account": mine.pk},
+                          content_type="application/json")
+    refused = client.post("/api/v1/playbook-runs/", {"playbook": playbook.pk, "account": theirs.pk},
+                          content_type="application/json")
+
+    assert started.status_code == 201 and started.json()["trigger"] == "manual"
+    assert refused.status_code == 403
+    assert Task.objects.get(account=mine).assignee == team["csm"]
+    runs = client.get(f"/api/v1/playbook-runs/?account={mine.pk}").json()["results"]
+    assert [run["playbook"] for run in runs] == ["QBR prep"]
