@@ -165,8 +165,10 @@ class HealthScore(Calculator):
                             WHEN k.poor_value = k.good_value THEN 'KPI poor and good values are equal'
                        END AS dropped,
                        CASE WHEN mv.value IS NOT NULL AND k.poor_value <> k.good_value
-                            THEN least(100, greatest(0,
-                                 100 * (mv.value - k.poor_value) / (k.good_value - k.poor_value)))
+                            -- in numeric, rounded: tiny float gaps would underflow float8 arithmetic
+                            THEN round(least(100, greatest(0,
+                                 100 * (mv.value::numeric - k.poor_value::numeric)
+                                     / (k.good_value::numeric - k.poor_value::numeric))), 6)::float8
                        END AS points
                 FROM configured
                 CROSS JOIN LATERAL jsonb_array_elements(configured.components)
