@@ -162,9 +162,10 @@ class HealthScore(Calculator):
                        CASE WHEN k.id IS NULL THEN 'no such component KPI'
                             WHEN mv.value IS NULL THEN 'no value'
                             WHEN k.poor_value IS NULL OR k.good_value IS NULL THEN 'KPI has no poor and good values'
-                            WHEN k.poor_value = k.good_value THEN 'KPI poor and good values are equal'
+                            WHEN k.poor_value::numeric = k.good_value::numeric
+                                 THEN 'KPI poor and good values are equal'
                        END AS dropped,
-                       CASE WHEN mv.value IS NOT NULL AND k.poor_value <> k.good_value
+                       CASE WHEN mv.value IS NOT NULL AND k.poor_value::numeric <> k.good_value::numeric
                             -- in numeric, rounded: tiny float gaps would underflow float8 arithmetic
                             THEN round(least(100, greatest(0,
                                  100 * (mv.value::numeric - k.poor_value::numeric)
