@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, render
 
 from accounts import selectors
 from metrics.selectors import account_kpis
-from playbooks.selectors import account_tasks
+from playbooks.selectors import account_tasks, startable_playbooks
 
 
 def account_list(request: HttpRequest) -> HttpResponse:
@@ -18,6 +18,7 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "account": account,
         "kpis": account_kpis(account_id=account.pk),
         "tasks": account_tasks(account_id=account.pk),
+        "playbooks": startable_playbooks(),
         "revenue": selectors.account_revenue_history(account=account),
         "surveys": selectors.account_recent_surveys(account=account),
         "tickets": selectors.account_recent_tickets(account=account),

@@ -27,3 +27,10 @@ def inbox(*, user, now: datetime) -> dict[str, list[Task]]:
 def account_tasks(*, account_id: int) -> QuerySet[Task]:
     return Task.objects.filter(account_id=account_id).select_related("assignee", "run__playbook").order_by(
         "-created_at")[:50]
+
+
+def startable_playbooks() -> QuerySet:
+    """Playbooks a person may start by hand on an account page."""
+    from playbooks.models import Playbook
+
+    return Playbook.objects.filter(is_active=True).order_by("name")

@@ -41,3 +41,24 @@ def task_complete_view(request: HttpRequest, pk: int) -> HttpResponse:
     elif task_complete(task=task, user=request.user, **form.cleaned_data):
         messages.success(request, f"Completed: {task.title}.")
     return redirect("my_work")
+
+
+@require_POST
+def playbook_start_view(request: HttpRequest, account_id: int) -> HttpResponse:
+    """Start a playbook for the account from its page (its owner, managers, leaders and admins)."""
+    from accounts.models import Account
+    from playbooks.models import Playbook
+    from playbooks.services import PlaybookError, playbook_run_start
+    from users.models import Role
+
+    account = get_object_or_404(Account, pk=account_id)
+    if request.user.role == Role.VIEWER or (request.user.role == Role.CSM and account.owner_id != request.user.pk):
+        raise PermissionDenied("You cannot start playbooks for this account.")
+    playbook = get_object_or_404(Playbook, pk=request.POST.get("playbook") or 0, is_active=True)
+    try:
+        playbook_run_start(playbook=playbook, account=account, trigger="manual", started_by=request.user)
+    except PlaybookError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Started '{playbook.name}' for {account.name}.")
+    return redirect("account_detail", pk=account.pk)

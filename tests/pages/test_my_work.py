@@ -71,3 +71,26 @@ def test_another_tenants_session_sees_no_inbox(client, other_client, csm):
     other_client.cookies = client.cookies
 
     assert other_client.get("/work/")["Location"].startswith("/login/")
+
+
+def test_the_owner_starts_a_playbook_from_the_account_page(client, csm):
+    playbook = Playbook.objects.create(name="QBR prep")
+    PlaybookStep.objects.create(playbook=playbook, position=1, title="Prepare the QBR", due_days=7)
+    account = AccountFactory(owner=csm)
+    login(client, csm)
+
+    assert b"Start a playbook" in client.get(f"/accounts/{account.pk}/").content
+    response = client.post(f"/accounts/{account.pk}/playbooks/start/", {"playbook": playbook.pk})
+
+    assert response.status_code == 302
+    assert Task.objects.get(account=account).assignee == csm
+
+
+def test_a_csm_cannot_start_playbooks_on_someone_elses_account(client, csm):
+    playbook = Playbook.objects.create(name="QBR prep")
+    PlaybookStep.objects.create(playbook=playbook, position=1, title="Prepare the QBR", due_days=7)
+    account = AccountFactory(owner=UserFactory(role=Role.CSM))
+    login(client, csm)
+
+    assert client.post(f"/accounts/{account.pk}/playbooks/start/", {"playbook": playbook.pk}).status_code == 403
+    assert not Task.objects.exists()
