@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts.api import views as accounts
 from integrations.api import views as integrations
 from playbooks.api import views as playbooks
+from tenants.api import views as tenant_settings
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -26,6 +27,7 @@ urlpatterns = [
     path("api-keys/", integrations.ApiKeyList.as_view(), name="api-keys"),
     path("api-keys/<int:pk>/revoke", integrations.ApiKeyRevoke.as_view(), name="api-key-revoke"),
     path("data-health/", integrations.DataHealth.as_view(), name="api-data-health"),
+    path("settings/", tenant_settings.TenantSettings.as_view(), name="api-settings"),
     path("", include("metrics.api.urls")),
     path("tasks/", playbooks.TaskList.as_view(), name="api-tasks"),
     path("playbooks/", playbooks.PlaybookList.as_view(), name="api-playbooks"),

@@ -36,8 +36,16 @@ from tenants.tasks import on_commit_in_tenant
 
 logger = logging.getLogger(__name__)
 
-# The response SLA of a breach (and of the work it starts) by severity.
+# The response SLA of a breach (and of the work it starts) by severity, unless the tenant sets its own.
 SLA_HOURS = {Severity.CRITICAL: 24, Severity.HIGH: 72, Severity.MEDIUM: 7 * 24, Severity.LOW: 14 * 24}
+
+
+def sla_hours(severity: str) -> int:
+    """The current tenant's response SLA for a severity."""
+    tenant = getattr(connection, "tenant", None)
+    if hasattr(tenant, "sla_hours"):
+        return tenant.sla_hours(severity)
+    return SLA_HOURS.get(severity, SLA_HOURS[Severity.MEDIUM])
 
 # Sent after commit with `breach_ids`: playbooks start work from breach_opened, webhooks tell the world.
 breach_opened = Signal()
@@ -203,7 +211,7 @@ def rule_evaluate(*, rule: AlertRule, as_of: date, account_ids: list[int] | None
 def _open(rule: AlertRule, as_of: date, now: datetime, subjects: list) -> list[int]:
     if not subjects:
         return []
-    respond_by = now + timedelta(hours=SLA_HOURS[rule.severity])
+    respond_by = now + timedelta(hours=sla_hours(rule.severity))
     rows = [(rule.pk, rule.kpi_id, rule.scope, account_id, dimension, segment, BreachStatus.OPEN, rule.severity,
              now, as_of, value, threshold, respond_by)
             for (account_id, dimension, segment), value, threshold in subjects]

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from metrics.alerts import SLA_HOURS
+from metrics.alerts import sla_hours
 from metrics.models import Breach
 from playbooks.models import (
     ACTIVE_TASK_STATUSES,
@@ -71,7 +71,7 @@ def _task_create(*, run: PlaybookRun, step: PlaybookStep, now: datetime) -> Task
                 queue_role=step.queue_role if step.assignee_rule == AssigneeRule.ROLE_QUEUE or assignee is None
                 else "",
                 severity=severity, due_at=now + timedelta(days=step.due_days),
-                respond_by=now + timedelta(hours=SLA_HOURS.get(severity, SLA_HOURS["medium"])),
+                respond_by=now + timedelta(hours=sla_hours(severity)),
             )
     except IntegrityError:
         return None  # this step's task exists already
@@ -199,8 +199,15 @@ def task_comment(*, task: Task, user, note: str) -> TaskEvent:
 
 
 # The escalation ladder: level 1 goes to the assignee's manager once the SLA is missed, level 2 to the CS
-# leaders this long after that.
+# leaders this long after that (the tenant's setting, or this default).
 SECOND_LEVEL_DELAY = timedelta(hours=24)
+
+
+def _leader_delay() -> timedelta:
+    from django.db import connection
+
+    hours = getattr(connection.tenant, "escalation_leader_delay_hours", None)
+    return timedelta(hours=hours) if hours is not None else SECOND_LEVEL_DELAY
 
 
 def _escalation_recipients(task: Task, level: int) -> list:
@@ -229,9 +236,10 @@ def tasks_escalate(*, now: datetime | None = None) -> dict[str, int]:
     overdue = (Task.objects.filter(status__in=(TaskStatus.OPEN, TaskStatus.IN_PROGRESS), respond_by__lte=now,
                                    escalation_level__lt=2)
                .select_related("assignee__manager", "account"))
+    leader_delay = _leader_delay()
     for task in overdue:
         level = task.escalation_level + 1
-        if level == 2 and now < task.respond_by + SECOND_LEVEL_DELAY:
+        if level == 2 and now < task.respond_by + leader_delay:
             continue
         if not Task.objects.filter(pk=task.pk, escalation_level=task.escalation_level).update(
                 escalation_level=level):

@@ -20,6 +20,12 @@ class Tenant(TenantMixin):
     time_zone = models.CharField(
         max_length=64, default="UTC", help_text="Days (rollups, KPI windows) are counted in this time zone."
     )
+    # Response SLAs by severity, and how long after a missed SLA the leaders hear of it.
+    sla_critical_hours = models.PositiveIntegerField(default=24)
+    sla_high_hours = models.PositiveIntegerField(default=72)
+    sla_medium_hours = models.PositiveIntegerField(default=7 * 24)
+    sla_low_hours = models.PositiveIntegerField(default=14 * 24)
+    escalation_leader_delay_hours = models.PositiveIntegerField(default=24)
     created_at = models.DateTimeField(auto_now_add=True)
 
     auto_create_schema = True
@@ -30,6 +36,9 @@ class Tenant(TenantMixin):
 
     def __str__(self) -> str:
         return self.name
+
+    def sla_hours(self, severity: str) -> int:
+        return getattr(self, f"sla_{severity}_hours")
 
 
 class Domain(DomainMixin):
