@@ -237,21 +237,15 @@ def test_incremental_recompute_after_a_version_change_recomputes_every_account(n
 def test_nps_always_lies_between_minus_100_and_100(nps, scores):
     from django.db import transaction
 
-    class Rollback(Exception):
-        pass
-
-    try:
-        with transaction.atomic():
-            for answers in scores:
-                _answers(AccountFactory(), answers)
-            kpi_compute(kpi=nps, as_of=AS_OF)
-            values = list(MetricValue.objects.filter(kpi=nps, as_of=AS_OF).exclude(value=None)
-                          .values_list("value", flat=True))
-            assert all(-100 <= value <= 100 for value in values)
-            total = sum(len(answers) for answers in scores)
-            portfolio = _value(nps, scope="portfolio")
-            assert portfolio.sample_size == total
-            assert (portfolio.value is None) == (total == 0)
-            raise Rollback
-    except Rollback:
-        pass
+    with transaction.atomic():  # each example in a savepoint rolled back: examples must not see each other
+        for answers in scores:
+            _answers(AccountFactory(), answers)
+        kpi_compute(kpi=nps, as_of=AS_OF)
+        values = list(MetricValue.objects.filter(kpi=nps, as_of=AS_OF).exclude(value=None)
+                      .values_list("value", flat=True))
+        assert all(-100 <= value <= 100 for value in values)
+        total = sum(len(answers) for answers in scores)
+        portfolio = _value(nps, scope="portfolio")
+        assert portfolio.sample_size == total
+        assert (portfolio.value is None) == (total == 0)
+        transaction.set_rollback(True)

@@ -63,19 +63,12 @@ def _assert_row(row: MetricValue, *, value, numerator, denominator, sample_size)
         assert row.value == pytest.approx(value), row
 
 
-class _Rollback(Exception):
-    pass
-
-
 @contextmanager
 def _rolled_back():
     """Run a block in a savepoint that is always rolled back: hypothesis examples must not see each other."""
-    try:
-        with transaction.atomic():
-            yield
-            raise _Rollback
-    except _Rollback:
-        pass
+    with transaction.atomic():
+        yield
+        transaction.set_rollback(True)
 
 
 # --- cohort family --------------------------------------------------------------------------------------
