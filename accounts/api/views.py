@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FileUploadParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,6 +15,7 @@ from accounts.api import serializers as out
 from accounts.models import Account
 from integrations.api.bulk import ERROR_RESPONSES, BulkResultSerializer, ErrorSerializer, bulk_ingest_view
 from integrations.api.idempotency import idempotent, upload_fingerprint
+from integrations.api.pagination import cursor_pagination
 from integrations.api.permissions import IngestScope, ReadScope
 from integrations.csv_import import csv_items, rows_for_errors
 from integrations.ingest import Caller
@@ -42,11 +42,7 @@ def _caller(request: Request, source: str = "api") -> Caller:
     return Caller(user=request.user, source=source)
 
 
-class ById(CursorPagination):
-    ordering = "-id"
-    page_size = 100
-    max_page_size = 1000
-    page_size_query_param = "page_size"
+ById = cursor_pagination("-id")
 
 
 ACCOUNT_FILTERS = ["plan", "region", "industry", "lifecycle_stage", "status", "external_id"]

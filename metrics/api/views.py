@@ -9,13 +9,13 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from integrations.api.bulk import ERROR_RESPONSES
 from integrations.api.idempotency import idempotent
+from integrations.api.pagination import cursor_pagination
 from integrations.api.permissions import AdminScope, ReadScope
 from integrations.models import ApiKey
 from integrations.validation import InvalidInput
@@ -117,11 +117,7 @@ class KPIDetail(APIView):
         return Response({**body, "warning": warning} if warning else body)
 
 
-class ByDate(CursorPagination):
-    ordering = ("as_of", "id")
-    page_size = 500
-    max_page_size = 5000
-    page_size_query_param = "page_size"
+ByDate = cursor_pagination("as_of", "id", page_size=500, max_page_size=5000)
 
 
 @extend_schema(tags=["kpis"], parameters=[
@@ -294,11 +290,7 @@ class AlertRuleDetail(APIView):
         return Response(io.AlertRuleIO(payload.save()).data)
 
 
-class ByOpenedAt(CursorPagination):
-    ordering = ("-opened_at", "-id")
-    page_size = 100
-    max_page_size = 1000
-    page_size_query_param = "page_size"
+ByOpenedAt = cursor_pagination("-opened_at", "-id")
 
 
 @extend_schema(tags=["alerts"], parameters=[

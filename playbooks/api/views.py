@@ -6,7 +6,6 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,6 +13,7 @@ from rest_framework.views import APIView
 from accounts.models import Account
 from integrations.api.bulk import ERROR_RESPONSES
 from integrations.api.idempotency import idempotent
+from integrations.api.pagination import cursor_pagination
 from integrations.api.permissions import AdminScope, ReadScope
 from integrations.models import ApiKey
 from integrations.validation import InvalidInput
@@ -77,11 +77,7 @@ def _may_act(user: User, task: Task) -> bool:
     return False
 
 
-class ByDue(CursorPagination):
-    ordering = ("due_at", "id")
-    page_size = 100
-    max_page_size = 500
-    page_size_query_param = "page_size"
+ByDue = cursor_pagination("due_at", "id", max_page_size=500)
 
 
 @extend_schema(tags=["tasks"], parameters=[
@@ -243,9 +239,7 @@ class RunIn(serializers.Serializer):
     account = serializers.PrimaryKeyRelatedField(queryset=Account.objects.all())
 
 
-class ByStarted(CursorPagination):
-    ordering = ("-started_at", "-id")
-    page_size = 100
+ByStarted = cursor_pagination("-started_at", "-id")
 
 
 @extend_schema(tags=["playbooks"], parameters=[OpenApiParameter("account", int), OpenApiParameter("status", str)])
