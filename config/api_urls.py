@@ -29,6 +29,7 @@ urlpatterns = [
     path("data-health/", integrations.DataHealth.as_view(), name="api-data-health"),
     path("settings/", tenant_settings.TenantSettings.as_view(), name="api-settings"),
     path("", include("metrics.api.urls")),
+    path("", include("notifications.api.urls")),
     path("tasks/", playbooks.TaskList.as_view(), name="api-tasks"),
     path("playbooks/", playbooks.PlaybookList.as_view(), name="api-playbooks"),
     path("playbook-runs/", playbooks.RunList.as_view(), name="api-playbook-runs"),

@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("integrations.urls")),
     path("", include("metrics.urls")),
     path("", include("playbooks.urls")),
+    path("", include("notifications.urls")),
 ]

@@ -18,6 +18,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from accounts.models import AccountStatus
+from metrics.events import breaches_announce
 from metrics.models import (
     OPEN_STATUSES,
     AlertAction,
@@ -250,6 +251,7 @@ def alert_rules_evaluate(*, as_of: date, kpi_ids: list[int] | None = None, accou
         total.resolved += result.resolved
         if result.opened and rule.action == AlertAction.NOTIFY_OWNER:
             on_commit_in_tenant(lambda ids=result.opened, rule=rule: _notify_owner(rule, ids))
+    breaches_announce(opened=total.opened, resolved=total.resolved)
     if total.opened:
         on_commit_in_tenant(lambda: breach_opened.send(sender=Breach, breach_ids=total.opened))
     if total.resolved:

@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from metrics.alerts import sla_hours
 from metrics.models import Breach
+from notifications.models import Event
+from playbooks.events import critical_task_email, run_finished_announce, task_announce
 from playbooks.models import (
     ACTIVE_TASK_STATUSES,
     AssigneeRule,
@@ -76,6 +78,8 @@ def _task_create(*, run: PlaybookRun, step: PlaybookStep, now: datetime) -> Task
     except IntegrityError:
         return None  # this step's task exists already
     TaskEvent.objects.create(task=task, kind="created", note=f"Assigned to {assignee or 'the ' + task.queue_role}")
+    task_announce(Event.TASK_CREATED, task)
+    critical_task_email(task)
     return task
 
 
@@ -133,6 +137,7 @@ def runs_close_for_recovered_breaches(*, breach_ids: list[int]) -> int:
                     status=RunStatus.CLOSED_BY_RECOVERY, finished_at=timezone.now(),
                     outcome="The KPI recovered past its threshold."):
                 Task.objects.filter(run=run, status__in=ACTIVE_TASK_STATUSES).update(status=TaskStatus.CANCELLED)
+                run_finished_announce(run.pk)
                 closed += 1
     return closed
 
@@ -162,15 +167,16 @@ def task_complete(*, task: Task, user, outcome: str, note: str = "", now: dateti
                        completed_at=now):
         return False
     TaskEvent.objects.create(task=task, kind="completed", actor=user, note=note)
+    task_announce(Event.TASK_COMPLETED, task)
     run = task.run
     if run.playbook.mode == Mode.SEQUENCE:
         following = run.playbook.steps.filter(position__gt=task.step.position).order_by("position").first()
         if following is not None:
             _task_create(run=run, step=following, now=now)
             return True
-    if not run.tasks.filter(status__in=ACTIVE_TASK_STATUSES).exists():
-        PlaybookRun.objects.filter(pk=run.pk, status=RunStatus.ACTIVE).update(
-            status=RunStatus.COMPLETED, finished_at=now)
+    if not run.tasks.filter(status__in=ACTIVE_TASK_STATUSES).exists() and PlaybookRun.objects.filter(
+            pk=run.pk, status=RunStatus.ACTIVE).update(status=RunStatus.COMPLETED, finished_at=now):
+        run_finished_announce(run.pk)
     return True
 
 
@@ -247,6 +253,9 @@ def tasks_escalate(*, now: datetime | None = None) -> dict[str, int]:
         recipients = _escalation_recipients(task, level)
         names = ", ".join(str(person) for person in recipients) or "nobody (no manager or leader)"
         TaskEvent.objects.create(task=task, kind="escalated", note=f"Level {level}: to {names}")
+        if level == 1:
+            task.escalation_level = level
+            task_announce(Event.TASK_OVERDUE, task)
         if recipients:
             send_mail(
                 subject=f"[Bellwether] Overdue ({task.severity}): {task.title} at {task.account.name}",

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from playbooks.digest import digests_send
 from playbooks.services import renewal_runs_start, tasks_escalate
 from tenants.tasks import delay_in_each_tenant
 
@@ -24,3 +25,13 @@ def renewal_runs_start_task() -> None:
 @shared_task(ignore_result=True)
 def renewal_runs_start_all_tenants() -> None:
     delay_in_each_tenant(renewal_runs_start_task)
+
+
+@shared_task(ignore_result=True)
+def digests_send_task() -> None:
+    digests_send()
+
+
+@shared_task(ignore_result=True)
+def digests_send_all_tenants() -> None:
+    delay_in_each_tenant(digests_send_task)

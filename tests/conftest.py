@@ -15,6 +15,7 @@ from hypothesis import settings as hypothesis_settings
 
 from tenants.models import Tenant
 from tenants.services import platform_migrate, tenant_create, tenant_host
+from tests.realstack import celery_worker_process  # noqa: F401 - a fixture for every test package
 
 # Property tests explore the same examples on every run, so CI is repeatable; a failure found by a
 # developer's exploration is pinned with @example.

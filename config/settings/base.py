@@ -42,6 +42,7 @@ TENANT_APPS = [
     "metrics",
     "playbooks",
     "reviews",
+    "notifications",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -136,6 +137,13 @@ STORAGES = {
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Bellwether <bellwether@localhost>")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+
+# --- Outbound webhooks: seconds between retries (one more attempt than delays, then the delivery fails),
+# the request timeout, and whether endpoints on private networks may be called (off in production: SSRF).
+WEBHOOK_RETRY_DELAYS = [30, 120, 600, 3600, 21600]
+WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=5)
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=True)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

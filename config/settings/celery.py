@@ -41,6 +41,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.tasks.stale_feeds_check_all_tenants",
         "schedule": crontab(minute=5),
     },
+    "send-due-webhook-deliveries": {
+        # Deliveries whose message a broker outage dropped, or whose worker died mid-attempt.
+        "task": "notifications.tasks.webhook_deliveries_sweep_all_tenants",
+        "schedule": crontab(minute="*"),
+    },
+    "send-daily-digests": {
+        # Hourly: each tenant sends its users' digest once, at the digest hour of its own time zone.
+        "task": "playbooks.tasks.digests_send_all_tenants",
+        "schedule": crontab(minute=0),
+    },
     "purge-idempotent-requests": {
         "task": "integrations.tasks.idempotent_requests_purge_all_tenants",
         "schedule": crontab(hour=3, minute=30),

@@ -18,3 +18,4 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 # Two test runs at once (two developers, or a developer and a helper) need two test databases.
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_bellwether")}  # noqa: F405
+WEBHOOK_RETRY_DELAYS = [1, 2, 4]  # a real worker test sees a retry within seconds

@@ -1,27 +1,13 @@
 """The periodic rollup sweep, run by a real Celery worker on the real broker, in each tenant's schema."""
 
 import datetime as dt
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-import psycopg
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from accounts.tasks import usage_rollups_refresh_all_tenants
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _raw_connection() -> psycopg.Connection:
-    """A connection of its own, outside the test's transaction, so what it writes is really committed."""
-    db = connection.settings_dict
-    return psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"] or None,
-                           dbname=db["NAME"], autocommit=True)
+from tests.realstack import raw_connection
 
 
 @pytest.fixture
@@ -29,7 +15,7 @@ def committed_events(tenant, other_tenant):
     """Events committed for real (the worker has its own connection), removed afterwards."""
     today = dt.datetime.now(dt.UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     users_per_schema = {tenant.schema_name: ["ann", "bob"], other_tenant.schema_name: ["cy", "di", "ed"]}
-    with _raw_connection() as raw:
+    with raw_connection() as raw:
         for schema, users in users_per_schema.items():
             raw.execute(f'SET search_path = "{schema}"')
             account_id = raw.execute(
@@ -44,7 +30,7 @@ def committed_events(tenant, other_tenant):
                     [f"sweep-{schema}-{n}", account_id, user, today],
                 )
     yield users_per_schema, today.date()
-    with _raw_connection() as raw:
+    with raw_connection() as raw:
         for schema in users_per_schema:
             raw.execute(f'SET search_path = "{schema}"')
             for table in ("accounts_userdaily", "accounts_usagedaily", "accounts_usageevent"):
@@ -53,27 +39,8 @@ def committed_events(tenant, other_tenant):
             raw.execute("DELETE FROM accounts_account WHERE external_id = 'sweep-test'")
 
 
-@pytest.fixture
-def celery_worker_process():
-    usage_rollups_refresh_all_tenants.app.control.purge()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test",
-           "DATABASE_URL": f"postgres://{connection.settings_dict['USER']}@{connection.settings_dict['HOST']}:"
-                           f"{connection.settings_dict['PORT']}/{connection.settings_dict['NAME']}",
-           "TEST_REDIS_URL": settings.CELERY_BROKER_URL}
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    yield worker
-    worker.terminate()
-    try:
-        worker.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-
-
 def _rollups(schema: str, day: dt.date) -> tuple[int, int] | None:
-    with _raw_connection() as raw:
+    with raw_connection() as raw:
         raw.execute(f'SET search_path = "{schema}"')
         return raw.execute(
             "SELECT d.events, d.distinct_users FROM accounts_usagedaily d JOIN accounts_account a"

@@ -1,0 +1,46 @@
+"""The real stack for tests that cross process boundaries: a connection that commits for real (outside
+the test's transaction) and a real Celery worker process on the test broker and database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def raw_connection() -> psycopg.Connection:
+    """A connection of its own, outside the test's transaction, so what it writes is really committed."""
+    db = connection.settings_dict
+    return psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"] or None,
+                           dbname=db["NAME"], autocommit=True)
+
+
+@pytest.fixture
+def celery_worker_process() -> Iterator[subprocess.Popen]:
+    """A Celery worker (solo pool) on the test database and broker, with the queue purged first."""
+    from config.celery import app
+
+    app.control.purge()
+    db = connection.settings_dict
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test",
+           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+           "TEST_REDIS_URL": settings.CELERY_BROKER_URL}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "WARNING"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    yield worker
+    worker.terminate()
+    try:
+        worker.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        worker.kill()
