@@ -30,6 +30,7 @@ urlpatterns = [
     path("settings/", tenant_settings.TenantSettings.as_view(), name="api-settings"),
     path("", include("metrics.api.urls")),
     path("", include("notifications.api.urls")),
+    path("", include("audit.api.urls")),
     path("tasks/", playbooks.TaskList.as_view(), name="api-tasks"),
     path("playbooks/", playbooks.PlaybookList.as_view(), name="api-playbooks"),
     path("playbook-runs/", playbooks.RunList.as_view(), name="api-playbook-runs"),

@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("metrics.urls")),
     path("", include("playbooks.urls")),
     path("", include("notifications.urls")),
+    path("", include("audit.urls")),
 ]

@@ -10,6 +10,7 @@ from datetime import timedelta
 from django.db import models, transaction
 from django.utils import timezone
 
+from audit.services import audit_bulk_change
 from integrations.models import ApiKey, IdempotentRequest, IngestBatch, Scope
 from integrations.validation import BatchRejected
 
@@ -60,7 +61,11 @@ def api_key_create(*, name: str, scopes: str | list[str], created_by=None) -> Is
 
 def api_key_revoke(*, api_key: ApiKey) -> bool:
     """Revoke a key at once; returns False if it was already revoked."""
-    return ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()) == 1
+    now = timezone.now()
+    if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=now) != 1:
+        return False
+    audit_bulk_change(instance=api_key, action="revoked", revoked_at=now)
+    return True
 
 
 def api_key_authenticate(*, secret: str) -> ApiKey | None:

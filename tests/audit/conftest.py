@@ -1,0 +1,1 @@
+from tests.integrations.conftest import read_key  # noqa: F401
