@@ -4,6 +4,7 @@ task state changes. Every state change is compare-and-set, so a retried or dupli
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -204,26 +205,44 @@ def task_comment(*, task: Task, user, note: str) -> TaskEvent:
     return TaskEvent.objects.create(task=task, kind="comment", actor=user, note=note.strip())
 
 
-# The escalation ladder: level 1 goes to the assignee's manager once the SLA is missed, level 2 to the CS
-# leaders this long after that (the tenant's setting, or this default).
-SECOND_LEVEL_DELAY = timedelta(hours=24)
+@dataclass(frozen=True)
+class EscalationLadder:
+    """Level 1: the assignee's manager `manager_delay` after a missed response SLA; level 2: the CS leaders
+    `leader_delay` after it, unless the tenant stops at the manager."""
+
+    manager_delay: timedelta = timedelta(0)
+    leader_delay: timedelta = timedelta(hours=24)
+    to_leaders: bool = True
+
+    @property
+    def top_level(self) -> int:
+        return 2 if self.to_leaders else 1
+
+    @classmethod
+    def of_current_tenant(cls) -> EscalationLadder:
+        from django.db import connection
+
+        tenant, default = connection.tenant, cls()
+
+        def hours(name: str, fallback: timedelta) -> timedelta:
+            value = getattr(tenant, name, None)
+            return timedelta(hours=value) if value is not None else fallback
+
+        return cls(manager_delay=hours("escalation_manager_delay_hours", default.manager_delay),
+                   leader_delay=hours("escalation_leader_delay_hours", default.leader_delay),
+                   to_leaders=getattr(tenant, "escalation_to_leaders", True))
 
 
-def _leader_delay() -> timedelta:
-    from django.db import connection
-
-    hours = getattr(connection.tenant, "escalation_leader_delay_hours", None)
-    return timedelta(hours=hours) if hours is not None else SECOND_LEVEL_DELAY
-
-
-def _escalation_recipients(task: Task, level: int) -> list:
+def _escalation_recipients(task: Task, level: int, ladder: EscalationLadder) -> list:
     from users.models import Role, User
 
     if level == 1:
         manager = task.assignee.manager if task.assignee else None
         if manager and manager.is_active:
             return [manager]
-        level = 2  # nobody to take level 1: the leaders hear of it now
+        if not ladder.to_leaders:
+            return []
+        # nobody to take level 1: the leaders hear of it now
     return list(User.objects.filter(role=Role.LEADER, is_active=True))
 
 
@@ -239,18 +258,18 @@ def tasks_escalate(*, now: datetime | None = None) -> dict[str, int]:
     woken = Task.objects.filter(status=TaskStatus.SNOOZED, snoozed_until__lte=now).update(
         status=TaskStatus.OPEN, snoozed_until=None)
     escalated = 0
-    overdue = (Task.objects.filter(status__in=(TaskStatus.OPEN, TaskStatus.IN_PROGRESS), respond_by__lte=now,
-                                   escalation_level__lt=2)
+    ladder = EscalationLadder.of_current_tenant()
+    overdue = (Task.objects.filter(status__in=(TaskStatus.OPEN, TaskStatus.IN_PROGRESS),
+                                   respond_by__lte=now - ladder.manager_delay, escalation_level__lt=ladder.top_level)
                .select_related("assignee__manager", "account"))
-    leader_delay = _leader_delay()
     for task in overdue:
         level = task.escalation_level + 1
-        if level == 2 and now < task.respond_by + leader_delay:
+        if level == 2 and now < task.respond_by + ladder.leader_delay:
             continue
         if not Task.objects.filter(pk=task.pk, escalation_level=task.escalation_level).update(
                 escalation_level=level):
             continue
-        recipients = _escalation_recipients(task, level)
+        recipients = _escalation_recipients(task, level, ladder)
         names = ", ".join(str(person) for person in recipients) or "nobody (no manager or leader)"
         TaskEvent.objects.create(task=task, kind="escalated", note=f"Level {level}: to {names}")
         if level == 1:

@@ -26,6 +26,10 @@ class Tenant(TenantMixin):
     sla_medium_hours = models.PositiveIntegerField(default=7 * 24)
     sla_low_hours = models.PositiveIntegerField(default=14 * 24)
     escalation_leader_delay_hours = models.PositiveIntegerField(default=24)
+    # The escalation ladder: the assignee's manager this long after a missed response SLA (level 1), then
+    # the CS leaders `escalation_leader_delay_hours` after the SLA (level 2) unless the tenant stops at level 1.
+    escalation_manager_delay_hours = models.PositiveIntegerField(default=0)
+    escalation_to_leaders = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     auto_create_schema = True

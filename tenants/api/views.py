@@ -24,11 +24,12 @@ class TenantSettingsIO(serializers.ModelSerializer):
     sla_medium_hours = serializers.IntegerField(**HOURS, required=False)
     sla_low_hours = serializers.IntegerField(**HOURS, required=False)
     escalation_leader_delay_hours = serializers.IntegerField(**HOURS, required=False)
+    escalation_manager_delay_hours = serializers.IntegerField(min_value=0, max_value=24 * 365, required=False)
 
     class Meta:
         model = Tenant
         fields = ["name", "time_zone", "sla_critical_hours", "sla_high_hours", "sla_medium_hours", "sla_low_hours",
-                  "escalation_leader_delay_hours"]
+                  "escalation_manager_delay_hours", "escalation_leader_delay_hours", "escalation_to_leaders"]
         read_only_fields = ["name"]
 
     def validate_time_zone(self, value: str) -> str:
@@ -46,6 +47,11 @@ class TenantSettingsIO(serializers.ModelSerializer):
                    merged["sla_low_hours"]]
         if ordered != sorted(ordered):
             raise serializers.ValidationError({"sla_high_hours": "A more severe breach cannot get a longer SLA."})
+        manager, leader = (attrs.get(name, getattr(self.instance, name))
+                           for name in ("escalation_manager_delay_hours", "escalation_leader_delay_hours"))
+        if leader < manager:
+            raise serializers.ValidationError({"escalation_leader_delay_hours": "The leaders cannot be told before "
+                                               "the manager: make this at least the manager's delay."})
         return attrs
 
 

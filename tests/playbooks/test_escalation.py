@@ -69,3 +69,51 @@ def test_a_snoozed_task_wakes_when_its_snooze_ends(task, team):
     assert tasks_escalate(now=until + dt.timedelta(minutes=1))["woken"] == 1
     task.refresh_from_db()
     assert task.status == "open"
+
+
+@pytest.fixture
+def ladder(tenant):
+    """Change the current tenant's escalation settings for one test."""
+    from django.db import connection
+
+    saved = {name: getattr(connection.tenant, name) for name in
+             ("escalation_manager_delay_hours", "escalation_leader_delay_hours", "escalation_to_leaders")}
+
+    def configure(**values) -> None:
+        for name, value in values.items():
+            setattr(connection.tenant, name, value)
+
+    yield configure
+    configure(**saved)
+
+
+def test_the_manager_delay_holds_level_one_back(task, ladder):
+    ladder(escalation_manager_delay_hours=4, escalation_leader_delay_hours=10)
+
+    assert tasks_escalate(now=task.respond_by + dt.timedelta(hours=3, minutes=59))["escalated"] == 0
+    assert tasks_escalate(now=task.respond_by + dt.timedelta(hours=4))["escalated"] == 1
+    assert tasks_escalate(now=task.respond_by + dt.timedelta(hours=9))["escalated"] == 0
+    assert tasks_escalate(now=task.respond_by + dt.timedelta(hours=10))["escalated"] == 1
+    assert [m.to for m in mail.outbox] == [["manager@alpha.example"], ["leader@alpha.example"]]
+
+
+def test_a_tenant_can_stop_the_ladder_at_the_manager(task, team, ladder):
+    ladder(escalation_to_leaders=False)
+
+    tasks_escalate(now=task.respond_by + dt.timedelta(minutes=1))
+    tasks_escalate(now=task.respond_by + dt.timedelta(days=30))
+
+    task.refresh_from_db()
+    assert task.escalation_level == 1
+    assert [m.to for m in mail.outbox] == [["manager@alpha.example"]]
+
+
+def test_without_a_manager_and_without_leaders_the_escalation_is_recorded_to_nobody(task, team, ladder):
+    ladder(escalation_to_leaders=False)
+    team["csm"].manager = None
+    team["csm"].save()
+
+    tasks_escalate(now=task.respond_by + dt.timedelta(minutes=1))
+
+    assert mail.outbox == []
+    assert [e.note for e in task.events.filter(kind="escalated")] == ["Level 1: to nobody (no manager or leader)"]

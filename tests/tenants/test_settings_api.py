@@ -47,6 +47,9 @@ def test_admin_sets_the_slas_and_new_breaches_use_them(client, admin_key):
     ({"time_zone": "Mars/Olympus"}, "time_zone"),
     ({"sla_high_hours": 0}, "sla_high_hours"),
     ({"sla_critical_hours": 500}, "sla_high_hours"),  # critical slower than high
+    ({"escalation_manager_delay_hours": 48}, "escalation_leader_delay_hours"),  # leaders before the manager
+    ({"escalation_manager_delay_hours": -1}, "escalation_manager_delay_hours"),
+    ({"escalation_to_leaders": "sometimes"}, "escalation_to_leaders"),
 ])
 def test_bad_settings_are_400_and_change_nothing(client, admin_key, body, field):
     response = _patch(client, admin_key, body)
@@ -70,3 +73,14 @@ def test_settings_change_only_the_callers_tenant(client, admin_key, other_tenant
 
         bravo_key = api_key_create(name="b", scopes="admin").secret
     assert client.get("/api/v1/settings/", HTTP_AUTHORIZATION=f"Bearer {bravo_key}").status_code == 401
+
+
+def test_admin_sets_the_escalation_ladder(client, admin_key):
+    response = _patch(client, admin_key, {"escalation_manager_delay_hours": 2, "escalation_leader_delay_hours": 6,
+                                          "escalation_to_leaders": False})
+
+    assert response.status_code == 200, response.content
+    assert response.json()["escalation_manager_delay_hours"] == 2
+    tenant = Tenant.objects.get(slug="alpha")
+    assert (tenant.escalation_manager_delay_hours, tenant.escalation_leader_delay_hours,
+            tenant.escalation_to_leaders) == (2, 6, False)
