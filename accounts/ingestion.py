@@ -18,7 +18,7 @@ from django.db import connection, transaction
 
 from accounts.models import SURVEY_SCALES, AccountStatus, LifecycleStage, SurveyKind, TicketPriority
 from integrations.ingest import Caller, IngestResult, batch_ingest
-from integrations.models import DataKind
+from integrations.models import DataKind, IngestBatch
 from integrations.sql import bulk_upsert
 from integrations.validation import (
     Choice,
@@ -118,16 +118,12 @@ def _not_in_future(parsed: list[dict | None], fields: Sequence[str], errors: lis
                 errors.append({"index": index, "field": name, "message": "is more than a day in the future"})
 
 
-def _follow_up_on_commit(kind: str, result: IngestResult) -> None:
-    """After commit, in this tenant, hand the accounts and days touched to the follow-up work."""
+def _follow_up_on_commit(batch: IngestBatch) -> None:
+    """After commit, in this tenant, hand the batch to the follow-up work. If the broker is down the data is
+    still stored and answered, and the batch waits in the outbox for the sweeper."""
     from accounts.tasks import ingest_follow_up
 
-    if not result.account_ids:
-        return
-    account_ids = sorted(result.account_ids)
-    days = sorted(day.isoformat() for day in result.days)
-    # robust: if the broker is down the data is still stored and answered; the periodic sweep catches up.
-    transaction.on_commit(lambda: ingest_follow_up.delay(kind=kind, account_ids=account_ids, days=days), robust=True)
+    transaction.on_commit(lambda: ingest_follow_up.delay(batch_id=batch.pk), robust=True)
 
 
 def _ingest(*, kind: str, spec: ItemSpec, items: Sequence, caller: Caller, check, write) -> IngestResult:
@@ -358,3 +354,37 @@ def support_tickets_ingest(*, items: Sequence, caller: Caller) -> IngestResult:
     """Upsert tickets by the helpdesk's id (a ticket is re-sent as it is answered and resolved)."""
     return _ingest(kind=DataKind.TICKETS, spec=TICKET_SPEC, items=items, caller=caller,
                    check=_tickets_check, write=_tickets_write)
+
+
+# --- the follow-up of accepted batches (an outbox on IngestBatch) ---------------------------------------------
+
+# A batch not followed up this long after it arrived lost its message (broker down, worker killed).
+FOLLOW_UP_GRACE = timedelta(seconds=30)
+
+
+def batch_follow_up(*, batch_id: int) -> bool:
+    """Tell every listener what the batch touched, and mark it done, in one transaction: a worker killed
+    half-way leaves the batch due again. The row lock makes a second worker skip it, so it runs once."""
+    from django.utils import timezone
+
+    from accounts.signals import customer_data_changed
+
+    with transaction.atomic():
+        batch = (IngestBatch.objects.select_for_update(skip_locked=True)
+                 .filter(pk=batch_id, follow_up__isnull=False, followed_up_at__isnull=True).first())
+        if batch is None:
+            return False
+        customer_data_changed.send(sender=IngestBatch, kind=batch.kind, account_ids=batch.follow_up["account_ids"],
+                                   days=[datetime.fromisoformat(day).date() for day in batch.follow_up["days"]])
+        IngestBatch.objects.filter(pk=batch.pk).update(followed_up_at=timezone.now())
+    return True
+
+
+def batch_follow_ups_due(*, limit: int = 100) -> int:
+    """The sweeper: follow up the batches whose message never arrived. Returns how many it did."""
+    from django.utils import timezone
+
+    due = (IngestBatch.objects.filter(follow_up__isnull=False, followed_up_at__isnull=True,
+                                      received_at__lte=timezone.now() - FOLLOW_UP_GRACE)
+           .order_by("received_at").values_list("pk", flat=True)[:limit])
+    return sum(batch_follow_up(batch_id=batch_id) for batch_id in list(due))

@@ -1,13 +1,13 @@
 """Celery adapters for customer-data upkeep: the ingest follow-up and the periodic rollup sweep
 (beat fans out per tenant, each tenant refreshes its own)."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from celery import shared_task
 from django.utils import timezone
 
+from accounts.ingestion import batch_follow_up, batch_follow_ups_due
 from accounts.services import usage_days_received_since, usage_rollups_refresh
-from accounts.signals import customer_data_changed
 from tenants.tasks import delay_in_each_tenant
 
 # The sweeper looks back twice its beat interval, so one missed beat loses nothing.
@@ -15,10 +15,20 @@ SWEEP_LOOKBACK = timedelta(minutes=30)
 
 
 @shared_task(ignore_result=True, acks_late=True)
-def ingest_follow_up(*, kind: str, account_ids: list[int], days: list[str]) -> None:
+def ingest_follow_up(*, batch_id: int) -> None:
     """Tell every listener which accounts (and days) a committed batch touched."""
-    customer_data_changed.send(sender=ingest_follow_up, kind=kind, account_ids=account_ids,
-                               days=[date.fromisoformat(day) for day in days])
+    batch_follow_up(batch_id=batch_id)
+
+
+@shared_task(ignore_result=True)
+def ingest_follow_ups_due() -> None:
+    """Follow up the batches of this tenant whose message a broker outage or a dead worker lost."""
+    batch_follow_ups_due()
+
+
+@shared_task(ignore_result=True)
+def ingest_follow_ups_due_all_tenants() -> None:
+    delay_in_each_tenant(ingest_follow_ups_due)
 
 
 @shared_task(ignore_result=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
+from integrations.models import IngestBatch
 from integrations.services import ingest_batch_record
 from integrations.validation import BatchRejected, InvalidInput, ItemSpec
 
@@ -26,6 +27,12 @@ class IngestResult:
 
     def counts(self) -> dict[str, int]:
         return {"created": self.created, "updated": self.updated, "duplicates": self.duplicates}
+
+    def touched(self) -> dict | None:
+        """What the follow-up work needs, or None when the batch changed nothing."""
+        if not self.account_ids:
+            return None
+        return {"account_ids": sorted(self.account_ids), "days": sorted(day.isoformat() for day in self.days)}
 
 
 @dataclass(frozen=True)
@@ -53,12 +60,12 @@ def batch_ingest(
     caller: Caller,
     check: Callable[[list[dict | None], list[dict]], Any],
     write: Callable[[list[dict], Any], IngestResult],
-    follow_up: Callable[[str, IngestResult], None],
+    follow_up: Callable[[IngestBatch], None],
 ) -> IngestResult:
     """Validate every item, then write the batch in one transaction, or reject it whole (BatchRejected).
 
     `check` adds cross-item errors and returns what `write` needs (e.g. resolved account ids);
-    `follow_up` registers the after-commit work.
+    `follow_up` registers the after-commit work for a batch that touched something (recorded on the batch).
     """
     batch_size_check(items)
     errors: list[dict] = []
@@ -74,7 +81,9 @@ def batch_ingest(
         )
     with transaction.atomic():
         result = write(parsed, context)
-        ingest_batch_record(kind=kind, items=len(items), accepted=True, api_key=caller.api_key, user=caller.user,
-                            source=caller.source, **result.counts())
-        follow_up(kind, result)
+        batch = ingest_batch_record(kind=kind, items=len(items), accepted=True, api_key=caller.api_key,
+                                    user=caller.user, source=caller.source, follow_up=result.touched(),
+                                    **result.counts())
+        if batch.follow_up:
+            follow_up(batch)
     return result

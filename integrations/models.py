@@ -100,10 +100,18 @@ class IngestBatch(models.Model):
     duplicates = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True, help_text="The first errors of a rejected batch.")
+    # An outbox: what the batch touched is stored with the data, in its transaction, and the follow-up work
+    # (rollups, recomputes) marks it done; a broker outage or a dead worker delays that work, never loses it.
+    follow_up = models.JSONField(null=True, blank=True, help_text="The accounts and days the batch touched.")
+    followed_up_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at"]
-        indexes = [models.Index(fields=["kind", "received_at"]), models.Index(fields=["api_key", "received_at"])]
+        indexes = [
+            models.Index(fields=["kind", "received_at"]), models.Index(fields=["api_key", "received_at"]),
+            models.Index(fields=["received_at"], condition=Q(follow_up__isnull=False, followed_up_at__isnull=True),
+                         name="ingest_batch_follow_up_due"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} x{self.items} at {self.received_at:%Y-%m-%d %H:%M}"

@@ -87,6 +87,7 @@ def api_key_authenticate(*, secret: str) -> ApiKey | None:
 def ingest_batch_record(
     *, kind: str, items: int, accepted: bool, api_key: ApiKey | None = None, user=None, source: str = "api",
     created: int = 0, updated: int = 0, duplicates: int = 0, errors: list[dict] | None = None,
+    follow_up: dict | None = None,
 ) -> IngestBatch:
     """Log a received batch for data health; a rejected batch keeps its first 100 errors."""
     errors = errors or []
@@ -96,7 +97,7 @@ def ingest_batch_record(
     return IngestBatch.objects.create(
         kind=kind, items=items, accepted=accepted, api_key=api_key, user=user if user and user.pk else None,
         source=source, created=created, updated=updated, duplicates=duplicates, error_count=len(errors),
-        errors=stored_errors,
+        errors=stored_errors, follow_up=follow_up,
     )
 
 

@@ -24,6 +24,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.usage_rollups_refresh_all_tenants",
         "schedule": crontab(minute="*/15"),
     },
+    "follow-up-ingested-batches": {
+        # Batches whose follow-up message was lost (broker down, worker killed): the outbox sweeper.
+        "task": "accounts.tasks.ingest_follow_ups_due_all_tenants",
+        "schedule": crontab(minute="*"),
+    },
     "compute-kpis": {
         # Yesterday's values of the KPIs due at their cadence, for every tenant, early in the morning (UTC).
         "task": "metrics.tasks.kpis_compute_scheduled_all_tenants",

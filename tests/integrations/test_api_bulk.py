@@ -701,4 +701,6 @@ def test_the_follow_up_is_sent_only_after_commit_with_the_accounts_touched(
 
     for callback in callbacks:
         callback()
-    assert sent == [{"kind": DataKind.TICKETS, "account_ids": [crm1.pk], "days": []}]
+    batch = IngestBatch.objects.get(kind=DataKind.TICKETS)
+    assert sent == [{"batch_id": batch.pk}]
+    assert (batch.follow_up, batch.followed_up_at) == ({"account_ids": [crm1.pk], "days": []}, None)

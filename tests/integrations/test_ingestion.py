@@ -241,8 +241,9 @@ def test_new_events_hand_their_accounts_and_local_days_to_the_follow_up(crm1, mo
         ], caller=CALLER)
 
     assert len(callbacks) == 1
-    assert sent == [{"kind": DataKind.EVENTS, "account_ids": sorted([crm1.pk, other.pk]),
-                     "days": ["2026-11-01", "2026-11-02"]}]
+    batch = IngestBatch.objects.get()
+    assert sent == [{"batch_id": batch.pk}]
+    assert batch.follow_up == {"account_ids": sorted([crm1.pk, other.pk]), "days": ["2026-11-01", "2026-11-02"]}
 
 
 def test_a_batch_of_only_known_events_enqueues_no_follow_up(crm1, django_capture_on_commit_callbacks):
