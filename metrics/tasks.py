@@ -28,11 +28,44 @@ def due_cadences(day: date) -> set[str]:
     return due
 
 
-@shared_task(ignore_result=True, acks_late=True)
-def computation_run_task(run_id: int) -> None:
+# A run still "running" this long after it started lost its worker (a full catalogue at 10k accounts takes
+# under a minute here); the sweeper runs it again.
+STALE_RUN_AFTER = timedelta(minutes=30)
+
+
+def _run_again(run_id: int) -> None:
+    """Put a run whose worker died back to pending. Each KPI's values are replaced in one transaction, so
+    what the dead worker committed is whole, and running everything again duplicates nothing."""
+    ComputationRun.objects.filter(pk=run_id, status=ComputationRun.Status.RUNNING).update(
+        status=ComputationRun.Status.PENDING)
+
+
+@shared_task(bind=True, ignore_result=True, acks_late=True)
+def computation_run_task(self, run_id: int) -> None:
     run = ComputationRun.objects.filter(pk=run_id).first()
-    if run is not None:  # gone: nothing to do
-        computation_run_execute(run=run)
+    if run is None:  # gone: nothing to do
+        return
+    if (self.request.delivery_info or {}).get("redelivered"):
+        # The broker gave the message back because the worker running it was lost (acks_late).
+        _run_again(run_id)
+    computation_run_execute(run=run)
+
+
+@shared_task(ignore_result=True)
+def computation_runs_stale_resume() -> int:
+    """Run again the runs whose worker died mid-way without the broker noticing (a whole worker killed)."""
+    stale = list(ComputationRun.objects.filter(status=ComputationRun.Status.RUNNING,
+                                               started_at__lt=timezone.now() - STALE_RUN_AFTER)
+                 .values_list("pk", flat=True))
+    for run_id in stale:
+        _run_again(run_id)
+        computation_run_execute(run=ComputationRun.objects.get(pk=run_id))
+    return len(stale)
+
+
+@shared_task(ignore_result=True)
+def computation_runs_stale_resume_all_tenants() -> None:
+    delay_in_each_tenant(computation_runs_stale_resume)
 
 
 @shared_task(ignore_result=True)

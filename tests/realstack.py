@@ -24,23 +24,46 @@ def raw_connection() -> psycopg.Connection:
                            dbname=db["NAME"], autocommit=True)
 
 
-@pytest.fixture
-def celery_worker_process() -> Iterator[subprocess.Popen]:
-    """A Celery worker (solo pool) on the test database and broker, with the queue purged first."""
+def worker_env() -> dict[str, str]:
+    """The environment of a process that must use the test database and broker (a worker, a script)."""
+    db = connection.settings_dict
+    return {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "TEST_REDIS_URL": settings.CELERY_BROKER_URL}
+
+
+def worker_start(*, pool: str = "solo", concurrency: int = 1) -> subprocess.Popen:
+    """A Celery worker on the test database and broker, with the queue purged first."""
     from config.celery import app
 
     app.control.purge()
-    db = connection.settings_dict
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test",
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "TEST_REDIS_URL": settings.CELERY_BROKER_URL}
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", pool, "--concurrency",
+         str(concurrency), "--loglevel", "WARNING"],
+        cwd=ROOT, env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    yield worker
+
+
+def worker_stop(worker: subprocess.Popen) -> None:
     worker.terminate()
     try:
         worker.wait(timeout=15)
     except subprocess.TimeoutExpired:
         worker.kill()
+
+
+def committed(code: str) -> str:
+    """Run Django code in a process of its own, so what it writes is committed for real; returns its output."""
+    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=worker_env(),
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode:
+        raise RuntimeError(done.stderr[-3000:])
+    return done.stdout
+
+
+@pytest.fixture
+def celery_worker_process() -> Iterator[subprocess.Popen]:
+    """A Celery worker (solo pool) on the test database and broker."""
+    worker = worker_start()
+    yield worker
+    worker_stop(worker)

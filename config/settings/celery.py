@@ -29,6 +29,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.ingest_follow_ups_due_all_tenants",
         "schedule": crontab(minute="*"),
     },
+    "resume-stale-computations": {
+        "task": "metrics.tasks.computation_runs_stale_resume_all_tenants",
+        "schedule": crontab(minute="*/10"),
+    },
     "compute-kpis": {
         # Yesterday's values of the KPIs due at their cadence, for every tenant, early in the morning (UTC).
         "task": "metrics.tasks.kpis_compute_scheduled_all_tenants",
