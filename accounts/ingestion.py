@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import orjson
+from django.conf import settings
 from django.db import connection, transaction
 
 from accounts.models import SURVEY_SCALES, AccountStatus, LifecycleStage, SurveyKind, TicketPriority
@@ -359,7 +360,7 @@ def support_tickets_ingest(*, items: Sequence, caller: Caller) -> IngestResult:
 # --- the follow-up of accepted batches (an outbox on IngestBatch) ---------------------------------------------
 
 # A batch not followed up this long after it arrived lost its message (broker down, worker killed).
-FOLLOW_UP_GRACE = timedelta(seconds=30)
+FOLLOW_UP_GRACE = timedelta(seconds=settings.INGEST_FOLLOW_UP_GRACE_SECONDS)
 
 
 def batch_follow_up(*, batch_id: int) -> bool:

@@ -52,9 +52,9 @@ def worker_stop(worker: subprocess.Popen) -> None:
         worker.kill()
 
 
-def committed(code: str) -> str:
+def committed(code: str, env: dict[str, str] | None = None) -> str:
     """Run Django code in a process of its own, so what it writes is committed for real; returns its output."""
-    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=worker_env(),
+    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env or worker_env(),
                           capture_output=True, text=True, timeout=300)
     if done.returncode:
         raise RuntimeError(done.stderr[-3000:])

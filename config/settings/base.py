@@ -105,8 +105,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:63799/0")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Degrades to a miss when Redis is down (config/cache.py): an outage never fails a request.
+        "BACKEND": "config.cache.ResilientRedisCache",
         "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         # Cache keys carry the tenant's schema so no tenant ever reads another's entries.
         "KEY_FUNCTION": "django_tenants.cache.make_key",
         "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
@@ -140,6 +142,10 @@ STORAGES = {
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Bellwether <bellwether@localhost>")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+
+# --- Ingest follow-ups: a batch whose follow-up has not run this long after it arrived lost its message
+# (a broker outage, a dead worker); the per-minute sweeper runs it.
+INGEST_FOLLOW_UP_GRACE_SECONDS = env.int("INGEST_FOLLOW_UP_GRACE_SECONDS", default=30)
 
 # --- Outbound webhooks: seconds between retries (one more attempt than delays, then the delivery fails),
 # the request timeout, and whether endpoints on private networks may be called (off in production: SSRF).
