@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,24 +33,37 @@ def worker_env() -> dict[str, str]:
             "TEST_REDIS_URL": settings.CELERY_BROKER_URL}
 
 
-def worker_start(*, pool: str = "solo", concurrency: int = 1) -> subprocess.Popen:
+def process(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """A `python -m` process whose output goes to a file: a pipe nobody reads fills up and blocks the
+    process in its logging (a gunicorn worker logging errors during an outage would hang on it)."""
+    log = tempfile.NamedTemporaryFile(prefix="bellwether-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc.log_path = Path(log.name)
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> str:
+    """Stop the process; returns what it printed."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if not proc.log_path.exists():  # stopped already
+        return ""
+    output = proc.log_path.read_text(errors="replace")
+    proc.log_path.unlink()
+    return output
+
+
+def worker_start(*, pool: str = "solo", concurrency: int = 1, env: dict[str, str] | None = None) -> subprocess.Popen:
     """A Celery worker on the test database and broker, with the queue purged first."""
     from config.celery import app
 
     app.control.purge()
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", pool, "--concurrency",
-         str(concurrency), "--loglevel", "WARNING"],
-        cwd=ROOT, env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-
-
-def worker_stop(worker: subprocess.Popen) -> None:
-    worker.terminate()
-    try:
-        worker.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        worker.kill()
+    return process(["celery", "-A", "config", "worker", "--pool", pool, "--concurrency", str(concurrency),
+                    "--loglevel", "WARNING"], env or worker_env())
 
 
 def committed(code: str, env: dict[str, str] | None = None) -> str:
@@ -66,4 +80,4 @@ def celery_worker_process() -> Iterator[subprocess.Popen]:
     """A Celery worker (solo pool) on the test database and broker."""
     worker = worker_start()
     yield worker
-    worker_stop(worker)
+    stop(worker)

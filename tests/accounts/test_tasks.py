@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from accounts.tasks import usage_rollups_refresh_all_tenants
-from tests.realstack import raw_connection
+from tests.realstack import raw_connection, stop
 
 
 @pytest.fixture
@@ -61,7 +61,6 @@ def test_beat_sweep_fans_out_and_each_tenant_rolls_up_only_its_own_events(commit
         results = {schema: row for schema in users_per_schema if (row := _rollups(schema, day))}
         time.sleep(0.3)
     if len(results) < len(users_per_schema):
-        celery_worker_process.terminate()
-        pytest.fail(f"rollups not refreshed in time: {results}\n{celery_worker_process.communicate()[0][-3000:]}")
+        pytest.fail(f"rollups not refreshed in time: {results}\n{stop(celery_worker_process)[-3000:]}")
 
     assert results == {schema: (len(users), len(users)) for schema, users in users_per_schema.items()}

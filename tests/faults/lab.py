@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from tests.realstack import ROOT, worker_env
+from tests.realstack import ROOT, process, stop, worker_env
 
 
 def free_port() -> int:
@@ -61,11 +61,6 @@ def lab_env(**overrides: str) -> dict[str, str]:
     return worker_env() | overrides
 
 
-def process(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-
-
 def web_server(env: dict[str, str], workers: int = 1) -> tuple[subprocess.Popen, str]:
     """gunicorn serving the app on a free port; returns the process and its base URL once it answers."""
     port = free_port()
@@ -75,21 +70,11 @@ def web_server(env: dict[str, str], workers: int = 1) -> tuple[subprocess.Popen,
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            requests.get(f"{base}/healthz", timeout=2)
+            requests.get(f"{base}/healthz", timeout=10)
             return server, base
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.2)
-    server.kill()
-    raise RuntimeError(f"the web server did not start:\n{server.stdout.read()[-3000:]}")
-
-
-def stop(proc: subprocess.Popen) -> str:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    return proc.stdout.read() if proc.stdout else ""
+    raise RuntimeError(f"the web server did not start:\n{stop(server)[-3000:]}")
 
 
 def wait_until(condition, *, seconds: float, what: str) -> None:

@@ -8,8 +8,8 @@ import datetime as dt
 import pytest
 import requests
 
-from tests.faults.lab import EmbeddedServers, lab_env, process, stop, wait_until, web_server
-from tests.realstack import committed, raw_connection
+from tests.faults.lab import EmbeddedServers, lab_env, wait_until, web_server
+from tests.realstack import committed, raw_connection, stop, worker_start
 
 SEED = """
 from tenants.models import Tenant
@@ -42,7 +42,7 @@ def lab(tmp_path):
     env = lab_env(TEST_REDIS_URL=servers.redis_url, INGEST_FOLLOW_UP_GRACE_SECONDS="1")
     key = committed(SEED).split()[-1]
     web, base = web_server(env)
-    worker = process(["celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "WARNING"], env)
+    worker = worker_start(env=env)
     yield servers, env, base, key
     stop(worker)
     stop(web)

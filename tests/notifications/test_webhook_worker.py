@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from notifications.tasks import webhook_deliver_task, webhook_deliveries_sweep_all_tenants
-from tests.realstack import raw_connection
+from tests.realstack import raw_connection, stop
 
 
 @pytest.fixture
@@ -48,8 +48,7 @@ def _wait_for(condition, worker, seconds: float = 45):
         if condition():
             return
         time.sleep(0.2)
-    worker.terminate()
-    pytest.fail(f"timed out\n{worker.communicate()[0][-3000:]}")
+    pytest.fail(f"timed out\n{stop(worker)[-3000:]}")
 
 
 def test_a_worker_delivers_retries_after_a_failure_and_logs_both(tenant, committed_delivery, receiver,
