@@ -952,6 +952,8 @@ def seed_demo(
         summary.metric_values = demo_metrics_seed(as_of=as_of, owner=leader, history_weeks=kpi_history_weeks,
                                                   before_compute=demo_playbooks_ensure)
         demo_lifecycle_playbooks_ensure()
+        from reviews.demo import demo_reviews_seed
+        demo_reviews_seed(as_of=as_of, slug=slug)
         summary.users = User.objects.count()
         summary.accounts = Account.objects.count()
         summary.revenue_snapshots = RevenueSnapshot.objects.count()

@@ -79,3 +79,24 @@ def portfolio_summary(*, today: date) -> PortfolioSummary:
         renewals_next_90_days=counts["renewals"],
         by_plan=by_plan,
     )
+
+
+def survey_comments(*, kind: str = "", plan: str = "", region: str = "", industry: str = "", lifecycle_stage: str = "",
+                    owner_id: int | None = None) -> QuerySet[SurveyResponse]:
+    """Survey answers that came with a comment, newest first, with their account and its owner, filtered by
+    survey kind and the account's segment (an empty filter keeps everything). One query per page."""
+    comments = (SurveyResponse.objects.exclude(comment="").select_related("account", "account__owner")
+                .order_by("-responded_at", "-id"))
+    filters = {"kind": kind, "account__plan": plan, "account__region": region, "account__industry": industry,
+               "account__lifecycle_stage": lifecycle_stage, "account__owner_id": owner_id}
+    return comments.filter(**{field: value for field, value in filters.items() if value not in ("", None)})
+
+
+def account_attribute_values() -> dict[str, list[str]]:
+    """The plans, regions and industries accounts have, for filter choices. One query."""
+    found: dict[str, set[str]] = {"plan": set(), "region": set(), "industry": set()}
+    for plan, region, industry in Account.objects.order_by().values_list("plan", "region", "industry").distinct():
+        for name, value in (("plan", plan), ("region", region), ("industry", industry)):
+            if value:
+                found[name].add(value)
+    return {name: sorted(values) for name, values in found.items()}

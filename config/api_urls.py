@@ -1,7 +1,7 @@
 """The versioned REST API, served on each tenant's host under /api/v1/."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.api import views as accounts
 from integrations.api import views as integrations
@@ -10,7 +10,8 @@ from tenants.api import views as tenant_settings
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves its start-up script as a file, so the docs page runs under the CSP (no inline script).
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("accounts/bulk", accounts.AccountsBulk.as_view(), name="api-accounts-bulk"),
     path("events/bulk", accounts.EventsBulk.as_view(), name="api-events-bulk"),
     path("revenue/bulk", accounts.RevenueBulk.as_view(), name="api-revenue-bulk"),
@@ -29,10 +30,12 @@ urlpatterns = [
     path("data-health/", integrations.DataHealth.as_view(), name="api-data-health"),
     path("settings/", tenant_settings.TenantSettings.as_view(), name="api-settings"),
     path("", include("metrics.api.urls")),
+    path("", include("reviews.api.urls")),
     path("", include("notifications.api.urls")),
     path("", include("audit.api.urls")),
     path("tasks/", playbooks.TaskList.as_view(), name="api-tasks"),
     path("playbooks/", playbooks.PlaybookList.as_view(), name="api-playbooks"),
+    path("playbooks/", include("playbooks.api.urls")),
     path("playbook-runs/", playbooks.RunList.as_view(), name="api-playbook-runs"),
     path("tasks/<int:pk>/actions", playbooks.TaskAction.as_view(), name="api-task-action"),
 ]

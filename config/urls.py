@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("integrations.urls")),
     path("", include("metrics.urls")),
     path("", include("playbooks.urls")),
+    path("", include("reviews.urls")),
     path("", include("notifications.urls")),
     path("", include("audit.urls")),
 ]

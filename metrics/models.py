@@ -337,3 +337,23 @@ class Breach(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule} ({self.status})"
+
+
+class Annotation(models.Model):
+    """A dated note pinned to a KPI ("price change on 3 March"): a jump in the line keeps its why beside it,
+    on the KPI's chart, the dashboard tile and in reviews."""
+
+    kpi = models.ForeignKey(KPI, on_delete=models.CASCADE, related_name="annotations")
+    date = models.DateField(help_text="The day the note is about, where it sits on the chart.")
+    text = models.CharField(max_length=500)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+", help_text="Empty when an integration pinned it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["date", "id"]
+        indexes = [models.Index(fields=["kpi", "date"])]
+        constraints = [models.CheckConstraint(condition=~Q(text=""), name="annotation_text_not_empty")]
+
+    def __str__(self) -> str:
+        return f"{self.kpi_id} {self.date}: {self.text[:40]}"

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import CharField, Count, FloatField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
-from metrics.models import KPI, KPITarget, MetricValue, Scope
+from accounts.models import Account, AccountStatus
+from accounts.selectors import account_list
+from metrics.models import KPI, OPEN_STATUSES, Annotation, Breach, KPITarget, MetricValue, Scope
+from metrics.segments import DIMENSIONS
 
 
 def kpi_values(*, kpi: KPI, scope: str, subject: str | None = None, start: date | None = None,
@@ -84,15 +89,18 @@ def glossary() -> list[dict]:
     return entries
 
 
-def cohort_retention(*, as_of: date, months: int = 12) -> list[dict]:
+def cohort_retention(*, as_of: date, months: int = 12, account_ids: Collection[int] | None = None) -> list[dict]:
     """Accounts grouped by start month (their first month with MRR > 0); for month k after the start,
-    logo retention (still paying), GRR and NRR relative to the cohort's month-0 MRR. One query."""
+    logo retention (still paying), GRR and NRR relative to the cohort's month-0 MRR. `account_ids` limits it
+    to some accounts (a segment). One query."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
             WITH firsts AS (
                 SELECT account_id, min(month) AS start_month
-                FROM accounts_revenuesnapshot WHERE mrr > 0 AND month <= %(as_of)s GROUP BY account_id
+                FROM accounts_revenuesnapshot
+                WHERE mrr > 0 AND month <= %(as_of)s AND (%(everyone)s OR account_id = ANY(%(account_ids)s))
+                GROUP BY account_id
             ), base AS (
                 SELECT f.account_id, f.start_month, r.mrr AS mrr0
                 FROM firsts f JOIN accounts_revenuesnapshot r
@@ -110,7 +118,8 @@ def cohort_retention(*, as_of: date, months: int = 12) -> list[dict]:
             WHERE (b.start_month + make_interval(months => o.k))::date <= %(as_of)s
             GROUP BY b.start_month, o.k ORDER BY b.start_month, o.k
             """,
-            {"as_of": as_of, "months": months},
+            {"as_of": as_of, "months": months, "everyone": account_ids is None,
+             "account_ids": list(account_ids or [])},
         )
         cohorts: dict[date, dict] = {}
         for start_month, k, accounts, mrr0, paying, kept, mrr_k in cursor.fetchall():
@@ -133,32 +142,143 @@ class KPITile:
     target: float | None
     status: str
     history: list[float | None]
+    dates: list[date]
+    annotations: list[Annotation]
 
 
-def dashboard_tiles(*, today: date, weeks: int = 13) -> list[KPITile]:
-    """Every active KPI with its latest portfolio value, this quarter's target, status and a weekly history;
-    core KPIs first. Three queries whatever the number of KPIs or values."""
+def dashboard_tiles(*, today: date, weeks: int = 13, segment: tuple[str, str] | None = None) -> list[KPITile]:
+    """Every active KPI with its latest value, this quarter's target, status, a weekly history and the notes
+    pinned inside that history; core KPIs first. For the portfolio, or for one `(dimension, segment)`, whose
+    own target wins over the portfolio's when both exist. Four queries whatever the number of KPIs or values."""
     from metrics.status import target_status
 
     kpis = list(KPI.objects.filter(is_active=True).order_by("-is_core", "tier", "name"))
     since = today - timedelta(weeks=weeks)
+    values = MetricValue.objects.filter(kpi__in=kpis, as_of__gte=since)
+    targets = KPITarget.objects.filter(kpi__in=kpis, period=quarter_of(today), superseded_at__isnull=True)
+    if segment:
+        values = values.filter(scope=Scope.SEGMENT, dimension=segment[0], segment=segment[1])
+        targets = targets.filter(Q(dimension="") | Q(dimension=segment[0], segment=segment[1]))
+    else:
+        values = values.filter(scope=Scope.PORTFOLIO)
+        targets = targets.filter(dimension="")
     series: dict[int, dict[date, float | None]] = defaultdict(dict)
-    for kpi_id, as_of, value in MetricValue.objects.filter(
-            kpi__in=kpis, scope=Scope.PORTFOLIO, as_of__gte=since).values_list("kpi_id", "as_of", "value"):
+    for kpi_id, as_of, value in values.values_list("kpi_id", "as_of", "value"):
         series[kpi_id][as_of] = value
-    period = f"{today.year}-Q{(today.month - 1) // 3 + 1}"
-    targets = dict(KPITarget.objects.filter(kpi__in=kpis, period=period, dimension="", superseded_at__isnull=True)
-                   .values_list("kpi_id", "value"))
+    target_by_kpi: dict[int, float] = {}
+    # Ordered by dimension so a segment's own target ("plan" sorts after "") comes last and wins.
+    for kpi_id, value in targets.order_by("dimension").values_list("kpi_id", "value"):
+        target_by_kpi[kpi_id] = value
+    notes = annotations_for(kpis=kpis, start=since, end=today)
     tiles = []
     for kpi in kpis:
         points = series.get(kpi.pk, {})
         latest = max(points) if points else None
+        dates = [latest - timedelta(weeks=back) for back in range(weeks, -1, -1)] if latest else []
+        target = target_by_kpi.get(kpi.pk)
         value = points.get(latest) if latest else None
-        weekly = [points.get(latest - timedelta(weeks=back)) for back in range(weeks, -1, -1)] if latest else []
-        tiles.append(KPITile(kpi=kpi, value=value, as_of=latest, target=targets.get(kpi.pk),
-                             status=target_status(value=value, target=targets.get(kpi.pk), direction=kpi.direction),
-                             history=weekly))
+        tiles.append(KPITile(kpi=kpi, value=value, as_of=latest, target=target,
+                             status=target_status(value=value, target=target, direction=kpi.direction),
+                             history=[points.get(day) for day in dates], dates=dates,
+                             annotations=notes.get(kpi.pk, [])))
     return tiles
+
+
+def quarter_of(day: date) -> str:
+    """The target period a day falls in, e.g. 2026-Q4."""
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
+def annotations_for(*, kpis: Iterable[KPI], start: date | None = None,
+                    end: date | None = None) -> dict[int, list[Annotation]]:
+    """The notes pinned to each KPI between `start` and `end` (inclusive, either open), oldest first, keyed by
+    KPI id; every KPI asked about has a list, empty when it has no notes. One query."""
+    kpis = list(kpis)
+    by_kpi: dict[int, list[Annotation]] = {kpi.pk: [] for kpi in kpis}
+    for annotation in kpi_annotations(kpis=kpis, start=start, end=end):
+        by_kpi[annotation.kpi_id].append(annotation)
+    return by_kpi
+
+
+def kpi_annotations(*, kpis: Iterable[KPI], start: date | None = None,
+                    end: date | None = None) -> QuerySet[Annotation]:
+    """The notes pinned to some KPIs between `start` and `end` (inclusive, either open), oldest first, with
+    their KPI and author loaded."""
+    annotations = Annotation.objects.filter(kpi__in=list(kpis)).select_related("kpi", "author")
+    if start:
+        annotations = annotations.filter(date__gte=start)
+    if end:
+        annotations = annotations.filter(date__lte=end)
+    return annotations.order_by("date", "id")
+
+
+def segment_options(*, kpis: Iterable[KPI], as_of: date | None) -> dict[str, list[str]]:
+    """The segments the dashboard can be cut by: those with values on the latest computed date, by
+    dimension in the product's order. One query."""
+    if as_of is None:
+        return {}
+    found: dict[str, set[str]] = defaultdict(set)
+    rows = MetricValue.objects.filter(kpi__in=list(kpis), scope=Scope.SEGMENT, as_of=as_of).order_by()
+    for dimension, segment in rows.values_list("dimension", "segment").distinct():
+        found[dimension].add(segment)
+    return {dimension: sorted(found[dimension]) for dimension in DIMENSIONS if found.get(dimension)}
+
+
+@dataclass(frozen=True)
+class HealthDistribution:
+    as_of: date | None
+    counts: dict[str, int]
+    total: int
+
+
+def health_distribution(*, health_kpi: KPI | None, segment: tuple[str, str] | None = None) -> HealthDistribution:
+    """How many accounts sit in each health band on the latest computed date, as the health score stored
+    it with its portfolio (or segment) value, so the page agrees with the KPI. One query."""
+    from metrics.calculators.health import BANDS
+
+    empty = HealthDistribution(as_of=None, counts=dict.fromkeys(BANDS, 0), total=0)
+    if health_kpi is None:
+        return empty
+    rows = MetricValue.objects.filter(kpi=health_kpi)
+    if segment:
+        rows = rows.filter(scope=Scope.SEGMENT, dimension=segment[0], segment=segment[1])
+    else:
+        rows = rows.filter(scope=Scope.PORTFOLIO)
+    latest = rows.order_by("-as_of").values_list("as_of", "details").first()
+    if latest is None:
+        return empty
+    stored = (latest[1] or {}).get("bands") or {}
+    counts = {band: int(stored.get(band, 0)) for band in BANDS}
+    return HealthDistribution(as_of=latest[0], counts=counts, total=sum(counts.values()))
+
+
+AT_RISK_BANDS = ("red", "yellow")
+
+
+def at_risk_accounts(*, health_kpi: KPI | None, as_of: date | None, account_ids: Collection[int] | None = None,
+                     limit: int = 25) -> list[Account]:
+    """Active accounts in a red or yellow health band on `as_of`, or with an open breach, most ARR first:
+    where attention protects the most revenue. Each carries `current_mrr`, `arr`, `health`, `health_band`
+    and `open_breaches`. One query."""
+    open_breaches = (Breach.objects.filter(account=OuterRef("pk"), status__in=OPEN_STATUSES).order_by()
+                     .values("account").annotate(count=Count("pk")).values("count"))
+    accounts = account_list(status=AccountStatus.ACTIVE).annotate(
+        open_breaches=Coalesce(Subquery(open_breaches), 0))
+    at_risk = Q(open_breaches__gt=0)
+    if health_kpi is not None and as_of is not None:
+        health = MetricValue.objects.filter(kpi=health_kpi, scope=Scope.ACCOUNT, as_of=as_of, account=OuterRef("pk"))
+        accounts = accounts.annotate(health=Subquery(health.values("value")[:1]),
+                                     health_band=Subquery(health.values("details__band")[:1]))
+        at_risk |= Q(health_band__in=AT_RISK_BANDS)
+    else:
+        accounts = accounts.annotate(health=Value(None, output_field=FloatField()),
+                                     health_band=Value(None, output_field=CharField()))
+    if account_ids is not None:
+        accounts = accounts.filter(pk__in=list(account_ids))
+    rows = list(accounts.filter(at_risk).order_by("-current_mrr", "name")[:limit])
+    for account in rows:
+        account.arr = account.current_mrr * 12
+    return rows
 
 
 def kpi_segment_breakdown(*, kpi: KPI, as_of: date) -> dict[str, list[MetricValue]]:

@@ -144,9 +144,13 @@ class TaskOutcome(models.TextChoices):
 
 
 class Task(models.Model):
-    run = models.ForeignKey(PlaybookRun, on_delete=models.CASCADE, related_name="tasks")
-    step = models.ForeignKey(PlaybookStep, on_delete=models.PROTECT, related_name="tasks")
-    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="tasks")
+    # A task comes from a playbook run's step (for an account) or from a quarterly review's decision.
+    run = models.ForeignKey(PlaybookRun, null=True, blank=True, on_delete=models.CASCADE, related_name="tasks")
+    step = models.ForeignKey(PlaybookStep, null=True, blank=True, on_delete=models.PROTECT, related_name="tasks")
+    account = models.ForeignKey("accounts.Account", null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="tasks")
+    decision = models.OneToOneField("reviews.Decision", null=True, blank=True, on_delete=models.CASCADE,
+                                    related_name="task")
     title = models.CharField(max_length=200)
     instructions = models.TextField(blank=True)
     kind = models.CharField(max_length=14, choices=StepKind.choices)
@@ -170,6 +174,11 @@ class Task(models.Model):
             # One task per run and step: a step started twice creates one task.
             models.UniqueConstraint(fields=["run", "step"], name="task_one_per_run_and_step"),
             models.CheckConstraint(condition=~Q(status="done") | ~Q(outcome=""), name="task_done_has_outcome"),
+            models.CheckConstraint(
+                condition=Q(run__isnull=False, step__isnull=False, account__isnull=False, decision__isnull=True)
+                | Q(decision__isnull=False, run__isnull=True, step__isnull=True),
+                name="task_from_playbook_or_decision",
+            ),
         ]
         indexes = [models.Index(fields=["assignee", "status", "due_at"]), models.Index(fields=["status", "due_at"])]
 

@@ -12,7 +12,7 @@ from playbooks.models import ACTIVE_TASK_STATUSES, Task
 def inbox(*, user, now: datetime) -> dict[str, list[Task]]:
     """The user's active tasks in three groups: overdue, due today, upcoming. One query."""
     tasks = (Task.objects.filter(assignee=user, status__in=ACTIVE_TASK_STATUSES)
-             .select_related("account", "run__playbook").order_by("due_at"))
+             .select_related("account", "run__playbook", "decision__review").order_by("due_at"))
     groups: dict[str, list[Task]] = {"overdue": [], "today": [], "upcoming": []}
     for task in tasks:
         if task.due_at < now:

@@ -151,9 +151,18 @@ def _transition(task: Task, allowed: tuple, **changes) -> bool:
     return bool(updated)
 
 
+def _decision_follows(task: Task, user) -> None:
+    """A quarterly review decision's task: the decision moves with it (the reviews app owns that rule)."""
+    if task.decision_id is not None:
+        from reviews.services import decision_follow_task
+
+        decision_follow_task(task=task, user=user)
+
+
 def task_start(*, task: Task, user) -> bool:
     if _transition(task, (TaskStatus.OPEN, TaskStatus.SNOOZED), status=TaskStatus.IN_PROGRESS, snoozed_until=None):
         TaskEvent.objects.create(task=task, kind="started", actor=user)
+        _decision_follows(task, user)
         return True
     return False
 
@@ -169,6 +178,9 @@ def task_complete(*, task: Task, user, outcome: str, note: str = "", now: dateti
         return False
     TaskEvent.objects.create(task=task, kind="completed", actor=user, note=note)
     task_announce(Event.TASK_COMPLETED, task)
+    if task.decision_id is not None:
+        _decision_follows(task, user)
+        return True
     run = task.run
     if run.playbook.mode == Mode.SEQUENCE:
         following = run.playbook.steps.filter(position__gt=task.step.position).order_by("position").first()
@@ -195,6 +207,7 @@ def task_snooze(*, task: Task, user, until: datetime, reason: str) -> bool:
 def task_reassign(*, task: Task, user, assignee) -> bool:
     if _transition(task, ACTIVE_TASK_STATUSES, assignee=assignee, queue_role=""):
         TaskEvent.objects.create(task=task, kind="reassigned", actor=user, note=f"To {assignee}")
+        _decision_follows(task, user)
         return True
     return False
 
@@ -258,9 +271,11 @@ def tasks_escalate(*, now: datetime | None = None) -> dict[str, int]:
     woken = Task.objects.filter(status=TaskStatus.SNOOZED, snoozed_until__lte=now).update(
         status=TaskStatus.OPEN, snoozed_until=None)
     escalated = 0
+    # Review decisions have their own follow-up (reminders, the facilitator): reviews.services.
     ladder = EscalationLadder.of_current_tenant()
     overdue = (Task.objects.filter(status__in=(TaskStatus.OPEN, TaskStatus.IN_PROGRESS),
-                                   respond_by__lte=now - ladder.manager_delay, escalation_level__lt=ladder.top_level)
+                                   respond_by__lte=now - ladder.manager_delay,
+                                   escalation_level__lt=ladder.top_level, decision__isnull=True)
                .select_related("assignee__manager", "account"))
     for task in overdue:
         level = task.escalation_level + 1

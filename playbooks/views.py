@@ -1,4 +1,5 @@
-"""The CSM's work: their inbox of tasks and their accounts; completing a task from it."""
+"""The CSM's work (their inbox of tasks and their accounts; completing a task from it), and the playbooks
+pages: the list, a playbook with its effectiveness, and the editor."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.selectors import account_list
-from playbooks.models import Task, TaskOutcome
+from playbooks.effectiveness import effectiveness_explained, playbook_effectiveness, playbooks_effectiveness
+from playbooks.forms import PlaybookForm, WindowForm, playbook_editor_save, step_formset
+from playbooks.models import Playbook, Task, TaskOutcome
 from playbooks.selectors import inbox
 from playbooks.services import task_complete
+from users.models import Role
+from users.permissions import admin_required
 
 
 def my_work(request: HttpRequest) -> HttpResponse:
@@ -32,14 +37,24 @@ class CompleteForm(forms.Form):
 
 @require_POST
 def task_complete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    task = get_object_or_404(Task, pk=pk)
+    """Complete a task from My work. From htmx the row is swapped out in place (kept when refused) and the
+    status line says what happened; without script, a redirect back with a message."""
+    task = get_object_or_404(Task.objects.select_related("account", "run__playbook", "decision__review"), pk=pk)
     if task.assignee_id != request.user.pk:
         raise PermissionDenied("Only the assignee completes a task.")
     form = CompleteForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose an outcome to complete the task.")
+        done, message = False, "Choose an outcome to complete the task."
     elif task_complete(task=task, user=request.user, **form.cleaned_data):
-        messages.success(request, f"Completed: {task.title}.")
+        done, message = True, f"Completed: {task.title}."
+    else:
+        done, message = True, f"'{task.title}' was already closed."
+    if request.headers.get("HX-Request") == "true":
+        response = render(request, "playbooks/_task_completed.html", {"message": message})
+        if not done:
+            response["HX-Reswap"] = "none"  # the row stays as it is; only the status line changes
+        return response
+    (messages.success if done else messages.error)(request, message)
     return redirect("my_work")
 
 
@@ -62,3 +77,52 @@ def playbook_start_view(request: HttpRequest, account_id: int) -> HttpResponse:
     else:
         messages.success(request, f"Started '{playbook.name}' for {account.name}.")
     return redirect("account_detail", pk=account.pk)
+
+
+def _may_edit(user) -> bool:
+    return user.role == Role.ADMIN
+
+
+def playbook_list(request: HttpRequest) -> HttpResponse:
+    """Every playbook with how its runs went: runs, completion, on-time and resolved rates."""
+    playbooks = Playbook.objects.select_related("alert_rule").order_by("name", "id")
+    return render(request, "playbooks/playbook_list.html", {
+        "reports": playbooks_effectiveness(playbooks=playbooks), "may_edit": _may_edit(request.user)})
+
+
+def playbook_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A playbook's trigger and steps, and its effectiveness (for a period when asked) explained."""
+    playbook = get_object_or_404(Playbook.objects.select_related("alert_rule__kpi"), pk=pk)
+    window_form = WindowForm(request.GET or None)
+    valid = window_form.is_valid() if window_form.is_bound else True
+    window = window_form.window() if window_form.is_bound and valid else None
+    report = playbook_effectiveness(playbook=playbook, window=window)
+    return render(request, "playbooks/playbook_detail.html", {
+        "playbook": playbook, "steps": playbook.steps.select_related("assignee").order_by("position"),
+        "window_form": window_form, "report": report, "explanation": effectiveness_explained(report),
+        "kpi": playbook.alert_rule.kpi if playbook.alert_rule_id else None, "may_edit": _may_edit(request.user),
+    }, status=200 if valid else 400)
+
+
+@admin_required
+def playbook_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """Create or change a playbook and its ordered steps (add, remove, reorder). "Add a step" shows the form
+    again with one more blank row, so no script is needed."""
+    playbook = get_object_or_404(Playbook, pk=pk) if pk is not None else Playbook()
+    stored_name = playbook.name
+    data = request.POST if request.method == "POST" else None
+    adding_a_step = data is not None and "add_step" in data
+    if adding_a_step:
+        rows = data.get("steps-TOTAL_FORMS", "")
+        data = data.copy()
+        data["steps-TOTAL_FORMS"] = str(int(rows) + 1) if rows.isdigit() else rows  # a bad count: the form says so
+    form = PlaybookForm(data, instance=playbook)
+    formset = step_formset(playbook=playbook, data=data)
+    if data is not None and not adding_a_step and form.is_valid() and formset.is_valid():
+        saved = playbook_editor_save(form=form, formset=formset)
+        if saved is not None:
+            messages.success(request, f"Saved '{saved.name}'.")
+            return redirect("playbook_detail", pk=saved.pk)
+    return render(request, "playbooks/playbook_form.html", {
+        "form": form, "formset": formset, "playbook": playbook, "stored_name": stored_name,
+    }, status=400 if data is not None and not adding_a_step else 200)

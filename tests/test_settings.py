@@ -22,7 +22,7 @@ def test_production_settings_pass_check_deploy_with_real_secrets():
         "check", "--deploy", "--fail-level", "WARNING",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         DJANGO_ALLOWED_HOSTS=".bellwether.example",
-        DATABASE_URL="postgres://bellwether@127.0.0.1:54329/bellwether",
+        DATABASE_URL="postgres://bellwether@127.0.0.1:54329/bellwether", REDIS_URL="redis://127.0.0.1:63799/0",
     )
 
     assert result.returncode == 0, result.stdout + result.stderr

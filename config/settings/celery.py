@@ -19,6 +19,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BEAT_SCHEDULE = {
+    "follow-up-decisions": {"task": "reviews.tasks.decisions_follow_up_all_tenants", "schedule": crontab(minute=20)},
     "refresh-usage-rollups": {
         # Fans out one task per tenant; each refreshes the days that received events recently.
         "task": "accounts.tasks.usage_rollups_refresh_all_tenants",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -18,9 +19,32 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response(body, status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "message_dict"):
-            errors = [{"field": field, "message": message}
+            errors = [{"index": None, "field": field, "message": message}
                       for field, messages in exc.message_dict.items() for message in messages]
         else:
-            errors = [{"field": None, "message": message} for message in exc.messages]
+            errors = [{"index": None, "field": None, "message": message} for message in exc.messages]
         return Response({"detail": "Invalid input.", "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if isinstance(exc, ValidationError) and response is not None:
+        response.data = _documented_validation_body(response.data)
+    return response
+
+
+def _documented_validation_body(data) -> dict:
+    """A serializer's `{field: [messages]}` as the documented Error (`detail` and `errors`), keeping the field
+    keys at the top level as well, since clients read them there."""
+    if not isinstance(data, dict):
+        return {"detail": "Invalid input.", "errors": [{"index": None, "field": None, "message": str(message)}
+                                                       for message in _flat(data)]}
+    errors = [{"index": None, "field": field, "message": str(message)}
+              for field, messages in data.items() for message in _flat(messages)]
+    return {**data, "detail": str(data.get("detail", "Invalid input.")), "errors": errors}
+
+
+def _flat(messages) -> list:
+    """Nested serializer errors (lists of dicts for many=True) as one list of messages."""
+    if isinstance(messages, dict):
+        return [f"{key}: {message}" for key, value in messages.items() for message in _flat(value)]
+    if isinstance(messages, list):
+        return [message for item in messages for message in _flat(item)]
+    return [messages]

@@ -2,7 +2,18 @@
 
 from rest_framework import serializers
 
-from metrics.models import KPI, AlertRule, Breach, ComputationRun, KPITarget, KPIVersion, MetricValue, Scope
+from metrics.annotations import TEXT_MAX_LENGTH
+from metrics.models import (
+    KPI,
+    AlertRule,
+    Annotation,
+    Breach,
+    ComputationRun,
+    KPITarget,
+    KPIVersion,
+    MetricValue,
+    Scope,
+)
 from metrics.segments import DIMENSIONS
 
 
@@ -130,3 +141,18 @@ class BreachOut(serializers.ModelSerializer):
         fields = ["id", "rule", "kpi", "scope", "account", "account_name", "dimension", "segment", "status",
                   "severity", "opened_at", "opened_as_of", "value_at_open", "threshold", "respond_by",
                   "acknowledged_at", "resolved_at", "resolved_as_of", "value_at_resolve"]
+
+
+class AnnotationOut(serializers.ModelSerializer):
+    kpi = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    author = serializers.EmailField(source="author.email", allow_null=True, default=None, read_only=True)
+
+    class Meta:
+        model = Annotation
+        fields = ["id", "kpi", "date", "text", "author", "created_at"]
+
+
+class AnnotationIn(serializers.Serializer):
+    date = serializers.DateField(help_text="YYYY-MM-DD: the day the note is about.")
+    text = serializers.CharField(max_length=TEXT_MAX_LENGTH,
+                                 help_text="What happened, e.g. 'Price change for the Growth plan'.")

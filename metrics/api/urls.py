@@ -11,6 +11,7 @@ urlpatterns = [
     path("kpis/<slug:slug>/explain", views.KPIExplain.as_view(), name="api-kpi-explain"),
     path("kpis/<slug:slug>/targets", views.KPITargets.as_view(), name="api-kpi-targets"),
     path("kpis/<slug:slug>/versions", views.KPIVersions.as_view(), name="api-kpi-versions"),
+    path("kpis/<slug:slug>/annotations/", views.KPIAnnotations.as_view(), name="api-kpi-annotations"),
     path("metrics/compute", views.ComputeKPIs.as_view(), name="api-metrics-compute"),
     path("metrics/runs/<int:pk>", views.ComputationRunDetail.as_view(), name="api-metrics-run"),
     path("glossary/", views.Glossary.as_view(), name="api-glossary"),

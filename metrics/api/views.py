@@ -1,4 +1,4 @@
-"""The metrics API: KPIs by slug, their values, explanations, targets, versions; runs; glossary; cohorts."""
+"""The metrics API: KPIs by slug, their values, explanations, targets, versions, notes; runs; glossary; cohorts."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ from rest_framework.views import APIView
 from integrations.api.bulk import ERROR_RESPONSES
 from integrations.api.idempotency import idempotent
 from integrations.api.pagination import cursor_pagination
-from integrations.api.permissions import AdminScope, ReadScope
+from integrations.api.permissions import AdminScope, ReadScope, caller_scopes
 from integrations.models import ApiKey
+from integrations.models import Scope as ApiScope
 from integrations.validation import InvalidInput
 from metrics import selectors
+from metrics.annotations import annotation_create, can_annotate
 from metrics.api import serializers as io
 from metrics.calculators import CalculatorError
 from metrics.models import KPI, AlertRule, Breach, BreachStatus, ComputationRun, Scope, Severity
@@ -192,6 +194,54 @@ class KPIVersions(APIView):
 
     def get(self, request: Request, slug: str) -> Response:
         return Response(io.KPIVersionOut(_kpi(slug).versions.select_related("changed_by"), many=True).data)
+
+
+class CanAnnotate(ReadScope):
+    """People who may pin notes on the pages may pin them here; an integration needs the admin scope."""
+
+    def has_permission(self, request: Request, view) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        if isinstance(request.auth, ApiKey):
+            allowed = ApiScope.ADMIN in caller_scopes(request)
+            self.message = "Pinning a note with an API key needs the 'admin' scope."
+        else:
+            allowed = can_annotate(request.user)
+            self.message = "Viewers read KPIs; pinning notes is for the team."
+        return allowed
+
+
+ByNoteDate = cursor_pagination("date", "id")
+
+
+@extend_schema(tags=["kpis"])
+class KPIAnnotations(generics.ListAPIView):
+    """Dated notes pinned to a KPI's chart ("price change on 3 March"), oldest first."""
+
+    serializer_class = io.AnnotationOut
+    pagination_class = ByNoteDate
+
+    def get_permissions(self):
+        return [CanAnnotate()] if self.request.method == "POST" else [ReadScope()]
+
+    def get_queryset(self):
+        return selectors.kpi_annotations(kpis=[_kpi(self.kwargs["slug"])], start=_date_param(self.request, "from"),
+                                         end=_date_param(self.request, "to"))
+
+    @extend_schema(parameters=[OpenApiParameter("from", str, description="YYYY-MM-DD"),
+                               OpenApiParameter("to", str, description="YYYY-MM-DD")])
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=io.AnnotationIn, responses={201: io.AnnotationOut, **ERROR_RESPONSES})
+    @idempotent
+    def post(self, request: Request, slug: str) -> Response:
+        kpi = _kpi(slug)
+        payload = io.AnnotationIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        author = None if isinstance(request.auth, ApiKey) else request.user
+        annotation = annotation_create(kpi=kpi, author=author, **payload.validated_data)
+        return Response(io.AnnotationOut(annotation).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["kpis"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
@@ -17,12 +16,11 @@ from integrations.api.pagination import cursor_pagination
 from integrations.api.permissions import AdminScope, ReadScope
 from integrations.models import ApiKey
 from integrations.validation import InvalidInput
+from playbooks.api.serializers import PlaybookIO
 from playbooks.models import (
     ACTIVE_TASK_STATUSES,
-    AssigneeRule,
     Playbook,
     PlaybookRun,
-    PlaybookStep,
     Task,
     TaskOutcome,
     TaskStatus,
@@ -42,14 +40,16 @@ from users.models import Role, User
 
 class TaskOut(serializers.ModelSerializer):
     assignee = serializers.EmailField(source="assignee.email", allow_null=True, default=None)
-    account = serializers.IntegerField(source="account_id")
-    account_name = serializers.CharField(source="account.name")
-    playbook = serializers.CharField(source="run.playbook.name")
+    account = serializers.IntegerField(source="account_id", allow_null=True)
+    account_name = serializers.CharField(source="account.name", allow_null=True, default=None)
+    playbook = serializers.CharField(source="run.playbook.name", allow_null=True, default=None)
+    decision = serializers.IntegerField(source="decision_id", allow_null=True,
+                                        help_text="A quarterly review decision's task (no account or playbook).")
     due_at = serializers.DateTimeField()
 
     class Meta:
         model = Task
-        fields = ["id", "title", "instructions", "kind", "account", "account_name", "playbook", "assignee",
+        fields = ["id", "title", "instructions", "kind", "account", "account_name", "playbook", "decision", "assignee",
                   "queue_role", "severity", "status", "due_at", "respond_by", "escalation_level", "snoozed_until",
                   "outcome", "note", "created_at", "completed_at"]
 
@@ -159,52 +159,6 @@ class TaskAction(APIView):
         return True
 
 
-
-
-class StepIO(serializers.ModelSerializer):
-    assignee = serializers.SlugRelatedField(slug_field="email", queryset=User.objects.filter(is_active=True),
-                                            required=False, allow_null=True)
-
-    class Meta:
-        model = PlaybookStep
-        fields = ["position", "title", "instructions", "kind", "due_days", "assignee_rule", "assignee", "queue_role"]
-
-    def validate(self, attrs: dict) -> dict:
-        if attrs.get("assignee_rule") == AssigneeRule.NAMED_USER and not attrs.get("assignee"):
-            raise serializers.ValidationError({"assignee": "A named-user step needs the user's email."})
-        if attrs.get("assignee_rule") == AssigneeRule.ROLE_QUEUE and attrs.get("queue_role") not in Role.values:
-            raise serializers.ValidationError({"queue_role": f"One of {', '.join(Role.values)}."})
-        return attrs
-
-
-class PlaybookIO(serializers.ModelSerializer):
-    steps = StepIO(many=True)
-
-    class Meta:
-        model = Playbook
-        fields = ["id", "name", "description", "trigger", "alert_rule", "renewal_days", "mode", "close_on_recovery",
-                  "is_active", "steps"]
-        read_only_fields = ["id"]
-
-    def validate(self, attrs: dict) -> dict:
-        if not attrs.get("steps"):
-            raise serializers.ValidationError({"steps": "A playbook needs at least one step."})
-        positions = [step["position"] for step in attrs["steps"]]
-        if len(set(positions)) != len(positions):
-            raise serializers.ValidationError({"steps": "Step positions must be unique."})
-        if attrs.get("trigger") == Trigger.ALERT and not attrs.get("alert_rule"):
-            raise serializers.ValidationError({"alert_rule": "An alert playbook names its rule."})
-        if attrs.get("trigger") == Trigger.RENEWAL_DUE and not attrs.get("renewal_days"):
-            raise serializers.ValidationError({"renewal_days": "A renewal playbook says how many days before."})
-        return attrs
-
-    @transaction.atomic
-    def create(self, validated_data: dict) -> Playbook:
-        steps = validated_data.pop("steps")
-        playbook = Playbook.objects.create(**validated_data)
-        for step in steps:
-            PlaybookStep.objects.create(playbook=playbook, **step)
-        return playbook
 
 
 @extend_schema(tags=["playbooks"])

@@ -1,0 +1,230 @@
+"""The review pages: the list, the workspace a review is run in (agenda, snapshot with commentary, decisions
+edited inline, progress), closing it, and its exports (printable page, PDF, CSV of decisions)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from metrics.models import KPI
+from metrics.segments import DIMENSIONS
+from reviews import exports, selectors, services
+from reviews.models import Decision, DecisionKind, DecisionStatus, Review, ReviewKPI
+from reviews.permissions import may_follow_up, may_run_reviews
+from reviews.quarters import quarter_of
+from users.models import User
+
+
+def _runners_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not may_run_reviews(request.user):
+            raise PermissionDenied("Only CS leaders and admins run reviews.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _people():
+    return User.objects.filter(is_active=True).order_by("full_name", "email")
+
+
+class ReviewForm(forms.Form):
+    quarter = forms.RegexField(r"^\d{4}-Q[1-4]$", error_messages={"invalid": "Write the quarter YYYY-Qn."})
+    name = forms.CharField(required=False, max_length=200)
+    meeting_date = forms.DateField(required=False)
+    facilitator = forms.ModelChoiceField(queryset=_people(), required=False)
+    segment_dimensions = forms.MultipleChoiceField(choices=[(name, name) for name in DIMENSIONS], required=False)
+
+
+class ReviewEditForm(forms.Form):
+    meeting_date = forms.DateField(required=False)
+    facilitator = forms.ModelChoiceField(queryset=_people(), required=False)
+    attendees = forms.ModelMultipleChoiceField(queryset=_people(), required=False)
+
+
+class DecisionForm(forms.Form):
+    kind = forms.ChoiceField(choices=DecisionKind.choices)
+    text = forms.CharField(max_length=5000)
+    kpi = forms.ModelChoiceField(queryset=KPI.objects.filter(is_active=True), required=False)
+    owner = forms.ModelChoiceField(queryset=_people())
+    deadline = forms.DateField()
+    new_target = forms.FloatField(required=False)
+    target_period = forms.CharField(required=False, max_length=7)
+    target_rationale = forms.CharField(required=False, max_length=5000)
+
+
+class DecisionEditForm(forms.Form):
+    owner = forms.ModelChoiceField(queryset=_people(), required=False)
+    deadline = forms.DateField(required=False)
+    status = forms.ChoiceField(choices=DecisionStatus.choices, required=False)
+    note = forms.CharField(required=False, max_length=5000)
+
+
+def _form_error(request: HttpRequest, form: forms.Form) -> None:
+    problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+    messages.error(request, f"Nothing was saved. {problems}")
+
+
+def _attempt(request: HttpRequest, action: Callable[[], object], success: str) -> None:
+    try:
+        action()
+    except services.ReviewError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, success)
+
+
+def review_list(request: HttpRequest) -> HttpResponse:
+    """Every review, latest first; leaders and admins plan the next one here."""
+    if request.method == "POST":
+        if not may_run_reviews(request.user):
+            raise PermissionDenied("Only CS leaders and admins plan reviews.")
+        form = ReviewForm(request.POST)
+        if not form.is_valid():
+            _form_error(request, form)
+            return redirect("review_list")
+        try:
+            review = services.review_create(created_by=request.user, **form.cleaned_data)
+        except services.ReviewError as error:
+            messages.error(request, error.message)
+            return redirect("review_list")
+        messages.success(request, f"Planned the {review}, with its KPI snapshot.")
+        return redirect("review_detail", pk=review.pk)
+    return render(request, "reviews/review_list.html", {
+        "reviews": selectors.review_list(), "may_run": may_run_reviews(request.user),
+        "people": _people(), "this_quarter": quarter_of(timezone.localdate()), "dimensions": DIMENSIONS,
+    })
+
+
+def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The workspace the review is run in: its agenda, the snapshot with commentary, the decisions."""
+    review = get_object_or_404(selectors.review_detail_queryset(), pk=pk)
+    snapshot = selectors.review_snapshot(review=review)
+    today = timezone.localdate()
+    decisions = list(selectors.review_decisions(review=review))
+    for decision in decisions:
+        decision.overdue = decision.is_overdue(today)
+        decision.may_follow_up = may_follow_up(request.user, decision)
+    return render(request, "reviews/review_detail.html", {
+        "review": review, "snapshot": snapshot, "decisions": decisions,
+        "agenda": selectors.review_agenda(review=review, today=today, snapshot=snapshot),
+        "may_run": may_run_reviews(request.user), "editable": may_run_reviews(request.user) and not review.is_closed,
+        "people": list(_people()),
+        "kpis": list(KPI.objects.filter(is_active=True).order_by("name")),
+        "kinds": DecisionKind.choices, "statuses": DecisionStatus.choices,
+    })
+
+
+@require_POST
+@_runners_only
+def review_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    review = get_object_or_404(Review, pk=pk)
+    form = ReviewEditForm(request.POST)
+    if form.is_valid():
+        _attempt(request, lambda: services.review_update(review=review, user=request.user, **form.cleaned_data),
+                 "Saved the review's details.")
+    else:
+        _form_error(request, form)
+    return redirect("review_detail", pk=pk)
+
+
+@require_POST
+@_runners_only
+def review_start_view(request: HttpRequest, pk: int) -> HttpResponse:
+    review = get_object_or_404(Review, pk=pk)
+    _attempt(request, lambda: services.review_start(review=review, user=request.user), f"Started the {review}.")
+    return redirect("review_detail", pk=pk)
+
+
+@require_POST
+@_runners_only
+def review_close_view(request: HttpRequest, pk: int) -> HttpResponse:
+    review = get_object_or_404(Review, pk=pk)
+    _attempt(request, lambda: services.review_close(review=review, user=request.user),
+             f"Closed the {review}: it is read-only now, and its target changes are applied.")
+    return redirect("review_detail", pk=pk)
+
+
+@require_POST
+@_runners_only
+def review_kpi_commentary(request: HttpRequest, pk: int, row: int) -> HttpResponse:
+    snapshot_row = get_object_or_404(ReviewKPI.objects.select_related("kpi"), pk=row, review_id=pk)
+    commentary = request.POST.get("commentary", "")[:10000]
+    _attempt(request, lambda: services.review_kpi_comment(row=snapshot_row, user=request.user,
+                                                          commentary=commentary),
+             f"Saved the commentary on {snapshot_row.kpi.name}.")
+    return redirect(reverse("review_detail", args=[pk]) + f"#kpi-{snapshot_row.pk}")
+
+
+@require_POST
+@_runners_only
+def decision_create_view(request: HttpRequest, pk: int) -> HttpResponse:
+    review = get_object_or_404(Review, pk=pk)
+    form = DecisionForm(request.POST)
+    if form.is_valid():
+        _attempt(request, lambda: services.decision_create(review=review, user=request.user, **form.cleaned_data),
+                 "Recorded the decision; it is in its owner's inbox.")
+    else:
+        _form_error(request, form)
+    return redirect("review_detail", pk=pk)
+
+
+@require_POST
+def decision_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Inline edit of a decision: leaders and admins change its owner and deadline; they and its owner its
+    status (with a note)."""
+    decision = get_object_or_404(Decision, pk=pk)
+    if not may_follow_up(request.user, decision):
+        raise PermissionDenied("Only the decision's owner, CS leaders and admins change it.")
+    form = DecisionEditForm(request.POST)
+    if not form.is_valid():
+        _form_error(request, form)
+        return redirect("review_detail", pk=decision.review_id)
+    data = form.cleaned_data
+    fields = {name: data[name] for name in ("owner", "deadline") if data.get(name)}
+    if fields and not may_run_reviews(request.user):
+        raise PermissionDenied("Only CS leaders and admins change a decision's owner or deadline.")
+    _attempt(request, lambda: services.decision_update(decision=decision, user=request.user,
+                                                       status=data["status"] or None, note=data["note"], **fields),
+             "Saved the decision.")
+    return redirect("review_detail", pk=decision.review_id)
+
+
+def review_print(request: HttpRequest, pk: int) -> HttpResponse:
+    """The review on one printable page."""
+    review = get_object_or_404(selectors.review_detail_queryset(), pk=pk)
+    return render(request, "reviews/review_print.html", {
+        "review": review, "snapshot": selectors.review_snapshot(review=review),
+        "decisions": selectors.review_decisions(review=review),
+    })
+
+
+def _filename(review: Review, what: str) -> str:
+    return f"review-{review.quarter}{'-' + str(review.pk) if review.name else ''}{what}"
+
+
+def review_pdf(request: HttpRequest, pk: int) -> HttpResponse:
+    review = get_object_or_404(selectors.review_detail_queryset(), pk=pk)
+    pdf = exports.review_pdf(review=review, snapshot=selectors.review_snapshot(review=review),
+                             decisions=list(selectors.review_decisions(review=review)))
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{_filename(review, ".pdf")}"'
+    return response
+
+
+def decisions_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    review = get_object_or_404(Review, pk=pk)
+    body = exports.decisions_csv(review=review, decisions=list(selectors.review_decisions(review=review)))
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{_filename(review, "-decisions.csv")}"'
+    return response

@@ -1,0 +1,268 @@
+"""The browser harness: Debian's Chromium, driven by Playwright, against a live server of a tenant of its own.
+
+Why a tenant of its own: the server answers in another thread, on another database connection, so it sees
+only committed rows. The rest of the suite runs each test in a rolled-back transaction of the session's
+`alpha` tenant, and pytest-django's `live_server` fixture would instead flush the whole database after each
+test, deleting `alpha` and `bravo` with it. Here an `e2e` tenant (schema, domain) is created once for the
+package and served by pytest-django's live server thread (its `LiveServer`, without the flush); `db` means
+autocommit in that tenant, its rows are truncated after each test, and the tenant and its schema are dropped
+when the package is done. The other tenants are never touched.
+
+Why the browser lives only for this package: Playwright's sync API keeps an asyncio loop marked as running
+in this thread while it is started, which makes Django refuse ORM calls ("async context"), gives the package
+database connections of its own, and would break any later test that runs `asyncio.run`. The loop, the
+permission to use the ORM beside it and those connections end with the package.
+
+Writing a test (see test_my_work.py): ask for `page` (a fresh browser context on the tenant's host:
+`page.goto("/work/")`) and `sign_in` (`sign_in(Role.LEADER)` returns the signed-in user), create rows with the
+usual factories and services (they commit here), act as a person would (labels, roles, the keyboard) and
+assert with Playwright's `expect` on what the page shows, then on the database. `screenshot("label")` saves a
+picture under `.artifacts/screenshots/` (one is saved at the end of every test anyway);
+`@pytest.mark.viewport(**PHONE)` sizes the page as a phone; `live_tenant.url` is the server's address.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from django.conf import settings
+from django.db import connection, connections
+from django.test import Client
+
+from tenants.models import Tenant
+from tenants.services import tenant_create, tenant_host
+from tests.conftest import PASSWORD
+from users.models import User
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Playwright, Request
+
+CHROMIUM = Path(os.environ.get("BELLWETHER_CHROMIUM", "/usr/bin/chromium"))
+# As root, in a sandbox with no network: no setuid sandbox, no GPU, and no background calls home, which this
+# machine's closed network refuses many at a time. Playwright adds a fresh temporary --user-data-dir itself.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    # Every host name is this machine: `<slug>.<BASE_DOMAIN>` reaches the live server whatever the base
+    # domain, and a page that asks a CDN for an asset fails here as it would with no internet.
+    "--host-resolver-rules=MAP * 127.0.0.1",
+]
+ARTIFACTS = Path(settings.BASE_DIR) / ".artifacts" / "screenshots"
+E2E_SLUG = "e2e"
+# Short enough that a missing element fails in seconds, long enough for a busy two-core machine.
+TIMEOUT_MS = 10_000
+# Tables that tenant creation fills and no test changes; everything else is emptied after each test.
+KEPT_TABLES = ("django_migrations", "django_content_type", "auth_permission")
+LAPTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "viewport(width, height): the browser page's size (default: a laptop's)")
+
+
+@dataclass(frozen=True)
+class LiveTenant:
+    """A tenant served by the live server: its row and the URL a browser reaches it at (no trailing slash)."""
+
+    tenant: Tenant
+    url: str
+
+
+@dataclass
+class BrowserLog:
+    """What went wrong in the page, checked after every test: uncaught script errors, and requests to any
+    other origin than the tenant's (every asset must come from the app itself: no CDN, no internet)."""
+
+    script_errors: list[str] = field(default_factory=list)
+    foreign_requests: list[str] = field(default_factory=list)
+
+
+def _skip_without_browser() -> None:
+    if not CHROMIUM.exists():
+        pytest.skip(f"no browser: {CHROMIUM} is not installed (`make test` installs Debian's chromium as root)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("no browser driver: the `playwright` package is not installed (see requirements.lock)")
+
+
+@pytest.fixture(scope="package")
+def _playwright() -> Iterator[Playwright]:
+    _skip_without_browser()
+    from playwright.sync_api import sync_playwright
+
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    manager = sync_playwright().start()
+    # Playwright's loop is parked while the test runs, so blocking ORM calls beside it are safe.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        yield manager
+    finally:
+        # Django keeps connections per asyncio context, and Playwright's running loop gives this package a
+        # context, and connections, of its own: close them, or the test database cannot be dropped.
+        connections.close_all()
+        manager.stop()
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(scope="package")
+def browser(_playwright: Playwright) -> Iterator[Browser]:
+    """One headless Chromium for the package; each test gets its own context (cookies, storage) in it."""
+    from playwright.sync_api import Error
+
+    try:
+        chromium = _playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    except Error as error:
+        pytest.skip(f"no browser: {CHROMIUM} did not start: {str(error).splitlines()[0]}")
+    yield chromium
+    chromium.close()
+
+
+def _tenant_drop(slug: str) -> None:
+    connection.set_schema_to_public()
+    for leftover in Tenant.objects.filter(slug=slug):
+        leftover.delete(force_drop=True)
+
+
+def _tenant_data_clear(tenant: Tenant) -> None:
+    """Empty every table of the tenant's schema but the ones tenant creation filled; one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s AND NOT tablename = ANY(%s)",
+                       [tenant.schema_name, list(KEPT_TABLES)])
+        tables = ", ".join(f'"{tenant.schema_name}"."{name}"' for (name,) in cursor.fetchall())
+        cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(scope="package")
+def live_tenant(browser: Browser, django_db_setup, django_db_blocker) -> Iterator[LiveTenant]:
+    """The `e2e` tenant, empty, served by pytest-django's live server thread on a free port.
+
+    Asks for the browser first so that a machine without one skips before any tenant is made.
+    """
+    from pytest_django.live_server_helper import LiveServer
+
+    with django_db_blocker.unblock():
+        # Tenants are made and dropped here: never anywhere but in a test database.
+        name = connection.settings_dict["NAME"]
+        assert name == connection.settings_dict.get("TEST", {}).get("NAME") or name.startswith("test_"), \
+            f"the e2e harness refuses to make and drop tenants in {name!r}: not a test database"
+        _tenant_drop(E2E_SLUG)  # left by an interrupted run on a kept test database
+        tenant = tenant_create(slug=E2E_SLUG, name="Evergreen", admin_email="admin@e2e.example",
+                               admin_password=PASSWORD).tenant
+        _tenant_data_clear(tenant)
+        connection.set_schema_to_public()
+    server = LiveServer("127.0.0.1")
+    try:
+        # django-tenants routes by host name without the port, so the tenant's own Domain row matches.
+        yield LiveTenant(tenant=tenant, url=f"http://{tenant_host(tenant.slug)}:{server.thread.port}")
+    finally:
+        server.stop()
+        with django_db_blocker.unblock():
+            _tenant_drop(E2E_SLUG)
+
+
+@pytest.fixture
+def db(live_tenant: LiveTenant, django_db_blocker) -> Iterator[None]:
+    """Database access in these tests: committed, in the `e2e` tenant, emptied after the test.
+
+    It replaces pytest-django's `db` here, whose rolled-back transaction would hide the test's rows from the
+    live server. Keeping the name matters too: pytest-django creates the test database only when some test
+    asks for `db` (or a django_db mark), and a run of this package alone must not use the real database.
+    """
+    with django_db_blocker.unblock():
+        connection.set_tenant(live_tenant.tenant)
+        try:
+            yield
+        finally:
+            connection.set_tenant(live_tenant.tenant)
+            _tenant_data_clear(live_tenant.tenant)
+            connection.set_schema_to_public()
+
+
+@pytest.fixture(autouse=True)
+def _in_tenant(db) -> None:
+    """Replaces the suite's fixture that puts every test in `alpha`: every test here runs in `e2e`."""
+
+
+def _artifact_name(request: pytest.FixtureRequest, label: str = "") -> Path:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS / f"{name}{'-' + label if label else ''}.png"
+
+
+@pytest.fixture
+def browser_log() -> BrowserLog:
+    return BrowserLog()
+
+
+@pytest.fixture
+def page(browser: Browser, live_tenant: LiveTenant, browser_log: BrowserLog,
+         request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh, signed-out page on the tenant's host at a laptop's size, or the test's
+    `@pytest.mark.viewport(**PHONE)`.
+
+    Relative URLs (`page.goto("/work/")`) resolve on the tenant. The test fails if the page threw an uncaught
+    script error or fetched anything from another origin; a full-page screenshot is saved either way.
+    """
+    marker = request.node.get_closest_marker("viewport")
+    viewport = marker.kwargs if marker else LAPTOP
+    context = browser.new_context(base_url=live_tenant.url, viewport=viewport)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.on("pageerror", lambda error: browser_log.script_errors.append(str(error)))
+
+    def _note_origin(sent: Request) -> None:
+        if sent.url.startswith(("http:", "https:")) and not sent.url.startswith(live_tenant.url + "/"):
+            browser_log.foreign_requests.append(sent.url)
+
+    page.on("request", _note_origin)
+    yield page
+    try:
+        page.screenshot(path=_artifact_name(request), full_page=True)
+    finally:
+        context.close()
+    assert not browser_log.script_errors, f"uncaught script errors in the page: {browser_log.script_errors}"
+    assert not browser_log.foreign_requests, f"the page fetched from elsewhere: {browser_log.foreign_requests}"
+
+
+@pytest.fixture
+def screenshot(page: Page, request: pytest.FixtureRequest) -> Callable[[str], Path]:
+    """Save a full-page screenshot of the page now, named after the test and `label`; returns its path."""
+
+    def take(label: str) -> Path:
+        path = _artifact_name(request, label)
+        page.screenshot(path=path, full_page=True)
+        return path
+
+    return take
+
+
+@pytest.fixture
+def sign_in(page: Page, live_tenant: LiveTenant) -> Callable[..., User]:
+    """Sign a user into the page's browser context without the login form (that has tests of its own).
+
+    `sign_in(Role.LEADER)` makes a user of that role (factory fields may follow); `sign_in(user)` signs in one
+    the test made.
+    """
+    from tests.users.factories import UserFactory
+
+    def sign_in_as(role_or_user: str | User, **fields) -> User:
+        user = role_or_user if isinstance(role_or_user, User) else UserFactory(role=role_or_user, **fields)
+        client = Client(HTTP_HOST=tenant_host(live_tenant.tenant.slug))
+        client.force_login(user)
+        page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "url": live_tenant.url,
+                                   "value": client.cookies[settings.SESSION_COOKIE_NAME].value}])
+        return user
+
+    return sign_in_as
+
