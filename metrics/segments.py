@@ -1,15 +1,19 @@
 """Segments: the account attributes every aggregate KPI is cut by, as of a date.
 
-One SQL definition serves both the set-based aggregation (joined in SQL) and the Python aggregators.
+One SQL definition serves both the set-based aggregation (joined in SQL) and the Python readers. A computation
+run materialises it once (`segments_materialised`) so its KPIs do not each recompute every account's size band.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date
 
 from django.db import connection
 
-DIMENSIONS = ("plan", "region", "industry", "lifecycle_stage", "size_band", "owner")
+from metrics.calculators.base import DIMENSIONS
 
 # Attributes are the account's current ones (no attribute history is kept); the size band uses the MRR
 # in force on the as-of date, in monthly bands.
@@ -29,9 +33,39 @@ SEGMENTS_SQL = """
                        ORDER BY r.month DESC LIMIT 1) m ON true
 """
 
+# A session temporary table: private to this connection (so to this tenant and this run), gone with it.
+_MATERIALISED = "metrics_run_segments"
+_materialised_for: ContextVar[tuple[int, date] | None] = ContextVar("metrics_segments_materialised", default=None)
+
 
 def account_segments(*, as_of: date) -> dict[int, dict[str, str]]:
     """Each account's segment in every dimension, in one query."""
     with connection.cursor() as cursor:
         cursor.execute(SEGMENTS_SQL, {"as_of": as_of})
         return {row[0]: dict(zip(DIMENSIONS, row[1:], strict=True)) for row in cursor.fetchall()}
+
+
+def segments_relation(*, as_of: date) -> str:
+    """What to join for the segments of `as_of`: the run's materialised table when there is one for that date
+    on this connection, else the defining query (which reads `%(as_of)s`)."""
+    if _materialised_for.get() == (id(connection.connection), as_of):
+        return _MATERIALISED
+    return f"({SEGMENTS_SQL})"
+
+
+@contextmanager
+def segments_materialised(*, as_of: date) -> Iterator[None]:
+    """Compute every account's segments once for a run of many KPIs; `segments_relation` hands them out."""
+    with connection.cursor() as cursor:
+        # Statement 1: drop a table a broken earlier run on this connection may have left. Statement 2: the
+        # segments of every account on `as_of` (no ANALYZE: it would cost more than it saves; the planner sizes
+        # the table from its pages, and every join to it is a hash join on account_id).
+        cursor.execute(f"DROP TABLE IF EXISTS {_MATERIALISED}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {_MATERIALISED} AS {SEGMENTS_SQL}", {"as_of": as_of})
+    token = _materialised_for.set((id(connection.connection), as_of))
+    try:
+        yield
+    finally:
+        _materialised_for.reset(token)
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {_MATERIALISED}")

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import defaultdict
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from metrics.calculators import Calculator, CalculatorError, calculator_for
-from metrics.calculators.base import AccountValue, Aggregate
+from metrics.calculators.base import AGGREGATE_COLUMNS, Aggregate
 from metrics.models import KPI, ComputationRun, KPITarget, KPIVersion, MetricValue, Scope
-from metrics.segments import DIMENSIONS, SEGMENTS_SQL, account_segments
+from metrics.segments import segments_materialised, segments_relation
 
 logger = logging.getLogger(__name__)
+
+# How often a running computation records its progress.
+PROGRESS_SECONDS = 1.0
 
 _COLUMNS = ("kpi_id", "kpi_version", "scope", "account_id", "dimension", "segment", "as_of", "value", "numerator",
             "denominator", "sample_size", "details", "run_id")
@@ -34,28 +39,33 @@ _INSERT_ACCOUNT_VALUES = """
     FROM ({account_sql}) AS x (account_id, numerator, denominator, sample_size, value, details)
 """
 
-# The default aggregation (Σ numerators / Σ denominators x scale) for the portfolio and every segment at
-# once, from the stored account rows joined to the accounts' segments.
-_INSERT_RATIO_AGGREGATES = f"""
-    INSERT INTO metrics_metricvalue ({{columns}})
-    SELECT %(kpi_id)s, %(kpi_version)s, CASE WHEN d.dimension = '' THEN 'portfolio' ELSE 'segment' END, NULL,
-           d.dimension, d.segment, %(as_of)s,
-           CASE WHEN coalesce(sum(v.denominator), 0) <> 0
-                THEN %(scale)s::float8 * coalesce(sum(v.numerator) FILTER (WHERE v.denominator IS NOT NULL), 0)
-                     / sum(v.denominator) END,
-           coalesce(sum(v.numerator) FILTER (WHERE v.denominator IS NOT NULL), 0),
-           coalesce(sum(v.denominator), 0), sum(v.sample_size), NULL, %(run_id)s
-    FROM metrics_metricvalue v
-    JOIN ({SEGMENTS_SQL}) s ON s.account_id = v.account_id
-    CROSS JOIN LATERAL (VALUES ('', ''), ('plan', s.plan), ('region', s.region), ('industry', s.industry),
-                               ('lifecycle_stage', s.lifecycle_stage), ('size_band', s.size_band),
-                               ('owner', s.owner)) AS d (dimension, segment)
-    WHERE v.kpi_id = %(kpi_id)s AND v.as_of = %(as_of)s AND v.scope = 'account'
-    GROUP BY d.dimension, d.segment
+# Every segment and the portfolio of one KPI and date, from its stored account rows joined to the accounts'
+# segments: `members` for the calculator's aggregate query (see AGGREGATE_COLUMNS), which `_INSERT_AGGREGATES`
+# writes straight into the values table.
+_MEMBERS = """
+    WITH members AS (
+        SELECT s.plan, s.region, s.industry, s.lifecycle_stage, s.size_band, s.owner,
+               v.account_id, v.value, v.numerator, v.denominator, v.sample_size, v.details
+        FROM metrics_metricvalue v
+        JOIN {segments} s ON s.account_id = v.account_id
+        WHERE v.kpi_id = %(kpi_id)s AND v.as_of = %(as_of)s AND v.scope = 'account'
+        UNION ALL
+        SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    )
+"""
+
+_INSERT_AGGREGATES = """
+    INSERT INTO metrics_metricvalue ({columns})
+    {members}
+    SELECT %(kpi_id)s, %(kpi_version)s, CASE WHEN g.dimension = '' THEN 'portfolio' ELSE 'segment' END, NULL,
+           g.dimension, g.segment, %(as_of)s, g.value::float8, g.numerator::float8, g.denominator::float8,
+           coalesce(g.sample_size, 0), g.details::jsonb, %(run_id)s
+    FROM ({aggregate_sql}) AS g ({aggregate_columns})
 """
 
 
 def _copy_values(rows: Sequence[tuple]) -> None:
+    """Store rows made in Python, in one COPY."""
     if not rows:
         return
     with connection.cursor() as cursor, cursor.cursor.copy(
@@ -65,78 +75,79 @@ def _copy_values(rows: Sequence[tuple]) -> None:
             copy.write_row(row)
 
 
-def _stored_account_values(kpi: KPI, as_of: date) -> list[AccountValue]:
-    rows = MetricValue.objects.filter(kpi=kpi, scope=Scope.ACCOUNT, as_of=as_of).values_list(
-        "account_id", "value", "numerator", "denominator", "sample_size", "details")
-    return [AccountValue(account_id=a, value=v, numerator=n, denominator=d, sample_size=s, details=x)
-            for a, v, n, d, s, x in rows]
-
-
-def _groups(values: Sequence[AccountValue], as_of: date) -> dict[tuple[str, str], list[AccountValue]]:
-    """The portfolio ("", "") and every segment (dimension, name) with their accounts' values."""
-    segments = account_segments(as_of=as_of)
-    groups: dict[tuple[str, str], list[AccountValue]] = defaultdict(list)
-    groups[("", "")] = []  # the portfolio always gets a row, null when nothing is known
-    for row in values:
-        groups[("", "")].append(row)
-        for dimension in DIMENSIONS:
-            groups[(dimension, segments[row.account_id][dimension])].append(row)
-    return groups
-
-
-def _aggregate_in_python(calculator, params: dict, kpi: KPI, as_of: date, run_id: int | None) -> int:
-    """For calculators whose aggregate is not a ratio of sums (medians, Kaplan-Meier, LTV)."""
+def _aggregate_finished_in_python(calculator: Calculator, params: dict, params_sql: dict, members: str) -> int:
+    """For calculators whose aggregate SQL cannot finish (Kaplan-Meier, LTV): SQL sums each group, Python
+    completes the few rows (one per segment), COPY stores them."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"{members} {calculator.aggregate_sql(params)}", params_sql)
+        groups = cursor.fetchall()
     rows = []
-    for (dimension, segment), members in _groups(_stored_account_values(kpi, as_of), as_of).items():
-        result: Aggregate = calculator.aggregate(members, as_of=as_of, params=params)
-        rows.append((kpi.pk, kpi.version, Scope.SEGMENT if dimension else Scope.PORTFOLIO, None, dimension, segment,
-                     as_of, result.value, result.numerator, result.denominator, result.sample_size,
-                     _json(result.details), run_id))
+    for dimension, segment, value, numerator, denominator, sample_size, details in groups:
+        if isinstance(details, str):  # Django's connection hands jsonb back as text
+            details = json.loads(details)
+        result = calculator.finish_aggregate(
+            Aggregate(value=value, numerator=numerator, denominator=denominator, sample_size=sample_size or 0,
+                      details=details), as_of=params_sql["as_of"], params=params)
+        rows.append((params_sql["kpi_id"], params_sql["kpi_version"], Scope.SEGMENT if dimension else Scope.PORTFOLIO,
+                     None, dimension, segment, params_sql["as_of"], result.value, result.numerator,
+                     result.denominator, result.sample_size, _json(result.details), params_sql["run_id"]))
     _copy_values(rows)
     return len(rows)
 
 
 @transaction.atomic
 def kpi_compute(*, kpi: KPI, as_of: date, account_ids: Sequence[int] | None = None,
-                run: ComputationRun | None = None) -> int:
+                run: ComputationRun | None = None, version_checked: bool = False) -> int:
     """Compute one KPI for `as_of` for every account (or only `account_ids`), then its segment and
     portfolio aggregates from all the accounts' stored values. Replaces the values of that date: running
-    it twice stores the same rows once. Returns the number of rows written."""
+    it twice stores the same rows once. Returns the number of rows written.
+
+    At most four queries whatever the number of accounts: the version check (incremental only, unless the
+    caller did it: `version_checked`), the delete, the accounts' insert, and the aggregates' insert (or select
+    and COPY).
+    """
     calculator = calculator_for(kpi.calculator)
     params = calculator.clean_params(kpi.params)
-    if account_ids is not None and MetricValue.objects.filter(
-            kpi=kpi, as_of=as_of, scope=Scope.ACCOUNT).exclude(kpi_version=kpi.version).exists():
+    if account_ids is not None and not version_checked and _computed_by_older_versions([kpi], as_of):
         account_ids = None  # the other accounts were computed by an older version: recompute them all
     stored = MetricValue.objects.filter(kpi=kpi, as_of=as_of)
     # _raw_delete: one DELETE statement; the ORM's delete() would fetch and delete the rows in batches.
     if account_ids is None:
         stored._raw_delete(stored.db)
     else:
-        touched = stored.filter(scope=Scope.ACCOUNT, account_id__in=list(account_ids))
-        touched._raw_delete(touched.db)
-        aggregates = stored.exclude(scope=Scope.ACCOUNT)
-        aggregates._raw_delete(aggregates.db)
+        # The touched accounts' rows and every aggregate, in one statement; both sides of the OR are named so
+        # each can use an index (a NOT would read all the KPI's rows of the date).
+        replaced = stored.filter(Q(scope=Scope.ACCOUNT, account_id__in=list(account_ids))
+                                 | Q(scope__in=[Scope.SEGMENT, Scope.PORTFOLIO]))
+        replaced._raw_delete(replaced.db)
     params_sql = {
         **calculator.sql_params(as_of=as_of, params=params, account_ids=account_ids),
         "kpi_id": kpi.pk, "kpi_version": kpi.version, "as_of": as_of, "run_id": run.pk if run else None,
         "scale": calculator.scale,
     }
     columns = ", ".join(_COLUMNS)
+    members = _MEMBERS.format(segments=segments_relation(as_of=as_of))
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_ACCOUNT_VALUES.format(columns=columns, account_sql=calculator.account_sql(params)),
                        params_sql)
         written = cursor.rowcount
-        if type(calculator).aggregate is Calculator.aggregate:
-            cursor.execute(_INSERT_RATIO_AGGREGATES.format(columns=columns),
-                           {**params_sql, "scale": calculator.scale or 1.0})
-            written += cursor.rowcount
-            if not MetricValue.objects.filter(kpi=kpi, as_of=as_of, scope=Scope.PORTFOLIO).exists():
-                _copy_values([(kpi.pk, kpi.version, Scope.PORTFOLIO, None, "", "", as_of, None, 0, 0, 0, None,
-                               params_sql["run_id"])])
-                written += 1
-        else:
-            written += _aggregate_in_python(calculator, params, kpi, as_of, params_sql["run_id"])
-    return written
+        if calculator.finishes_in_python:
+            return written + _aggregate_finished_in_python(calculator, params, params_sql, members)
+        cursor.execute(_INSERT_AGGREGATES.format(columns=columns, members=members,
+                                                 aggregate_sql=calculator.aggregate_sql(params),
+                                                 aggregate_columns=", ".join(AGGREGATE_COLUMNS)),
+                       {**params_sql, "scale": calculator.scale or 1.0})
+        return written + cursor.rowcount
+
+
+def _computed_by_older_versions(kpis: Sequence[KPI], as_of: date) -> set[int]:
+    """The KPIs whose values of `as_of` an older version computed, in one query. Every computation writes the
+    portfolio row with the rest in one transaction, and an incremental one only follows a computation by the
+    same version, so the portfolio row's version is that of every row of the date."""
+    versions = {kpi.pk: kpi.version for kpi in kpis}
+    return {kpi_id for kpi_id, version in MetricValue.objects.filter(
+        as_of=as_of, scope=Scope.PORTFOLIO, kpi_id__in=list(versions)).values_list("kpi_id", "kpi_version")
+        if version != versions[kpi_id]}
 
 
 def _json(details: dict | None) -> str | None:
@@ -164,6 +175,22 @@ def computation_run_create(*, as_of: date, trigger: str, kpis: Sequence[KPI] | N
     )
 
 
+@contextmanager
+def _computation_session(*, as_of: date) -> Iterator[None]:
+    """What the KPIs of one run share: the accounts' segments, computed once, and commits that do not each wait
+    for the disk. The values are derived data, and the run's final status update commits synchronously, which
+    flushes every earlier commit with it: a run marked finished has all its values on disk; a crash before that
+    leaves a run still marked running, whose values a rerun replaces."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+    try:
+        with segments_materialised(as_of=as_of):
+            yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+
+
 def computation_run_execute(*, run: ComputationRun) -> ComputationRun:
     """Run a pending computation: each KPI in its own transaction, errors recorded per KPI.
 
@@ -175,16 +202,23 @@ def computation_run_execute(*, run: ComputationRun) -> ComputationRun:
         run.refresh_from_db()
         return run
     kpis = _ordered(list(KPI.objects.filter(slug__in=run.kpi_slugs)))
+    older = _computed_by_older_versions(kpis, run.as_of) if run.account_ids is not None else set()
     errors, rows_written = [], 0
-    for done, kpi in enumerate(kpis, start=1):
-        try:
-            rows_written += kpi_compute(kpi=kpi, as_of=run.as_of, account_ids=run.account_ids, run=run)
-        except CalculatorError as error:
-            errors.append({"kpi": kpi.slug, "error": str(error)})
-        except Exception as error:
-            logger.exception("Computing %s for %s failed", kpi.slug, run.as_of)
-            errors.append({"kpi": kpi.slug, "error": f"{type(error).__name__}: {error}"})
-        ComputationRun.objects.filter(pk=run.pk).update(kpis_done=done, rows_written=rows_written)
+    reported = time.monotonic()
+    with _computation_session(as_of=run.as_of):
+        for done, kpi in enumerate(kpis, start=1):
+            try:
+                rows_written += kpi_compute(kpi=kpi, as_of=run.as_of, run=run, version_checked=True,
+                                            account_ids=None if kpi.pk in older else run.account_ids)
+            except CalculatorError as error:
+                errors.append({"kpi": kpi.slug, "error": str(error)})
+            except Exception as error:
+                logger.exception("Computing %s for %s failed", kpi.slug, run.as_of)
+                errors.append({"kpi": kpi.slug, "error": f"{type(error).__name__}: {error}"})
+            # Progress is for people watching a long run: once a second is enough, and the end is recorded below.
+            if time.monotonic() - reported >= PROGRESS_SECONDS:
+                ComputationRun.objects.filter(pk=run.pk).update(kpis_done=done, rows_written=rows_written)
+                reported = time.monotonic()
     try:
         from metrics.alerts import alert_rules_evaluate
 
@@ -193,7 +227,8 @@ def computation_run_execute(*, run: ComputationRun) -> ComputationRun:
         logger.exception("Evaluating alert rules for %s failed", run.as_of)
         errors.append({"kpi": None, "error": f"alert rules: {type(error).__name__}: {error}"})
     status = ComputationRun.Status.FAILED if errors else ComputationRun.Status.SUCCEEDED
-    ComputationRun.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now(), errors=errors)
+    ComputationRun.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now(), errors=errors,
+                                                    kpis_done=len(kpis), rows_written=rows_written)
     run.refresh_from_db()
     return run
 

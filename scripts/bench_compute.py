@@ -5,19 +5,22 @@
 Builds (once; reused while its size matches) a tenant `benchcompute` with 10,000 accounts, 24 months of
 revenue, 5,000,000 usage events over a year (rolled up), surveys and tickets. Then, in the same run:
   1. the engine: a computation run of every catalogue KPI for one date, all accounts, segments, portfolio;
-  2. the baseline: hand-written SQL computing the same revenue, survey and usage KPIs straight from the
-     tables (portfolio and per account), with no framework in between;
+  2. the baseline: hand-written SQL computing the same 12 revenue, survey and usage KPIs straight from the
+     tables for every account, segment and the portfolio (three statements; checked to give the engine's
+     numbers), and the same SQL writing those rows into the values table as the engine does;
   3. an incremental recompute of 100 touched accounts;
-and prints the times, their ratio, the number of queries of each engine run and the process's peak RSS.
+and prints the times, their ratios, the number of queries of each engine run and the process's peak RSS.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import resource
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -29,7 +32,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django_tenants.utils import tenant_context  # noqa: E402
 
@@ -143,58 +146,190 @@ def build(accounts: int, events: int) -> None:
     print(f"rollups built in {time.perf_counter() - started:.0f} s")
 
 
+# The segments of every account on t (the engine's definition), computed once for the three statements below.
+BASELINE_SEGMENTS = """
+    CREATE TEMPORARY TABLE baseline_segments AS
+    SELECT a.id AS account_id, coalesce(nullif(a.plan, ''), '(none)') AS plan,
+           coalesce(nullif(a.region, ''), '(none)') AS region, coalesce(nullif(a.industry, ''), '(none)') AS industry,
+           a.lifecycle_stage,
+           CASE WHEN m.mrr >= 20000 THEN '20k+' WHEN m.mrr >= 5000 THEN '5k-20k' WHEN m.mrr >= 1000 THEN '1k-5k'
+                WHEN m.mrr > 0 THEN 'under 1k' ELSE 'no MRR' END AS size_band,
+           coalesce(u.email, '(unowned)') AS owner
+    FROM accounts_account a
+    LEFT JOIN users_user u ON u.id = a.owner_id
+    LEFT JOIN LATERAL (SELECT r.mrr FROM accounts_revenuesnapshot r WHERE r.account_id = a.id AND r.month <= %(t)s
+                       ORDER BY r.month DESC LIMIT 1) m ON true
+"""
+
+# Every statement groups by each account, the portfolio and every segment of the six dimensions at once, and
+# returns one row per KPI and subject: grouping (GROUPING(): 63 an account, 127 the portfolio, else the one
+# dimension grouped by), account_id, segment, slug, value, numerator, denominator, sample_size, as the engine
+# stores them (value = scale x numerator / denominator, null when the denominator is 0).
+_GROUPS = """GROUPING SETS ((s.account_id), (), (s.plan), (s.region), (s.industry), (s.lifecycle_stage),
+                            (s.size_band), (s.owner))"""
+_SUBJECT = """GROUPING(s.account_id, s.plan, s.region, s.industry, s.lifecycle_stage, s.size_band, s.owner)
+                  AS grouped_by,
+              s.account_id,
+              coalesce(s.plan, s.region, s.industry, s.lifecycle_stage, s.size_band, s.owner) AS segment"""
+_PER_KPI = """SELECT g.grouped_by, g.account_id, g.segment, v.slug,
+                     v.scale * v.numerator / nullif(v.denominator, 0), v.numerator, v.denominator, v.sample_size"""
+
 BASELINE_SQL = {
-    # Per account and portfolio in one statement each, straight from the tables.
-    "grr/nrr/expansion/contraction/churn/logo churn": """
-        WITH now_ AS (SELECT DISTINCT ON (account_id) account_id, mrr FROM accounts_revenuesnapshot
-                      WHERE month <= %(t)s ORDER BY account_id, month DESC),
-             then_ AS (SELECT DISTINCT ON (account_id) account_id, mrr FROM accounts_revenuesnapshot
-                       WHERE month <= %(t)s - interval '12 months' ORDER BY account_id, month DESC),
-             k AS (SELECT t.account_id, t.mrr AS m0, coalesce(n.mrr, 0) AS m1 FROM then_ t
-                   LEFT JOIN now_ n USING (account_id) WHERE t.mrr > 0)
-        SELECT account_id, least(m1, m0) / m0, m1 / m0, greatest(0, m1 - m0) / m0,
-               CASE WHEN m1 > 0 AND m1 < m0 THEN m0 - m1 ELSE 0 END / m0,
-               CASE WHEN m1 = 0 THEN m0 ELSE 0 END / m0, (m1 = 0)::int
-        FROM k
-        UNION ALL
-        SELECT NULL, sum(least(m1, m0)) / sum(m0), sum(m1) / sum(m0), sum(greatest(0, m1 - m0)) / sum(m0),
-               sum(CASE WHEN m1 > 0 AND m1 < m0 THEN m0 - m1 ELSE 0 END) / sum(m0),
-               sum(CASE WHEN m1 = 0 THEN m0 ELSE 0 END) / sum(m0), avg((m1 = 0)::int)
-        FROM k
+    # GRR, NRR, expansion, contraction, revenue churn, logo churn: the cohort paying 12 months before t.
+    "revenue": f"""
+        WITH k AS (
+            SELECT a.id AS account_id, m0.mrr AS m0, coalesce(m1.mrr, 0) AS m1
+            FROM accounts_account a
+            CROSS JOIN LATERAL (SELECT r.mrr::float8 AS mrr FROM accounts_revenuesnapshot r
+                                WHERE r.account_id = a.id AND r.month <= %(t)s::date - interval '12 months'
+                                ORDER BY r.month DESC LIMIT 1) m0
+            LEFT JOIN LATERAL (SELECT r.mrr::float8 AS mrr FROM accounts_revenuesnapshot r
+                               WHERE r.account_id = a.id AND r.month <= %(t)s ORDER BY r.month DESC LIMIT 1) m1 ON true
+            WHERE (a.start_date IS NULL OR a.start_date <= %(t)s::date - interval '12 months') AND m0.mrr > 0
+        ), g AS (
+            SELECT {_SUBJECT}, sum(m0) AS m0, sum(least(m1, m0)) AS kept, sum(m1) AS m1,
+                   sum(greatest(m1 - m0, 0)) AS expansion,
+                   sum(CASE WHEN m1 > 0 AND m1 < m0 THEN m0 - m1 ELSE 0 END) AS contraction,
+                   sum(CASE WHEN m1 = 0 THEN m0 ELSE 0 END) AS churned_mrr, count(*) FILTER (WHERE m1 = 0) AS churned,
+                   count(*) AS accounts
+            FROM k JOIN baseline_segments s USING (account_id)
+            GROUP BY {_GROUPS}
+        )
+        {_PER_KPI}
+        FROM g CROSS JOIN LATERAL (VALUES
+            ('grr', 100.0, g.kept, g.m0, g.accounts), ('nrr', 100.0, g.m1, g.m0, g.accounts),
+            ('expansion-rate', 100.0, g.expansion, g.m0, g.accounts),
+            ('contraction-rate', 100.0, g.contraction, g.m0, g.accounts),
+            ('revenue-churn', 100.0, g.churned_mrr, g.m0, g.accounts),
+            ('logo-churn', 100.0, g.churned::float8, g.accounts::float8, g.accounts)
+        ) AS v (slug, scale, numerator, denominator, sample_size)
     """,
-    "nps/csat/ces": """
-        SELECT account_id, kind,
-               CASE kind WHEN 'nps' THEN 100.0 * (count(*) FILTER (WHERE score >= 9)
-                                                  - count(*) FILTER (WHERE score <= 6)) / count(*)
-                         WHEN 'csat' THEN 100.0 * count(*) FILTER (WHERE score >= 4) / count(*)
-                         ELSE avg(score) END
-        FROM accounts_surveyresponse
-        WHERE responded_at >= %(t)s::date - 89 AND responded_at < %(t)s::date + 1
-        GROUP BY GROUPING SETS ((account_id, kind), (kind))
+    # NPS, CSAT, CES over the 90 days ending on t (UTC days: the bench tenant's time zone).
+    "surveys": f"""
+        WITH g AS (
+            SELECT {_SUBJECT}, r.kind,
+                   CASE r.kind WHEN 'nps' THEN count(*) FILTER (WHERE r.score >= 9)
+                                               - count(*) FILTER (WHERE r.score <= 6)
+                               WHEN 'csat' THEN count(*) FILTER (WHERE r.score >= 4)
+                               ELSE sum(r.score) END::float8 AS numerator,
+                   count(*) AS answers
+            FROM accounts_surveyresponse r JOIN baseline_segments s USING (account_id)
+            WHERE r.kind IN ('nps', 'csat', 'ces')
+              AND r.responded_at >= (%(t)s::date - 89)::timestamp AT TIME ZONE 'UTC'
+              AND r.responded_at < (%(t)s::date + 1)::timestamp AT TIME ZONE 'UTC'
+            GROUP BY r.kind, {_GROUPS}
+        )
+        {_PER_KPI}
+        FROM g CROSS JOIN LATERAL (VALUES (g.kind, CASE g.kind WHEN 'ces' THEN 1.0 ELSE 100.0 END, g.numerator,
+                                           g.answers::float8, g.answers))
+            AS v (slug, scale, numerator, denominator, sample_size)
     """,
-    "stickiness/seat utilisation/trend": """
-        WITH u AS (SELECT account_id, count(*) FILTER (WHERE day > %(t)s::date - 28) AS user_days28,
-                          count(DISTINCT user_id) FILTER (WHERE day > %(t)s::date - 28) AS users28,
-                          count(DISTINCT user_id) FILTER (WHERE day > %(t)s::date - 30) AS users30
-                   FROM accounts_userdaily WHERE day > %(t)s::date - 30 AND day <= %(t)s GROUP BY account_id),
-             e AS (SELECT account_id, sum(events) FILTER (WHERE day > %(t)s::date - 30) AS last30,
-                          sum(events) FILTER (WHERE day <= %(t)s::date - 30) AS prev30
-                   FROM accounts_usagedaily WHERE day > %(t)s::date - 60 AND day <= %(t)s GROUP BY account_id)
-        SELECT a.id, 100.0 * u.user_days28 / 28 / nullif(u.users28, 0),
-               100.0 * u.users30 / nullif(a.licensed_seats, 0),
-               100.0 * (e.last30 - e.prev30) / nullif(e.prev30, 0)
-        FROM accounts_account a LEFT JOIN u ON u.account_id = a.id LEFT JOIN e ON e.account_id = a.id
+    # Stickiness (28 days), seat utilisation (30 days), usage trend (30 days vs the 30 before), for every account
+    # started by t; an active user is one with an event that day.
+    "usage": f"""
+        WITH user_days AS (
+            SELECT account_id, user_id, count(*) FILTER (WHERE day > %(t)s::date - 28) AS days28
+            FROM accounts_userdaily
+            WHERE day > %(t)s::date - 30 AND day <= %(t)s AND events > 0
+            GROUP BY account_id, user_id
+        ), users AS (
+            SELECT account_id, sum(days28) AS user_days28, count(*) FILTER (WHERE days28 > 0) AS users28,
+                   count(*) AS users30
+            FROM user_days GROUP BY account_id
+        ), events AS (
+            SELECT account_id, sum(events) FILTER (WHERE day > %(t)s::date - 30) AS recent,
+                   sum(events) FILTER (WHERE day <= %(t)s::date - 30) AS earlier
+            FROM accounts_usagedaily WHERE day > %(t)s::date - 60 AND day <= %(t)s GROUP BY account_id
+        ), per_account AS (
+            SELECT a.id AS account_id, coalesce(u.user_days28, 0)::float8 / 28 AS mean_dau,
+                   coalesce(u.users28, 0) AS users28, CASE WHEN a.licensed_seats > 0 THEN coalesce(u.users30, 0) END
+                   AS users30, nullif(a.licensed_seats, 0) AS seats,
+                   coalesce(e.recent, 0) - coalesce(e.earlier, 0) AS change, coalesce(e.earlier, 0) AS earlier,
+                   (coalesce(e.recent, 0) + coalesce(e.earlier, 0) > 0)::int AS had_events
+            FROM accounts_account a LEFT JOIN users u ON u.account_id = a.id LEFT JOIN events e ON e.account_id = a.id
+            WHERE a.start_date IS NULL OR a.start_date <= %(t)s
+        ), g AS (
+            SELECT {_SUBJECT}, sum(mean_dau) AS mean_dau, sum(users28) AS users28, sum(users30) AS users30,
+                   sum(seats) AS seats, count(seats) AS with_seats, sum(change) AS change, sum(earlier) AS earlier,
+                   sum(had_events) AS had_events
+            FROM per_account JOIN baseline_segments s USING (account_id)
+            GROUP BY {_GROUPS}
+        )
+        {_PER_KPI}
+        FROM g CROSS JOIN LATERAL (VALUES
+            ('stickiness', 100.0, g.mean_dau, g.users28::float8, g.users28),
+            ('seat-utilization', 100.0, g.users30::float8, g.seats::float8, g.with_seats),
+            ('usage-trend', 100.0, g.change::float8, g.earlier::float8, g.had_events)
+        ) AS v (slug, scale, numerator, denominator, sample_size)
     """,
 }
+DIMENSION_OF_GROUPING = {127: "", 95: "plan", 111: "region", 119: "industry", 123: "lifecycle_stage",
+                         125: "size_band", 126: "owner"}
+_DIMENSION_SQL = "CASE r.grouped_by " + " ".join(
+    f"WHEN {grouping} THEN '{dimension}'" for grouping, dimension in DIMENSION_OF_GROUPING.items()) + " ELSE '' END"
+
+# The same rows written as the engine writes them: the date's rows of those KPIs replaced, in one transaction.
+BASELINE_DELETE = """
+    DELETE FROM metrics_metricvalue
+    WHERE as_of = %(t)s AND kpi_id IN (SELECT id FROM metrics_kpi WHERE slug = ANY(%(slugs)s))
+"""
+BASELINE_INSERT = f"""
+    INSERT INTO metrics_metricvalue (kpi_id, kpi_version, scope, account_id, dimension, segment, as_of, value,
+                                     numerator, denominator, sample_size, details, run_id)
+    SELECT k.id, k.version, CASE r.grouped_by WHEN 63 THEN 'account' WHEN 127 THEN 'portfolio' ELSE 'segment' END,
+           r.account_id, {_DIMENSION_SQL}, coalesce(r.segment, ''), %(t)s, r.value,
+           r.numerator, r.denominator, coalesce(r.sample_size, 0), NULL, NULL
+    FROM ({{statement}}) AS r (grouped_by, account_id, segment, slug, value, numerator, denominator, sample_size)
+    JOIN metrics_kpi k ON k.slug = r.slug
+"""
+BASELINE_SLUGS = ["grr", "nrr", "expansion-rate", "contraction-rate", "revenue-churn", "logo-churn", "nps", "csat",
+                  "ces", "stickiness", "seat-utilization", "usage-trend"]
 
 
-def baseline() -> float:
+def baseline() -> tuple[float, dict[tuple, float | None]]:
+    """Run the hand-written SQL; its time and its values keyed (kpi slug, account id, dimension, segment)."""
+    values: dict[tuple, float | None] = {}
     started = time.perf_counter()
     with connection.cursor() as cursor:
+        cursor.execute(BASELINE_SEGMENTS, {"t": AS_OF})
+        results = []
         for sql in BASELINE_SQL.values():
             cursor.execute(sql, {"t": AS_OF})
-            cursor.fetchall()
+            results.extend(cursor.fetchall())
+    seconds = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE baseline_segments")
+    for grouping, account_id, segment, slug, value, *_ in results:
+        subject = (account_id, "", "") if grouping == 63 else (None, DIMENSION_OF_GROUPING[grouping], segment or "")
+        values[(slug, *subject)] = value
+    return seconds, values
+
+
+def baseline_stored() -> float:
+    """The hand-written SQL doing the engine's whole job for those KPIs: the same rows (value, numerator,
+    denominator, sample size; no explanation details) written into the values table and committed."""
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(BASELINE_SEGMENTS, {"t": AS_OF})
+        cursor.execute(BASELINE_DELETE, {"t": AS_OF, "slugs": BASELINE_SLUGS})
+        for sql in BASELINE_SQL.values():
+            cursor.execute(BASELINE_INSERT.format(statement=sql), {"t": AS_OF})
+        cursor.execute("DROP TABLE baseline_segments")
     return time.perf_counter() - started
+
+
+def same_numbers(expected: dict[tuple, float | None]) -> str:
+    """Check the engine stored the baseline's value for every subject the baseline computed (relative 1e-9: sums
+    may add in another order), so the comparison is between two computations of the same numbers."""
+    from metrics.models import MetricValue
+
+    stored = {(slug, account, dimension, segment): value for slug, account, dimension, segment, value in
+              MetricValue.objects.filter(as_of=AS_OF, kpi__slug__in={key[0] for key in expected}).values_list(
+                  "kpi__slug", "account_id", "dimension", "segment", "value")}
+    wrong = [key for key, value in expected.items() if value is not None and not (
+        key in stored and stored[key] is not None and math.isclose(stored[key], value, rel_tol=1e-9, abs_tol=1e-9))]
+    return f"{len(expected) - len(wrong):,} of {len(expected):,} baseline values equal to the engine's" + (
+        f"; first differences: {[(key, expected[key], stored.get(key)) for key in wrong[:3]]}" if wrong else "")
 
 
 def main() -> None:
@@ -214,7 +349,8 @@ def main() -> None:
         catalogue_install()
         build(args.accounts, args.events)
         kpis = list(KPI.objects.filter(is_active=True))
-        baseline_seconds = min(baseline() for _ in range(2))
+        baseline_seconds, baseline_values = min((baseline() for _ in range(2)), key=lambda result: result[0])
+        stored_seconds = min(baseline_stored() for _ in range(2))
 
         with CaptureQueriesContext(connection) as full_queries:
             started = time.perf_counter()
@@ -224,15 +360,18 @@ def main() -> None:
         comparable = {"grr", "nrr", "expansion-rate", "contraction-rate", "revenue-churn", "logo-churn", "nps",
                       "csat", "ces", "stickiness", "seat-utilization", "usage-trend"}
         revenue_survey_usage = [k for k in kpis if k.slug in comparable]
-        started = time.perf_counter()
-        kpis_compute(as_of=AS_OF, kpis=revenue_survey_usage, trigger=ComputationRun.Trigger.MANUAL)
-        comparable_seconds = time.perf_counter() - started
+        # Repeated, the best kept, as for the baseline: the machine is shared, and a run only gets slower by it.
+        comparable_seconds = min(_timed(lambda: kpis_compute(as_of=AS_OF, kpis=revenue_survey_usage,
+                                                             trigger=ComputationRun.Trigger.MANUAL))
+                                 for _ in range(2))
+        checked = same_numbers(baseline_values)
 
         touched = list(_ids(100))
         with CaptureQueriesContext(connection) as incremental_queries:
-            started = time.perf_counter()
-            kpis_compute(as_of=AS_OF, kpis=kpis, account_ids=touched, trigger=ComputationRun.Trigger.INGEST)
-            incremental_seconds = time.perf_counter() - started
+            incremental_times = [_timed(lambda: kpis_compute(as_of=AS_OF, kpis=kpis, account_ids=touched,
+                                                             trigger=ComputationRun.Trigger.INGEST))
+                                 for _ in range(3)]
+        incremental_seconds = min(incremental_times)
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{args.accounts:,} accounts, {args.events:,} events, {len(kpis)} KPIs, as of {AS_OF}")
@@ -240,12 +379,22 @@ def main() -> None:
     print(f"engine, full catalogue, all scopes:    {engine_seconds:6.2f} s  ({run.rows_written:,} values, "
           f"{len(full_queries.captured_queries)} queries, status {run.status}{errors})")
     print(f"engine, the same 12 KPIs as below:     {comparable_seconds:6.2f} s")
-    print(f"hand-written SQL, 12 revenue, survey and usage KPIs (no segments, nothing stored): "
-          f"{baseline_seconds:6.2f} s")
-    print(f"ratio engine / hand-written SQL:       {comparable_seconds / baseline_seconds:6.2f}  (goal <= 2)")
-    print(f"incremental, 100 touched accounts:     {incremental_seconds:6.2f} s  "
-          f"({len(incremental_queries.captured_queries)} queries; goal < 1 s)")
+    print(f"hand-written SQL, the same 12 KPIs per account, segment and portfolio, computed: "
+          f"{baseline_seconds:6.2f} s  ({checked})")
+    print(f"hand-written SQL, the same, computed and stored:  {stored_seconds:6.2f} s")
+    print(f"ratio engine / hand-written SQL computing:        {comparable_seconds / baseline_seconds:6.2f}")
+    print(f"ratio engine / hand-written SQL computing and storing: {comparable_seconds / stored_seconds:6.2f}"
+          f"  (goal <= 2)")
+    print(f"incremental, 100 touched accounts:     {incremental_seconds:6.2f} s  (best of "
+          f"{', '.join(f'{seconds:.2f}' for seconds in incremental_times)}; "
+          f"{len(incremental_queries.captured_queries) // len(incremental_times)} queries; goal < 1 s)")
     print(f"peak RSS of this process:              {rss:6.0f} MB  (goal < 400 MB)")
+
+
+def _timed(work: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
 
 
 def _ids(count: int):

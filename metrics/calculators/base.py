@@ -1,5 +1,5 @@
 """What every KPI calculator is: a registered id, a readable formula, validated parameters, ONE set-based
-query that computes every account at once, and a rule for combining accounts into a segment or the
+query that computes every account at once, and ONE query combining accounts into every segment and the
 portfolio (by default the ratio of summed numerators and denominators)."""
 
 from __future__ import annotations
@@ -120,6 +120,8 @@ class Calculator(ABC):
     scale: ClassVar[float | None] = None
     # KPIs whose stored values this calculator reads (health score); computed before it.
     depends_on_kpis: ClassVar[bool] = False
+    # Whether `finish_aggregate` completes in Python what `aggregate_sql` summed.
+    finishes_in_python: ClassVar[bool] = False
 
     def clean_params(self, raw: dict | None) -> dict:
         raw = dict(raw or {})
@@ -161,16 +163,72 @@ class Calculator(ABC):
                                        sample_size=int(sample_size or 0), details=details))
         return values
 
-    def aggregate(self, rows: Sequence[AccountValue], *, as_of: date, params: dict) -> Aggregate:
-        """Combine accounts: Σ numerators / Σ denominators x scale (null when Σ denominators is 0)."""
-        # An account without a denominator (nothing to divide by) contributes to neither side.
-        counted = [row for row in rows if row.denominator is not None]
-        numerator = sum(row.numerator for row in counted if row.numerator is not None)
-        denominator = sum(row.denominator for row in counted)
-        sample = sum(row.sample_size for row in rows)
-        return Aggregate(value=ratio(numerator, denominator, self.scale or 1.0),
-                         numerator=numerator, denominator=denominator, sample_size=sample)
+    def aggregate_sql(self, params: dict) -> str:
+        """One query combining the accounts of every segment and the portfolio (see `AGGREGATE_COLUMNS`).
+
+        Default: Σ numerators / Σ denominators x scale (null when Σ denominators is 0); an account without a
+        denominator (nothing to divide by) contributes to neither side, only to the sample size.
+        """
+        return RATIO_AGGREGATE
+
+    def finish_aggregate(self, aggregate: Aggregate, *, as_of: date, params: dict) -> Aggregate:
+        """Where `finishes_in_python`: turn what `aggregate_sql` summed into the group's value (exact arithmetic
+        SQL has no aggregate for, such as Kaplan-Meier's products of fractions)."""
+        raise NotImplementedError(f"{self.id} aggregates in SQL only.")
 
 
-# The account filter every account_sql uses.
-ACCOUNTS_FILTER = "(%(account_ids)s::bigint[] IS NULL OR a.id = ANY(%(account_ids)s::bigint[]))"
+def accounts_filter(column: str) -> str:
+    """Restricts `column` (an account id) to `%(account_ids)s` when that is not NULL. Repeat it inside a subquery
+    that groups rows before the join to the accounts: the planner does not carry `= ANY(...)` across a join."""
+    return f"(%(account_ids)s::bigint[] IS NULL OR {column} = ANY(%(account_ids)s::bigint[]))"
+
+
+# The account filter every account_sql uses, on accounts_account `a`.
+ACCOUNTS_FILTER = accounts_filter("a.id")
+
+# What an `aggregate_sql` reads: `members`, the stored account rows of the KPI and date with the account's segment
+# in every dimension (columns: the DIMENSIONS, account_id, value, numerator, denominator, sample_size, details),
+# plus one member whose columns are all NULL, so the portfolio has a row even with no account: aggregates count
+# columns, never rows. It groups with `by_group()` and returns: GROUP_COLUMNS (dimension, segment; '' and ''
+# for the portfolio), value, numerator, denominator, sample_size, details (jsonb).
+AGGREGATE_COLUMNS = ("dimension", "segment", "value", "numerator", "denominator", "sample_size", "details")
+DIMENSIONS = ("plan", "region", "industry", "lifecycle_stage", "size_band", "owner")
+
+# In each grouping set all dimensions but one (or all, for the portfolio) are grouped away and read NULL.
+GROUP_COLUMNS = ("CASE " + " ".join(f"WHEN GROUPING({d}) = 0 THEN '{d}'" for d in DIMENSIONS) + " ELSE '' END, "
+                 f"coalesce({', '.join(DIMENSIONS)}, '')")
+
+
+def by_group(*also: str) -> str:
+    """GROUP BY the portfolio and every segment of every dimension in one pass (grouping sets: each member is
+    read once, not once per dimension), and `also` within each; the all-NULL member counts for the portfolio
+    only (a real account is in a segment of every dimension)."""
+    sets = ", ".join(["()", *(f"({d})" for d in DIMENSIONS)])
+    return (f"GROUP BY {''.join(f'{column}, ' for column in also)}GROUPING SETS ({sets}) "
+            f"HAVING GROUPING({', '.join(DIMENSIONS)}) = {2 ** len(DIMENSIONS) - 1} "
+            f"OR coalesce({', '.join(DIMENSIONS)}) IS NOT NULL")
+
+
+# Σ numerators (of accounts with a denominator) / Σ denominators x scale, per group.
+RATIO_AGGREGATE = f"""
+    SELECT {GROUP_COLUMNS},
+           CASE WHEN coalesce(sum(denominator), 0) <> 0
+                THEN %(scale)s::float8 * coalesce(sum(numerator) FILTER (WHERE denominator IS NOT NULL), 0)
+                     / sum(denominator) END,
+           coalesce(sum(numerator) FILTER (WHERE denominator IS NOT NULL), 0),
+           coalesce(sum(denominator), 0), coalesce(sum(sample_size), 0), NULL::jsonb
+    FROM members
+    {by_group()}
+"""
+
+
+def median_of_sorted(array: str) -> str:
+    """SQL for the median of `array` (an expression of a float8[] sorted ascending), NULL when it is empty.
+
+    Exactly as Python's statistics.median: the middle element, or (a + b) / 2 of the two middle ones in float8
+    for an even count. percentile_cont(0.5) computes a + 0.5 x (b - a), which can differ in the last bit.
+    """
+    return f"""(CASE WHEN coalesce(cardinality({array}), 0) = 0 THEN NULL
+                     WHEN mod(cardinality({array}), 2) = 1 THEN ({array})[cardinality({array}) / 2 + 1]
+                     ELSE (({array})[cardinality({array}) / 2] + ({array})[cardinality({array}) / 2 + 1]) / 2
+                END)"""

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from datetime import date
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from metrics.calculators.base import (
     ACCOUNTS_FILTER,
-    AccountValue,
-    Aggregate,
+    GROUP_COLUMNS,
     Calculator,
     CalculatorError,
     Param,
-    ratio,
+    by_group,
     register,
 )
 
@@ -201,17 +198,15 @@ class HealthScore(Calculator):
             FROM scored
         """
 
-    def aggregate(self, rows: Sequence[AccountValue], *, as_of: date, params: dict) -> Aggregate:
-        """The mean of the account scores, with how many accounts are in each band."""
-        scored = [row for row in rows if row.value is not None]
-        bands = dict.fromkeys(BANDS, 0)
-        for row in scored:
-            band = (row.details or {}).get("band")
-            if band in bands:
-                bands[band] += 1
-        total = sum(row.value for row in scored)
-        return Aggregate(value=ratio(total, len(scored)), numerator=total, denominator=len(scored),
-                         sample_size=len(scored), details={"bands": bands})
+    def aggregate_sql(self, params: dict) -> str:
+        # Per group: the mean of the account scores (Σ scores / scored accounts), and the accounts per band.
+        bands = ", ".join(f"'{band}', count(value) FILTER (WHERE details ->> 'band' = '{band}')" for band in BANDS)
+        return f"""
+            SELECT {GROUP_COLUMNS}, sum(value) / nullif(count(value), 0), coalesce(sum(value), 0), count(value),
+                   count(value), jsonb_build_object('bands', jsonb_build_object({bands}))
+            FROM members
+            {by_group()}
+        """
 
 
 @register

@@ -11,17 +11,17 @@ account row at all, as the survey KPIs do for accounts without answers.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Sequence
 from datetime import date
 from typing import ClassVar
 
 from metrics.calculators.base import (
     ACCOUNTS_FILTER,
-    AccountValue,
+    GROUP_COLUMNS,
     Aggregate,
     Calculator,
     CalculatorError,
     Param,
+    by_group,
     register,
 )
 
@@ -29,10 +29,16 @@ LTV_CHURN_MONTHS = 6
 RENEWAL_BASES = ("logo", "dollar")
 
 
+def _latest_mrr(day: str) -> str:
+    """The query of account `a`'s MRR in force on `day` (an SQL date expression), column `mrr`: no row before
+    its first snapshot. Joined LATERAL, it is an index probe per account that the planner cannot inline."""
+    return f"""SELECT r.mrr::float8 AS mrr FROM accounts_revenuesnapshot r
+               WHERE r.account_id = a.id AND r.month <= {day} ORDER BY r.month DESC LIMIT 1"""
+
+
 def _mrr_on(day: str) -> str:
     """Account `a`'s MRR in force on `day` (an SQL date expression); NULL before its first snapshot."""
-    return f"""(SELECT r.mrr::float8 FROM accounts_revenuesnapshot r
-                WHERE r.account_id = a.id AND r.month <= {day} ORDER BY r.month DESC LIMIT 1)"""
+    return f"({_latest_mrr(day)})"
 
 
 def _months_before(day: date, months: int) -> date:
@@ -42,14 +48,15 @@ def _months_before(day: date, months: int) -> date:
     return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
-# Every account that started on or before the window's start, with its MRR then and on the as-of date.
+# Every account that started on or before the window's start, with its MRR then and on the as-of date. The
+# two lookups are LATERAL joins, so each runs once per account however often the calculators name the columns.
 _COHORT = f"""
-    SELECT a.id AS account_id, w.window_start,
-           {_mrr_on("w.window_start")} AS mrr_start,
-           coalesce({_mrr_on("%(as_of)s::date")}, 0) AS mrr_end
+    SELECT a.id AS account_id, w.window_start, mrr_then.mrr AS mrr_start, coalesce(mrr_now.mrr, 0) AS mrr_end
     FROM accounts_account a
     CROSS JOIN (SELECT (%(as_of)s::date - make_interval(months => %(window_months)s::int))::date
                 AS window_start) w
+    LEFT JOIN LATERAL ({_latest_mrr("w.window_start")}) mrr_then ON true
+    LEFT JOIN LATERAL ({_latest_mrr("%(as_of)s::date")}) mrr_now ON true
     WHERE (a.start_date IS NULL OR a.start_date <= w.window_start)
       AND {ACCOUNTS_FILTER}
 """
@@ -300,17 +307,33 @@ class LifetimeValue(Calculator):
             WHERE mrr_now > 0 OR ever_paying_at_start
         """
 
-    def aggregate(self, rows: Sequence[AccountValue], *, as_of: date, params: dict) -> Aggregate:
-        """LTV of a group from its accounts' MRR now and their month-by-month churn observations.
+    def aggregate_sql(self, params: dict) -> str:
+        # Per group: MRR and number of the accounts paying now, and for each month k the accounts paying at its
+        # start and those of them churned by its end; finish_aggregate turns them into the LTV.
+        def month_sums(key: str) -> str:
+            return ", ".join(f"coalesce(sum((details -> '{key}' ->> {k})::int), 0)" for k in range(LTV_CHURN_MONTHS))
 
-        `paying_at_start[k]` / `churned[k]` describe the month ending k months before the as-of date.
+        return f"""
+            SELECT {GROUP_COLUMNS}, NULL, sum(numerator) FILTER (WHERE denominator <> 0),
+                   count(account_id) FILTER (WHERE denominator <> 0), NULL,
+                   jsonb_build_object('paying_at_start', jsonb_build_array({month_sums("paying_at_start")}),
+                                      'churned', jsonb_build_array({month_sums("churned")}))
+            FROM members
+            {by_group()}
         """
-        paying = [row for row in rows if row.denominator]
-        arpa = sum(row.numerator for row in paying) / len(paying) if paying else None
+
+    finishes_in_python = True
+
+    def finish_aggregate(self, aggregate: Aggregate, *, as_of: date, params: dict) -> Aggregate:
+        """LTV of a group from its paying accounts' MRR and the month-by-month churn counts.
+
+        `paying_at_start[k]` / `churned[k]` count the month ending k months before the as-of date.
+        """
+        paying = int(aggregate.denominator or 0)
+        arpa = aggregate.numerator / paying if paying else None
         months, rates = [], []
         for k in range(LTV_CHURN_MONTHS):
-            at_risk = sum(row.details["paying_at_start"][k] for row in rows if row.details)
-            churned = sum(row.details["churned"][k] for row in rows if row.details)
+            at_risk, churned = aggregate.details["paying_at_start"][k], aggregate.details["churned"][k]
             rate = churned / at_risk if at_risk else None
             if rate is not None:
                 rates.append(rate)
@@ -319,7 +342,7 @@ class LifetimeValue(Calculator):
         churn = sum(rates) / len(rates) if rates else None
         margin_per_account = None if arpa is None else arpa * params["gross_margin"]
         value = margin_per_account / churn if margin_per_account is not None and churn else None
-        return Aggregate(value=value, numerator=margin_per_account, denominator=churn, sample_size=len(paying),
-                         details={"arpa": arpa, "paying_accounts": len(paying),
+        return Aggregate(value=value, numerator=margin_per_account, denominator=churn, sample_size=paying,
+                         details={"arpa": arpa, "paying_accounts": paying,
                                   "gross_margin": params["gross_margin"], "monthly_logo_churn": churn,
                                   "months": months})

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
-from statistics import median
-
-from metrics.calculators.base import ACCOUNTS_FILTER, AccountValue, Aggregate, Calculator, Param, register
+from metrics.calculators.base import (
+    ACCOUNTS_FILTER,
+    GROUP_COLUMNS,
+    Calculator,
+    Param,
+    by_group,
+    median_of_sorted,
+    register,
+)
 
 WINDOW = Param(int, default=90, minimum=1, maximum=730, help="Days of tickets, ending on the as-of date.")
 
@@ -90,12 +94,22 @@ class FirstResponseHours(SupportCalculator):
             GROUP BY a.id
         """
 
-    def aggregate(self, rows: Sequence[AccountValue], *, as_of: date, params: dict) -> Aggregate:
-        """The median over every ticket of the group, from the response hours each account row carries."""
-        hours = [hour for row in rows for hour in (row.details or {}).get("response_hours", [])]
-        unanswered = sum((row.details or {}).get("unanswered", 0) for row in rows)
-        return Aggregate(value=median(hours) if hours else None, numerator=None, denominator=len(hours),
-                         sample_size=len(hours), details={"unanswered": unanswered})
+    def aggregate_sql(self, params: dict) -> str:
+        # Per group: the median over every ticket of its accounts (the response hours each account row carries,
+        # sorted), not a mean of medians; and the tickets still unanswered. Two passes over the members: the
+        # counts hash-group every account, the medians sort only the tickets' hours.
+        return f"""
+            SELECT g.dimension, g.segment, {median_of_sorted("h.hours")}, NULL,
+                   coalesce(cardinality(h.hours), 0), coalesce(cardinality(h.hours), 0),
+                   jsonb_build_object('unanswered', g.unanswered)
+            FROM (SELECT {GROUP_COLUMNS}, coalesce(sum((details ->> 'unanswered')::int), 0)
+                  FROM members {by_group()}) AS g (dimension, segment, unanswered)
+            LEFT JOIN (SELECT {GROUP_COLUMNS}, array_agg(hour::float8 ORDER BY hour::float8)
+                       FROM members
+                       CROSS JOIN LATERAL jsonb_array_elements_text(details -> 'response_hours') AS hour
+                       {by_group()}) AS h (dimension, segment, hours)
+                   ON h.dimension = g.dimension AND h.segment = g.segment
+        """
 
 
 @register

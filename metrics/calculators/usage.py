@@ -12,20 +12,21 @@ Activation, time to first value and anomalies have their own populations, descri
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
-from itertools import groupby
 
 from metrics.calculators.base import (
     ACCOUNTS_FILTER,
-    AccountValue,
+    GROUP_COLUMNS,
     Aggregate,
     Calculator,
     CalculatorError,
     Param,
-    ratio,
+    accounts_filter,
+    by_group,
     register,
 )
 
@@ -56,6 +57,14 @@ CORE_FEATURES = ["dashboard_viewed", "report_created", "report_exported", "alert
 # Accounts that are customers on t: started on or before it, or with no start date recorded.
 _STARTED = f"{ACCOUNTS_FILTER} AND (a.start_date IS NULL OR a.start_date <= %(as_of)s::date)"
 _IN_WINDOW = "BETWEEN %(as_of)s::date - (%(window_days)s::int - 1) AND %(as_of)s::date"
+
+# Each account's distinct active users of the window and their active days: one row per (account, user).
+_ACTIVE_USERS = f"""
+    SELECT u.account_id, u.user_id, count(*) AS days
+    FROM accounts_userdaily u
+    WHERE u.events > 0 AND u.day {_IN_WINDOW} AND {accounts_filter("u.account_id")}
+    GROUP BY u.account_id, u.user_id
+"""
 
 
 @register
@@ -103,26 +112,39 @@ class ActivationRate(Calculator):
 
 
 def kaplan_meier_median(observations: Iterable[tuple[int, bool]]) -> tuple[int | None, list[tuple[int, Fraction]]]:
-    """The Kaplan-Meier median of (duration, observed) pairs and the survival curve at each event time.
+    """The Kaplan-Meier median of (duration, observed) pairs and the survival curve at each event time."""
+    median, curve = kaplan_meier_of_counts(Counter(observations).items())
+    return median, [(duration, Fraction(surviving, at_start)) for duration, surviving, at_start in curve]
+
+
+def kaplan_meier_of_counts(
+        counts: Iterable[tuple[tuple[int, bool], int]]) -> tuple[int | None, list[tuple[int, int, int]]]:
+    """The Kaplan-Meier median from how many accounts share each (duration, observed), and the survival curve
+    as (event time, numerator, denominator) of S at that time.
 
     S(d) = product over event times d_j <= d of (1 - events_j / at_risk_j), where an account censored at
     d_j still counts as at risk at d_j. The median is the smallest event time with S(d) <= 1/2, None if
-    the curve never gets there. Exact fractions, so a curve landing on 1/2 is not lost to rounding.
+    the curve never gets there. S is kept as an exact product of integers (not reduced: reducing big
+    fractions at every step is what costs), so a curve landing on 1/2 is not lost to rounding; counts (one
+    entry per distinct duration, not per account) keep it cheap for a whole portfolio.
     """
-    ordered = sorted(observations)
-    at_risk = len(ordered)
-    survival = Fraction(1)
-    curve: list[tuple[int, Fraction]] = []
+    events_at: dict[int, int] = {}
+    leaving_at: dict[int, int] = {}
+    for (duration, observed), count in counts:
+        leaving_at[duration] = leaving_at.get(duration, 0) + count
+        events_at[duration] = events_at.get(duration, 0) + (count if observed else 0)
+    at_risk = sum(leaving_at.values())
+    surviving, at_start = 1, 1
+    curve: list[tuple[int, int, int]] = []
     median = None
-    for duration, tied in groupby(ordered, key=lambda observation: observation[0]):
-        tied = list(tied)
-        events = sum(1 for _, observed in tied if observed)
+    for duration in sorted(leaving_at):
+        events = events_at[duration]
         if events:
-            survival *= Fraction(at_risk - events, at_risk)
-            curve.append((duration, survival))
-            if median is None and survival <= Fraction(1, 2):
+            surviving, at_start = surviving * (at_risk - events), at_start * at_risk
+            curve.append((duration, surviving, at_start))
+            if median is None and 2 * surviving <= at_start:
                 median = duration
-        at_risk -= len(tied)
+        at_risk -= leaving_at[duration]
     return median, curve
 
 
@@ -161,15 +183,32 @@ class TimeToFirstValue(Calculator):
             WHERE {ACCOUNTS_FILTER} AND a.start_date <= %(as_of)s::date
         """
 
-    def aggregate(self, rows: Sequence[AccountValue], *, as_of: date, params: dict) -> Aggregate:
-        observations = [(int(row.details["duration"]), bool(row.details["observed"]))
-                        for row in rows if row.details]
-        median, curve = kaplan_meier_median(observations)
-        observed = sum(1 for _, seen in observations if seen)
+    def aggregate_sql(self, params: dict) -> str:
+        # Per group: how many accounts share each (duration, observed), for the Kaplan-Meier estimate.
+        return f"""
+            SELECT dimension, segment, NULL, NULL, NULL, coalesce(sum(accounts), 0)::int,
+                   coalesce(jsonb_agg(jsonb_build_array(duration, observed, accounts))
+                            FILTER (WHERE accounts > 0), '[]'::jsonb)
+            FROM (SELECT {GROUP_COLUMNS}, (details ->> 'duration')::int, (details ->> 'observed')::boolean,
+                         count(details)
+                  FROM members
+                  {by_group("(details ->> 'duration')::int", "(details ->> 'observed')::boolean")}
+                 ) AS counted (dimension, segment, duration, observed, accounts)
+            GROUP BY dimension, segment
+        """
+
+    finishes_in_python = True
+
+    def finish_aggregate(self, aggregate: Aggregate, *, as_of: date, params: dict) -> Aggregate:
+        counts = [((duration, observed), accounts) for duration, observed, accounts in aggregate.details]
+        median, curve = kaplan_meier_of_counts(counts)
+        observed = sum(accounts for (_, seen), accounts in counts if seen)
         return Aggregate(
-            value=None if median is None else float(median), sample_size=len(observations),
-            details={"observed": observed, "censored": len(observations) - observed,
-                     "survival": [[duration, round(float(survival), 6)] for duration, survival in curve]},
+            value=None if median is None else float(median), sample_size=aggregate.sample_size,
+            details={"observed": observed, "censored": aggregate.sample_size - observed,
+                     # int / int is correctly rounded, as float(Fraction) is
+                     "survival": [[duration, round(surviving / at_start, 6)]
+                                  for duration, surviving, at_start in curve]},
         )
 
 
@@ -248,11 +287,12 @@ class Stickiness(Calculator):
     params = {"window_days": window(28)}
 
     def account_sql(self, params: dict) -> str:
+        # Each active user's active days first (one hash aggregate), then per account: no count(DISTINCT) sort.
         return f"""
-            SELECT a.id, count(u.user_id)::float8 / %(window_days)s::int, count(DISTINCT u.user_id),
-                   count(DISTINCT u.user_id), NULL, jsonb_build_object('user_days', count(u.user_id))
+            SELECT a.id, coalesce(sum(active.days), 0)::float8 / %(window_days)s::int, count(active.user_id),
+                   count(active.user_id), NULL, jsonb_build_object('user_days', coalesce(sum(active.days), 0)::bigint)
             FROM accounts_account a
-            LEFT JOIN accounts_userdaily u ON u.account_id = a.id AND u.events > 0 AND u.day {_IN_WINDOW}
+            LEFT JOIN ({_ACTIVE_USERS}) active ON active.account_id = a.id
             WHERE {_STARTED}
             GROUP BY a.id
         """
@@ -272,11 +312,11 @@ class SeatUtilization(Calculator):
         # Without seats the numerator is null too: the default aggregate sums numerators and denominators
         # separately, and users with no seats to set them against would inflate the portfolio.
         return f"""
-            SELECT a.id, CASE WHEN a.licensed_seats > 0 THEN count(DISTINCT u.user_id) END,
+            SELECT a.id, CASE WHEN a.licensed_seats > 0 THEN count(active.user_id) END,
                    NULLIF(a.licensed_seats, 0), (a.licensed_seats > 0)::int, NULL,
-                   jsonb_build_object('active_users', count(DISTINCT u.user_id), 'licensed_seats', a.licensed_seats)
+                   jsonb_build_object('active_users', count(active.user_id), 'licensed_seats', a.licensed_seats)
             FROM accounts_account a
-            LEFT JOIN accounts_userdaily u ON u.account_id = a.id AND u.events > 0 AND u.day {_IN_WINDOW}
+            LEFT JOIN ({_ACTIVE_USERS}) active ON active.account_id = a.id
             WHERE {_STARTED}
             GROUP BY a.id
         """
@@ -297,17 +337,19 @@ class UsageTrend(Calculator):
             SELECT account_id, recent - earlier, earlier, (recent + earlier > 0)::int, NULL,
                    jsonb_build_object('events', recent, 'events_before', earlier)
             FROM (
-                SELECT a.id AS account_id,
-                       coalesce(sum(d.events) FILTER (WHERE d.day > %(as_of)s::date - %(window_days)s::int), 0)
-                           AS recent,
-                       coalesce(sum(d.events) FILTER (WHERE d.day <= %(as_of)s::date - %(window_days)s::int), 0)
-                           AS earlier
+                SELECT a.id AS account_id, coalesce(d.recent, 0) AS recent, coalesce(d.earlier, 0) AS earlier
                 FROM accounts_account a
-                LEFT JOIN accounts_usagedaily d
-                       ON d.account_id = a.id
-                      AND d.day BETWEEN %(as_of)s::date - (2 * %(window_days)s::int - 1) AND %(as_of)s::date
+                -- each account's events summed first, straight off the rollup, then joined: one row per account
+                LEFT JOIN (
+                    SELECT d.account_id,
+                           sum(d.events) FILTER (WHERE d.day > %(as_of)s::date - %(window_days)s::int) AS recent,
+                           sum(d.events) FILTER (WHERE d.day <= %(as_of)s::date - %(window_days)s::int) AS earlier
+                    FROM accounts_usagedaily d
+                    WHERE d.day BETWEEN %(as_of)s::date - (2 * %(window_days)s::int - 1) AND %(as_of)s::date
+                      AND {accounts_filter("d.account_id")}
+                    GROUP BY d.account_id
+                ) d ON d.account_id = a.id
                 WHERE {_STARTED}
-                GROUP BY a.id
             ) windows
         """
 
@@ -375,8 +417,12 @@ class UsageAnomaly(Calculator):
             FROM scored
         """
 
-    def aggregate(self, rows: Sequence[AccountValue], *, as_of: date, params: dict) -> Aggregate:
-        scored = [row for row in rows if row.value is not None]
-        anomalous = sum(1 for row in scored if row.numerator)
-        return Aggregate(value=ratio(anomalous, len(scored), 100.0), numerator=anomalous, denominator=len(scored),
-                         sample_size=len(scored))
+    def aggregate_sql(self, params: dict) -> str:
+        # Per group: anomalous accounts / accounts with a score, as a percentage.
+        return f"""
+            SELECT {GROUP_COLUMNS},
+                   100.0::float8 * count(value) FILTER (WHERE numerator <> 0) / nullif(count(value), 0),
+                   count(value) FILTER (WHERE numerator <> 0), count(value), count(value), NULL::jsonb
+            FROM members
+            {by_group()}
+        """
