@@ -32,8 +32,16 @@ class KPIAdmin(admin.ModelAdmin):
     inlines = [KPIVersionInline, KPITargetInline]
 
 
+class MadeByTheEngine:
+    """Runs and breaches are records of what the engine did: shown, never added by hand (a form of read-only
+    fields would save an empty row)."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(ComputationRun)
-class ComputationRunAdmin(admin.ModelAdmin):
+class ComputationRunAdmin(MadeByTheEngine, admin.ModelAdmin):
     list_display = ["id", "as_of", "trigger", "status", "kpis_done", "rows_written", "created_at", "finished_at"]
     list_filter = ["status", "trigger"]
     date_hierarchy = "created_at"
@@ -64,7 +72,7 @@ class AlertRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Breach)
-class BreachAdmin(admin.ModelAdmin):
+class BreachAdmin(MadeByTheEngine, admin.ModelAdmin):
     list_display = ["opened_at", "rule", "kpi", "account", "segment", "severity", "status", "value_at_open",
                     "threshold", "respond_by", "resolved_at"]
     list_filter = ["status", "severity", "kpi"]

@@ -275,6 +275,13 @@ def _notify_owner(rule: AlertRule, breach_ids: list[int]) -> None:
     )
 
 
+def may_acknowledge(user) -> bool:
+    """Acknowledging is a person's work on the breach; viewers only read."""
+    from users.models import Role
+
+    return bool(user and user.is_authenticated and getattr(user, "role", None) not in (None, Role.VIEWER))
+
+
 def breach_acknowledge(*, breach: Breach, user) -> bool:
     """A person has seen it. Compare-and-set: only an open breach is acknowledged, once."""
     return bool(Breach.objects.filter(pk=breach.pk, status=BreachStatus.OPEN).update(

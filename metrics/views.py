@@ -154,8 +154,12 @@ def alerts(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def breach_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
-    from metrics.alerts import breach_acknowledge
+    from django.core.exceptions import PermissionDenied
+
+    from metrics.alerts import breach_acknowledge, may_acknowledge
     from metrics.models import Breach
 
+    if not may_acknowledge(request.user):
+        raise PermissionDenied("Viewers only read: a CSM, manager or leader acknowledges breaches.")
     breach_acknowledge(breach=get_object_or_404(Breach, pk=pk), user=request.user)
     return redirect("alerts")

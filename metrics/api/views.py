@@ -377,10 +377,12 @@ class BreachAcknowledge(APIView):
     permission_classes = [ReadScope]
 
     def post(self, request: Request, pk: int) -> Response:
-        from metrics.alerts import breach_acknowledge
+        from metrics.alerts import breach_acknowledge, may_acknowledge
 
         if isinstance(request.auth, ApiKey):
             raise InvalidInput("A person acknowledges a breach: sign in.", status_code=403)
+        if not may_acknowledge(request.user):
+            raise InvalidInput("Viewers only read: a CSM, manager or leader acknowledges breaches.", status_code=403)
         breach = get_object_or_404(Breach.objects.select_related("kpi", "rule", "account"), pk=pk)
         if breach.status == BreachStatus.RESOLVED:
             raise InvalidInput("The breach is already resolved.", status_code=409)
