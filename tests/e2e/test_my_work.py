@@ -90,8 +90,6 @@ def test_completing_a_task_does_not_reload_the_page(page: Page, sign_in):
     expect(page.get_by_role("status")).to_have_text(f"Completed: {CALL}.")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 asks for a page readable at a phone's width; the task table "
-                                       "still makes My work about 800px wide. Remove this mark when it fits.")
 @pytest.mark.viewport(**PHONE)
 def test_my_work_fits_a_phone_screen(page: Page, sign_in):
     csm = sign_in(Role.CSM)
