@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: run test stop services status lint setup bench-ingest bench-compute bench-alerts bench-load
+.PHONY: run test stop services status lint setup bench-ingest bench-compute bench-alerts bench-load bench-pages
 
 $(STAMP): requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ bench-alerts: services
 bench-load: services
 	@$(PY) manage.py platform_migrate
 	@$(PY) scripts/load_test.py $(BENCH_ARGS)
+
+bench-pages: services
+	@$(PY) manage.py platform_migrate
+	@$(PY) scripts/bench_pages.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	@$(VENV)/bin/ruff check .
