@@ -105,6 +105,7 @@ POLICY: dict[str, dict[str, frozenset]] = {
     "settings_user_deactivate": {"GET": ADMIN, "POST": ADMIN},
     "settings_user_reactivate": {"GET": ADMIN, "POST": ADMIN},
     "settings_sla": {"GET": ADMIN, "POST": ADMIN},
+    "settings_health": {"GET": ADMIN, "POST": ADMIN},
     "account_list": {"GET": EVERYONE, "POST": EVERYONE},
     "account_detail": {"GET": EVERYONE, "POST": EVERYONE},
     "feedback": {"GET": EVERYONE, "POST": EVERYONE},

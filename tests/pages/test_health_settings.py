@@ -1,0 +1,65 @@
+"""Health-score settings: admins move the bands and weights, which makes a new, audited KPI version."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.models import AuditEntry
+from metrics.models import KPI, KPIVersion
+from metrics.services import kpi_create
+from tests.conftest import TenantClient, login
+from tests.users.factories import UserFactory
+from users.models import Role
+
+
+@pytest.fixture
+def health():
+    kpi_create(slug="nps", name="NPS", calculator="surveys.nps", definition="d", tier="advocacy",
+               indicator="lagging", unit="score", poor_value=0, good_value=50)
+    return kpi_create(slug="health-score", name="Health score", calculator="health.score", definition="d",
+                      tier="advocacy", indicator="leading", unit="score",
+                      params={"components": [{"kpi": "nps", "weight": 1}]})
+
+
+def test_an_admin_moves_the_bands_and_weights_into_a_new_version(client, health):
+    admin = UserFactory(role=Role.ADMIN)
+    login(client, admin)
+    page = client.get("/settings/health/").content.decode()
+    assert 'value="50.0"' in page and 'value="75.0"' in page and "Weight of nps" in page
+
+    response = client.post("/settings/health/", {"red": 40, "yellow": 70, "weight_0": 2,
+                                                 "reason": "Calibrated on last year's churn"})
+
+    assert response.status_code == 302
+    kpi = KPI.objects.get(pk=health.pk)
+    assert kpi.version == 2
+    assert (kpi.params["bands"], kpi.params["components"]) == ({"red": 40.0, "yellow": 70.0},
+                                                               [{"kpi": "nps", "weight": 2.0}])
+    version = KPIVersion.objects.get(kpi=kpi, version=2)
+    assert (version.changed_by, version.reason) == (admin, "Calibrated on last year's churn")
+    entry = AuditEntry.objects.filter(object_type="metrics.kpi", object_id=str(kpi.pk)).latest("id")
+    assert entry.actor_user_id == admin.pk and "params" in entry.changes
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"red": 80, "yellow": 70, "weight_0": 1, "reason": "x"}, "must be below yellow"),
+    ({"red": 40, "yellow": 170, "weight_0": 1, "reason": "x"}, "less than or equal to 100"),
+    ({"red": 40, "yellow": 70, "weight_0": 1, "reason": ""}, "This field is required"),
+])
+def test_bad_bands_are_shown_and_change_nothing(client, health, data, message):
+    login(client, UserFactory(role=Role.ADMIN))
+
+    response = client.post("/settings/health/", data)
+
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert KPI.objects.get(pk=health.pk).version == 1
+
+
+def test_only_admins_and_only_in_their_tenant(client, health, other_tenant):
+    login(client, UserFactory(role=Role.LEADER))
+    assert client.get("/settings/health/").status_code == 403
+    assert client.post("/settings/health/", {"red": 1, "yellow": 2, "reason": "x"}).status_code == 403
+    assert KPI.objects.get(pk=health.pk).version == 1
+    bravo = TenantClient(other_tenant)
+    assert bravo.get("/settings/health/").status_code == 302  # not signed in there
