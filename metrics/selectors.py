@@ -307,13 +307,28 @@ def account_kpis(*, account_id: int) -> list[dict]:
     return result
 
 
-def open_breaches_by_severity() -> list[tuple[str, list]]:
-    """Open and acknowledged breaches, most severe first, oldest first within a severity. One query."""
+def open_breaches_by_severity(*, per_severity: int = 50) -> list[tuple[str, list, int]]:
+    """Open and acknowledged breaches, most severe first, oldest first within a severity: each severity's
+    `per_severity` oldest and its count. Two queries, however many breaches are open."""
+    from django.db.models import Count, F, Window
+    from django.db.models.functions import RowNumber
+
     from metrics.models import OPEN_STATUSES, Breach, Severity
 
-    breaches = Breach.objects.filter(status__in=OPEN_STATUSES).select_related("kpi", "rule", "account",
-                                                                              "account__owner")
+    open_breaches = Breach.objects.filter(status__in=OPEN_STATUSES)
+    counts = dict(open_breaches.values_list("severity").annotate(n=Count("id")).values_list("severity", "n"))
+    oldest = (open_breaches.select_related("kpi", "rule", "account", "account__owner")
+              .annotate(rank=Window(RowNumber(), partition_by=F("severity"), order_by=[F("opened_at"), F("id")]))
+              .filter(rank__lte=per_severity).order_by("opened_at", "id"))
     grouped: dict[str, list] = {severity: [] for severity in Severity.values}
-    for breach in breaches.order_by("opened_at"):
+    for breach in oldest:
         grouped[breach.severity].append(breach)
-    return [(severity, grouped[severity]) for severity in Severity.values if grouped[severity]]
+    return [(severity, grouped[severity], counts[severity]) for severity in Severity.values if counts.get(severity)]
+
+
+def open_breaches_of_severity(severity: str):
+    """Every open breach of one severity, oldest first, for paging through."""
+    from metrics.models import OPEN_STATUSES, Breach
+
+    return (Breach.objects.filter(status__in=OPEN_STATUSES, severity=severity)
+            .select_related("kpi", "rule", "account", "account__owner").order_by("opened_at", "id"))

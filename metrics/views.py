@@ -146,9 +146,27 @@ def glossary(request: HttpRequest) -> HttpResponse:
     return render(request, "metrics/glossary.html", {"entries": selectors.glossary()})
 
 
+ALERTS_PER_SEVERITY = 50
+ALERTS_PAGE_SIZE = 100
+
+
 def alerts(request: HttpRequest) -> HttpResponse:
-    """Open breaches by severity, with their age and response SLA."""
-    return render(request, "metrics/alerts.html", {"groups": selectors.open_breaches_by_severity(),
+    """Open breaches by severity with their age and response SLA: the oldest of each severity, or every
+    breach of one severity page by page (?severity=high&page=2)."""
+    from django.core.paginator import Paginator
+
+    from metrics.models import Severity
+
+    severity = request.GET.get("severity", "")
+    if severity:
+        if severity not in Severity.values:
+            return HttpResponse(f"severity must be one of {', '.join(Severity.values)}.", status=400)
+        page = Paginator(selectors.open_breaches_of_severity(severity), ALERTS_PAGE_SIZE).get_page(
+            request.GET.get("page"))
+        groups = [(severity, list(page), page.paginator.count)]
+    else:
+        page, groups = None, selectors.open_breaches_by_severity(per_severity=ALERTS_PER_SEVERITY)
+    return render(request, "metrics/alerts.html", {"groups": groups, "page": page, "severity": severity,
                                                    "now": timezone.now()})
 
 

@@ -126,7 +126,7 @@ def test_alerts_page_lists_open_breaches_by_severity_and_acknowledges(leader_cli
 
     page = leader_client.get("/alerts/")
     assert page.status_code == 200
-    assert [severity for severity, _ in page.context["groups"]] == ["low"]
+    assert [(severity, count) for severity, _, count in page.context["groups"]] == [("low", 1)]
     assert b"NPS above 50 is suspicious" in page.content and b"Globex" in page.content
 
     assert leader_client.post(f"/alerts/{breach.pk}/acknowledge/").status_code == 302
