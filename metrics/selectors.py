@@ -255,6 +255,14 @@ def health_distribution(*, health_kpi: KPI | None, segment: tuple[str, str] | No
 AT_RISK_BANDS = ("red", "yellow")
 
 
+def accounts_with_health(accounts: QuerySet[Account]) -> QuerySet[Account]:
+    """Each account's latest health score and band (None when never scored), in the same query."""
+    latest = (MetricValue.objects.filter(kpi__calculator="health.score", kpi__is_active=True, scope=Scope.ACCOUNT,
+                                         account=OuterRef("pk")).order_by("-as_of"))
+    return accounts.annotate(health=Subquery(latest.values("value")[:1]),
+                             health_band=Subquery(latest.values("details__band")[:1]))
+
+
 def at_risk_accounts(*, health_kpi: KPI | None, as_of: date | None, account_ids: Collection[int] | None = None,
                      limit: int = 25) -> list[Account]:
     """Active accounts in a red or yellow health band on `as_of`, or with an open breach, most ARR first:

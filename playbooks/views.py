@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.selectors import account_list
+from metrics.selectors import accounts_with_health
 from playbooks.effectiveness import effectiveness_explained, playbook_effectiveness, playbooks_effectiveness
 from playbooks.forms import PlaybookForm, WindowForm, playbook_editor_save, step_formset
 from playbooks.models import Playbook, Task, TaskOutcome
@@ -25,7 +26,7 @@ def my_work(request: HttpRequest) -> HttpResponse:
     """A CSM's home: overdue tasks first, then today's and upcoming ones; and the accounts in their book."""
     return render(request, "playbooks/my_work.html", {
         "inbox": inbox(user=request.user, now=timezone.now()),
-        "accounts": account_list(owner=request.user).order_by("renewal_date", "name"),
+        "accounts": accounts_with_health(account_list(owner=request.user)).order_by("renewal_date", "name"),
         "outcomes": TaskOutcome.choices,
     })
 

@@ -94,3 +94,24 @@ def test_a_csm_cannot_start_playbooks_on_someone_elses_account(client, csm):
 
     assert client.post(f"/accounts/{account.pk}/playbooks/start/", {"playbook": playbook.pk}).status_code == 403
     assert not Task.objects.exists()
+
+
+def test_my_accounts_show_their_latest_health_band(client, csm):
+    from metrics.models import MetricValue
+    from metrics.services import kpi_create
+
+    health = kpi_create(slug="health-score", name="Health score", calculator="health.score", definition="d",
+                        tier="advocacy", indicator="leading", unit="score")
+    scored, unscored = AccountFactory(owner=csm, name="Initech"), AccountFactory(owner=csm, name="Hooli")
+    today = timezone.localdate()
+    for days_ago, value, band in ((8, 81, "green"), (1, 42, "red")):
+        MetricValue.objects.create(kpi=health, kpi_version=1, scope="account", account=scored, value=value,
+                                   as_of=today - dt.timedelta(days=days_ago), details={"band": band})
+    login(client, csm)
+
+    accounts = {account.name: account for account in client.get("/work/").context["accounts"]}
+
+    assert (accounts["Initech"].health, accounts["Initech"].health_band) == (42, "red")  # the latest, not the best
+    assert accounts["Hooli"].health_band is None
+    page = client.get("/work/").content.decode()
+    assert "42 red" in page and "not scored" in page
