@@ -29,6 +29,11 @@ OTHER_TENANT_SLUG = "bravo"
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
+    from django.core.cache import cache
+
+    # The test Redis database outlives runs: counters a run leaves (failed sign-ins, rate limits) must not
+    # throttle the next one.
+    cache.clear()
     with django_db_blocker.unblock():
         platform_migrate()
         for slug in (TENANT_SLUG, OTHER_TENANT_SLUG):
