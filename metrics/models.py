@@ -194,11 +194,13 @@ class MetricValue(models.Model):
     Account rows are always stored: they are what an aggregate is explained by.
     """
 
-    kpi = models.ForeignKey(KPI, on_delete=models.CASCADE, related_name="values")
+    # No single-column indexes on these two: the unique key and (kpi, scope, as_of) lead with kpi, and
+    # (account, as_of) with account, so they served nothing and cost every one of the engine's inserts.
+    kpi = models.ForeignKey(KPI, on_delete=models.CASCADE, related_name="values", db_index=False)
     kpi_version = models.PositiveIntegerField()
     scope = models.CharField(max_length=10, choices=Scope.choices)
     account = models.ForeignKey("accounts.Account", null=True, blank=True, on_delete=models.CASCADE,
-                                related_name="metric_values")
+                                related_name="metric_values", db_index=False)
     dimension = models.CharField(max_length=20, blank=True, default="",
                                  help_text="Segment rows: plan, region, industry, lifecycle_stage, size_band, owner.")
     segment = models.CharField(max_length=200, blank=True, default="")
