@@ -102,7 +102,8 @@ def test_my_accounts_show_their_latest_health_band(client, csm):
 
     health = kpi_create(slug="health-score", name="Health score", calculator="health.score", definition="d",
                         tier="advocacy", indicator="leading", unit="score")
-    scored, unscored = AccountFactory(owner=csm, name="Initech"), AccountFactory(owner=csm, name="Hooli")
+    scored = AccountFactory(owner=csm, name="Initech")
+    AccountFactory(owner=csm, name="Hooli")  # never scored
     today = timezone.localdate()
     for days_ago, value, band in ((8, 81, "green"), (1, 42, "red")):
         MetricValue.objects.create(kpi=health, kpi_version=1, scope="account", account=scored, value=value,
