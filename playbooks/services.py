@@ -59,17 +59,24 @@ def _placeholders(run: PlaybookRun) -> dict[str, str]:
     }
 
 
+def _filled(text: str, placeholders: dict[str, str]) -> str:
+    """A step's title or instructions with {account}, {kpi}... filled in; an unknown placeholder (or a stray
+    brace) is shown as written, never a crash."""
+    try:
+        return text.format(**placeholders)
+    except (KeyError, IndexError, ValueError):
+        return text
+
+
 def _task_create(*, run: PlaybookRun, step: PlaybookStep, now: datetime) -> Task | None:
     severity = run.breach.severity if run.breach else "medium"
     assignee = _assignee(step, run)
-    try:
-        instructions = step.instructions.format(**_placeholders(run))
-    except (KeyError, IndexError, ValueError):
-        instructions = step.instructions  # an unknown placeholder is shown as written, never a crash
+    placeholders = _placeholders(run)
     try:
         with transaction.atomic():
             task = Task.objects.create(
-                run=run, step=step, account=run.account, title=step.title, instructions=instructions,
+                run=run, step=step, account=run.account, title=_filled(step.title, placeholders)[:200],
+                instructions=_filled(step.instructions, placeholders),
                 kind=step.kind, assignee=assignee,
                 queue_role=step.queue_role if step.assignee_rule == AssigneeRule.ROLE_QUEUE or assignee is None
                 else "",

@@ -65,7 +65,7 @@ def test_a_sequence_starts_with_its_first_step_for_the_account_owner(breach, peo
     run = playbook_run_start(playbook=_playbook(breach.rule), account=breach.account, breach=breach, now=NOW)
 
     task = Task.objects.get()
-    assert (task.run, task.assignee, task.title) == (run, people["csm"], "Call {account}")
+    assert (task.run, task.assignee, task.title) == (run, people["csm"], "Call Initech")
     assert task.instructions == "Seat use is 12.0% (threshold 20.0%) at Initech."
     assert task.due_at == NOW + dt.timedelta(days=2)
     assert task.respond_by == NOW + dt.timedelta(hours=72)  # high severity
@@ -221,7 +221,7 @@ def test_new_accounts_from_an_integration_start_onboarding_once(client, people,
         app.conf.task_always_eager = False
 
     task = Task.objects.get()
-    assert (task.title, task.assignee, task.run.occasion) == ("Kick-off with {account}", people["csm"], "onboarding")
+    assert (task.title, task.assignee, task.run.occasion) == ("Kick-off with Newco", people["csm"], "onboarding")
 
 
 def test_accounts_older_than_the_onboarding_playbook_do_not_get_it(people):
@@ -246,3 +246,14 @@ def test_renewals_within_the_window_start_once_per_renewal_date(people):
 
     run = PlaybookRun.objects.get()
     assert (run.account, run.occasion, run.trigger) == (soon, "renewal:2026-12-15", "renewal_due")
+
+
+def test_titles_get_their_placeholders_filled_and_unknown_ones_stay_as_written(breach, people):
+    playbook = Playbook.objects.create(name="Titles", mode="parallel")
+    PlaybookStep.objects.create(playbook=playbook, position=1, title="{kpi} at {value}: call {account}")
+    PlaybookStep.objects.create(playbook=playbook, position=2, title="Ask {whoever} about {account")
+
+    playbook_run_start(playbook=playbook, account=breach.account, breach=breach, now=NOW)
+
+    assert sorted(Task.objects.values_list("title", flat=True)) == [
+        "Ask {whoever} about {account", "Seat utilisation at 12.0: call Initech"]
