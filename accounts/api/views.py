@@ -140,9 +140,11 @@ AccountTickets = _records_view("AccountTickets", "support_tickets", out.SupportT
 
 
 class CsvImport(APIView):
-    """Import a CSV file (header row = field names) as one all-or-nothing batch."""
+    """Import a CSV file (header row = field names) as one all-or-nothing batch; unthrottled like the bulk
+    endpoints."""
 
     permission_classes = [IngestScope]
+    throttle_classes: list = []
     parser_classes = [MultiPartParser, FileUploadParser]
     spec: ItemSpec
     ingest = None

@@ -113,9 +113,13 @@ ERROR_RESPONSES = {
 
 
 class BulkIngestView(APIView):
-    """POST a batch of one kind of data; all or nothing. Subclasses are made by `bulk_ingest_view`."""
+    """POST a batch of one kind of data; all or nothing. Subclasses are made by `bulk_ingest_view`.
+
+    Not rate limited: an integration pushes as fast as its data comes (batches are bounded in size and
+    idempotent, so a retry storm costs no duplicate). Reads and configuration keep the per-key limit."""
 
     permission_classes = [IngestScope]
+    throttle_classes: list = []
     list_key: str
     ingest: Callable[..., object]
     allow_ndjson = False
