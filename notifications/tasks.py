@@ -19,3 +19,13 @@ def webhook_deliveries_sweep_task() -> None:
 @shared_task(ignore_result=True)
 def webhook_deliveries_sweep_all_tenants() -> None:
     delay_in_each_tenant(webhook_deliveries_sweep_task)
+
+
+@shared_task(ignore_result=True)
+def webhook_deliveries_purge_task() -> None:
+    webhooks.deliveries_purge()
+
+
+@shared_task(ignore_result=True)
+def webhook_deliveries_purge_all_tenants() -> None:
+    delay_in_each_tenant(webhook_deliveries_purge_task)

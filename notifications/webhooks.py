@@ -261,3 +261,16 @@ def deliveries_due_send(*, now: datetime | None = None, limit: int = 500) -> int
                .order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
     _send_later(ids)
     return len(ids)
+
+
+def deliveries_purge(*, now: datetime | None = None) -> int:
+    """Forget old deliveries: delivered ones after WEBHOOK_DELIVERED_KEPT_DAYS, failed ones (which an admin may
+    still want to resend or read) after WEBHOOK_FAILED_KEPT_DAYS. Pending ones are never purged."""
+    now = now or timezone.now()
+    delivered = WebhookDelivery.objects.filter(
+        status=DeliveryStatus.DELIVERED,
+        created_at__lt=now - timedelta(days=getattr(settings, "WEBHOOK_DELIVERED_KEPT_DAYS", 30)))
+    failed = WebhookDelivery.objects.filter(
+        status=DeliveryStatus.FAILED,
+        created_at__lt=now - timedelta(days=getattr(settings, "WEBHOOK_FAILED_KEPT_DAYS", 90)))
+    return delivered._raw_delete(delivered.db) + failed._raw_delete(failed.db)

@@ -56,6 +56,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.webhook_deliveries_sweep_all_tenants",
         "schedule": crontab(minute="*"),
     },
+    "purge-old-webhook-deliveries": {
+        "task": "notifications.tasks.webhook_deliveries_purge_all_tenants",
+        "schedule": crontab(hour=3, minute=45),
+    },
     "send-daily-digests": {
         # Hourly: each tenant sends its users' digest once, at the digest hour of its own time zone.
         "task": "playbooks.tasks.digests_send_all_tenants",

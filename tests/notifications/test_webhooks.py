@@ -273,3 +273,22 @@ def test_signature_valid_refuses_stale_and_forged_signatures():
     assert not webhooks.signature_valid("whsec_x", header, b'{"a":2}', now=1_000_100)
     assert not webhooks.signature_valid("whsec_y", header, body, now=1_000_100)
     assert not webhooks.signature_valid("whsec_x", "garbage", body)
+
+
+def test_old_deliveries_are_purged_by_status_and_age_pending_ones_never(receiver):
+    hook = _hook(receiver, "task.created")
+    now = timezone.now()
+    ages = {("delivered", 31): "gone", ("delivered", 29): "kept", ("failed", 91): "gone", ("failed", 60): "kept",
+            ("pending", 400): "kept"}
+    made = {}
+    for (status, days), _ in ages.items():
+        delivery = WebhookDelivery.objects.create(webhook=hook, event="task.created", payload={}, status=status,
+                                                  next_attempt_at=now,
+                                                  delivered_at=now if status == "delivered" else None)
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(created_at=now - dt.timedelta(days=days))
+        made[(status, days)] = delivery.pk
+
+    assert webhooks.deliveries_purge(now=now) == 2
+
+    left = set(WebhookDelivery.objects.values_list("pk", flat=True))
+    assert left == {made[key] for key, fate in ages.items() if fate == "kept"}
