@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from django import forms
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from accounts import selectors
 from accounts.models import LifecycleStage, SurveyKind
-from metrics.selectors import account_kpis
+from metrics.selectors import account_kpis, accounts_with_health
 from playbooks.selectors import account_tasks, startable_playbooks
 from users.models import User
 
+ACCOUNTS_PAGE_SIZE = 100
+
 
 def account_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "accounts/account_list.html", {"accounts": selectors.account_list()})
+    """Every account with its MRR, owner and latest health, 100 a page, searchable by name or external id."""
+    query = request.GET.get("q", "").strip()[:200]
+    accounts = accounts_with_health(selectors.account_list())
+    if query:
+        accounts = accounts.filter(Q(name__icontains=query) | Q(external_id__icontains=query))
+    page = Paginator(accounts, ACCOUNTS_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "accounts/account_list.html", {"accounts": page, "page": page, "query": query})
 
 
 def account_detail(request: HttpRequest, pk: int) -> HttpResponse:

@@ -92,3 +92,24 @@ def test_unknown_account_is_404(client):
     login(client, UserFactory())
 
     assert client.get("/accounts/999999/").status_code == 404
+
+
+def test_the_account_list_pages_and_searches(client):
+    from accounts.views import ACCOUNTS_PAGE_SIZE
+    from tests.accounts.factories import AccountFactory
+    from tests.conftest import login
+    from tests.users.factories import UserFactory
+    from users.models import Role
+
+    for n in range(ACCOUNTS_PAGE_SIZE + 3):
+        AccountFactory(name=f"Company {n:03d}", external_id=f"EXT-{n:03d}")
+    AccountFactory(name="Initech", external_id="crm-77")
+    login(client, UserFactory(role=Role.CSM))
+
+    first, second = client.get("/accounts/"), client.get("/accounts/?page=2")
+    assert (len(first.context["accounts"]), first.context["page"].paginator.count) == (ACCOUNTS_PAGE_SIZE,
+                                                                                      ACCOUNTS_PAGE_SIZE + 4)
+    assert len(second.context["accounts"]) == 4
+    found = client.get("/accounts/?q=crm-77")
+    assert [account.name for account in found.context["accounts"]] == ["Initech"]
+    assert [account.name for account in client.get("/accounts/?q=initECH").context["accounts"]] == ["Initech"]

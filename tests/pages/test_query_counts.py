@@ -170,7 +170,7 @@ PAGES: dict[str, PageCase] = {
     "home": PageCase(lambda p: "/", Role.CSM, 5, status=302),  # a redirect by role
     "login": PageCase(lambda p: "/login/", None, 2),
     "password change": PageCase(lambda p: "/password/", Role.CSM, 5),
-    "accounts": PageCase(lambda p: "/accounts/", Role.LEADER, 6),
+    "accounts": PageCase(lambda p: "/accounts/", Role.LEADER, 7),
     "account page": PageCase(lambda p: f"/accounts/{p.account.pk}/", Role.LEADER, 13),
     "data health": PageCase(lambda p: "/data-health/", Role.ADMIN, 13),
     "csv import": PageCase(lambda p: "/data/import/", Role.ADMIN, 5),
