@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta
+from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -36,6 +37,7 @@ from reviews.models import (
     Trend,
 )
 from reviews.quarters import BadQuarter, next_quarter, previous_quarter, quarter_bounds
+from tenants.tasks import on_commit_in_tenant
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -219,12 +221,14 @@ def review_close(*, review: Review, user: User | None, now: datetime | None = No
         if decision.kpi.owner and decision.kpi.owner.is_active:
             notices.append((decision, target))
     for decision, target in notices:
-        send_mail(
+        # After commit: a close that fails later must not have told anyone of a target it never set.
+        on_commit_in_tenant(partial(
+            send_mail,
             subject=f"[Bellwether] New target for {decision.kpi.name} ({target.period}): {target.value:g}",
             message=(f"The {review} closed with a decision to change the target of {decision.kpi.name}, which you "
                      f"own, for {target.period} to {target.value:g}.\n\nWhy: {target.reason}"),
             from_email=None, recipient_list=[decision.kpi.owner.email],
-        )
+        ))
     return review
 
 

@@ -143,14 +143,19 @@ def test_the_agenda_puts_off_track_first_then_open_decisions_carried_over_then_e
     assert [row.status for row in review_snapshot(review=current)] == ["off_track", "at_risk", "on_track"]
 
 
-def test_closing_applies_a_target_change_to_the_kpi_history_and_tells_its_owner(team, kpis):
+def test_closing_applies_a_target_change_to_the_kpi_history_and_tells_its_owner(
+        team, kpis, django_capture_on_commit_callbacks):
     KPITarget.objects.create(kpi=kpis["nps"], period="2027-Q1", value=40, reason="Plan")
     review = a_review(team["leader"])
     change = a_decision(review, team["kpi_owner"], kind="change_target", kpi=kpis["nps"], new_target=32,
                         text="Lower the NPS target", target_rationale="Price rise: detractors expected")
     review_start(review=review, user=team["leader"])
 
-    review_close(review=review, user=team["leader"])
+    with django_capture_on_commit_callbacks() as after_commit:
+        review_close(review=review, user=team["leader"])
+        assert mail.outbox == []  # nobody is told before the close commits
+    for callback in after_commit:
+        callback()
 
     history = list(KPITarget.objects.filter(kpi=kpis["nps"], period="2027-Q1").order_by("created_at"))
     assert [(t.value, t.superseded_at is None) for t in history] == [(40, False), (32, True)]
