@@ -4,7 +4,9 @@ so charts and trends have something to show."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
+
+from django.utils import timezone
 
 from metrics.catalogue import catalogue_install
 from metrics.models import KPI, ComputationRun
@@ -60,8 +62,13 @@ def demo_metrics_seed(*, as_of: date, owner=None, history_weeks: int = HISTORY_W
                                reason="Demo: the CS leader's plan for the quarter")
     written = 0
     last_day = as_of - timedelta(days=1)
+    now = timezone.now()
     for weeks_back in range(history_weeks, -1, -1):
-        run = kpis_compute(as_of=last_day - timedelta(weeks=weeks_back), trigger=ComputationRun.Trigger.BACKFILL)
+        day = last_day - timedelta(weeks=weeks_back)
+        # Each past week's values are "seen" the morning after that day, so the breaches of the history open
+        # and resolve weeks apart, as they would have, and playbook effectiveness has real durations.
+        seen = min(now, timezone.make_aware(datetime.combine(day + timedelta(days=1), time(6))))
+        run = kpis_compute(as_of=day, trigger=ComputationRun.Trigger.BACKFILL, detected_at=seen)
         written += run.rows_written
     return written
 

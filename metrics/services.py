@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -191,10 +191,12 @@ def _computation_session(*, as_of: date) -> Iterator[None]:
             cursor.execute("RESET synchronous_commit")
 
 
-def computation_run_execute(*, run: ComputationRun) -> ComputationRun:
+def computation_run_execute(*, run: ComputationRun, detected_at: datetime | None = None) -> ComputationRun:
     """Run a pending computation: each KPI in its own transaction, errors recorded per KPI.
 
-    Compare-and-set on the status: a run delivered twice to workers is executed once.
+    Compare-and-set on the status: a run delivered twice to workers is executed once. `detected_at` is when
+    the alert rules count as having seen the values (breaches open and resolve then): now, unless a replay
+    of past days (the demo's history) says when those days were current.
     """
     claimed = ComputationRun.objects.filter(pk=run.pk, status=ComputationRun.Status.PENDING).update(
         status=ComputationRun.Status.RUNNING, started_at=timezone.now())
@@ -222,7 +224,8 @@ def computation_run_execute(*, run: ComputationRun) -> ComputationRun:
     try:
         from metrics.alerts import alert_rules_evaluate
 
-        alert_rules_evaluate(as_of=run.as_of, kpi_ids=[kpi.pk for kpi in kpis], account_ids=run.account_ids)
+        alert_rules_evaluate(as_of=run.as_of, kpi_ids=[kpi.pk for kpi in kpis], account_ids=run.account_ids,
+                             now=detected_at)
     except Exception as error:
         logger.exception("Evaluating alert rules for %s failed", run.as_of)
         errors.append({"kpi": None, "error": f"alert rules: {type(error).__name__}: {error}"})
@@ -234,11 +237,12 @@ def computation_run_execute(*, run: ComputationRun) -> ComputationRun:
 
 
 def kpis_compute(*, as_of: date, trigger: str = ComputationRun.Trigger.MANUAL, kpis: Sequence[KPI] | None = None,
-                 account_ids: Sequence[int] | None = None, requested_by=None) -> ComputationRun:
+                 account_ids: Sequence[int] | None = None, requested_by=None,
+                 detected_at: datetime | None = None) -> ComputationRun:
     """Create and execute a computation run in this process."""
     run = computation_run_create(as_of=as_of, trigger=trigger, kpis=kpis, account_ids=account_ids,
                                  requested_by=requested_by)
-    return computation_run_execute(run=run)
+    return computation_run_execute(run=run, detected_at=detected_at)
 
 
 # --- defining KPIs ----------------------------------------------------------------------------------------
