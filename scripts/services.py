@@ -143,10 +143,16 @@ def postgres_stop() -> None:
     if not (PG_DATA / "postmaster.pid").exists():
         print("postgres: not running")
         return
+    # A fast shutdown still writes a checkpoint, which after a big load takes a while: wait for it (pg_ctl's
+    # own default gives up after 60 s) and for the port, so a `start` right after never finds the old server.
     subprocess.run(
-        [_pg_bin("pg_ctl"), "-D", str(PG_DATA), "-m", "fast", "-w", "stop"],
+        [_pg_bin("pg_ctl"), "-D", str(PG_DATA), "-m", "fast", "-w", "-t", "600", "stop"],
         check=False, stdout=subprocess.DEVNULL, **_pg_run_as(),
     )
+    for _ in range(600):
+        if not _port_open(PG_PORT):
+            break
+        time.sleep(0.1)
     print("postgres: stopped")
 
 
