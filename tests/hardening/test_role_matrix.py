@@ -66,7 +66,7 @@ POLICY: dict[str, dict[str, frozenset]] = {
     "api-kpi-explain": {"GET": READERS},
     "api-kpi-targets": {"GET": READERS, "POST": ADMINS},
     "api-kpi-versions": {"GET": READERS},
-    "api-kpi-annotations": {"GET": READERS, "POST": NOT_VIEWER},
+    "api-kpi-annotations": {"GET": READERS, "POST": NOT_VIEWER | {"key:admin"}},
     "api-metrics-compute": {"POST": ADMINS},
     "api-metrics-run": {"GET": READERS},
     "api-glossary": {"GET": READERS},
