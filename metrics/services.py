@@ -7,14 +7,14 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from metrics.calculators import Calculator, CalculatorError, calculator_for
-from metrics.calculators.base import AGGREGATE_COLUMNS, Aggregate
+from metrics.calculators.base import AGGREGATE_COLUMNS, Aggregate, accounts_filter
 from metrics.models import KPI, ComputationRun, KPITarget, KPIVersion, MetricValue, Scope
 from metrics.segments import segments_materialised, segments_relation
 
@@ -25,119 +25,172 @@ PROGRESS_SECONDS = 1.0
 
 _COLUMNS = ("kpi_id", "kpi_version", "scope", "account_id", "dimension", "segment", "as_of", "value", "numerator",
             "denominator", "sample_size", "details", "run_id")
+_KEY = "kpi_id, scope, as_of, account_id, dimension, segment"  # metric_value_one_per_subject_and_date
 
-# The calculator's query, wrapped so PostgreSQL writes its rows straight into the values table: nothing
-# crosses into Python. A row without its own value gets numerator / denominator x scale, null (never 0)
-# when there is nothing to divide by.
-_INSERT_ACCOUNT_VALUES = """
-    INSERT INTO metrics_metricvalue ({columns})
-    SELECT %(kpi_id)s, %(kpi_version)s, 'account', x.account_id, '', '', %(as_of)s,
-           coalesce(x.value::float8,
-                    CASE WHEN x.numerator IS NOT NULL AND coalesce(x.denominator::float8, 0) <> 0
-                         THEN %(scale)s::float8 * x.numerator::float8 / x.denominator::float8 END),
-           x.numerator::float8, x.denominator::float8, coalesce(x.sample_size, 0), x.details::jsonb, %(run_id)s
-    FROM ({account_sql}) AS x (account_id, numerator, denominator, sample_size, value, details)
+# A value already stored for the same subject and date is updated only when a number, its details or the KPI
+# version changed: a rerun over unchanged data writes nothing (no new row versions, no index entries, no WAL),
+# and the row keeps the run that produced it.
+_UPSERT = f"""
+    ON CONFLICT ({_KEY}) DO UPDATE SET
+        kpi_version = EXCLUDED.kpi_version, value = EXCLUDED.value, numerator = EXCLUDED.numerator,
+        denominator = EXCLUDED.denominator, sample_size = EXCLUDED.sample_size, details = EXCLUDED.details,
+        run_id = EXCLUDED.run_id
+    WHERE (v.kpi_version, v.value, v.numerator, v.denominator, v.sample_size, v.details)
+          IS DISTINCT FROM (EXCLUDED.kpi_version, EXCLUDED.value, EXCLUDED.numerator, EXCLUDED.denominator,
+                            EXCLUDED.sample_size, EXCLUDED.details)
 """
 
-# Every segment and the portfolio of one KPI and date, from its stored account rows joined to the accounts'
-# segments: `members` for the calculator's aggregate query (see AGGREGATE_COLUMNS), which `_INSERT_AGGREGATES`
-# writes straight into the values table.
-_MEMBERS = """
-    WITH members AS (
+# One KPI and date in one statement, nothing crossing into Python:
+# - `computed`: the calculator's query over every account (or the touched ones); a row without its own value
+#   gets numerator / denominator x scale, null (never 0) when there is nothing to divide by;
+# - `accounts_written`, `accounts_removed`: those rows stored; the rows of accounts (of those computed) that no
+#   longer get a value removed;
+# - `members`: what the aggregate query reads (see AGGREGATE_COLUMNS): the computed rows, plus the stored rows
+#   of the accounts an incremental run did not touch, with each account's segments; a full run reads nothing
+#   back from the values table.
+_ACCOUNTS = """
+    computed AS MATERIALIZED (
+        SELECT x.account_id,
+               coalesce(x.value::float8,
+                        CASE WHEN x.numerator IS NOT NULL AND coalesce(x.denominator::float8, 0) <> 0
+                             THEN %(account_scale)s::float8 * x.numerator::float8 / x.denominator::float8 END)
+                   AS value,
+               x.numerator::float8 AS numerator, x.denominator::float8 AS denominator,
+               coalesce(x.sample_size, 0)::int AS sample_size, x.details::jsonb AS details
+        FROM ({account_sql}) AS x (account_id, numerator, denominator, sample_size, value, details)
+    ),
+    accounts_written AS (
+        INSERT INTO metrics_metricvalue AS v ({columns})
+        SELECT %(kpi_id)s, %(kpi_version)s, 'account', c.account_id, '', '', %(as_of)s, c.value, c.numerator,
+               c.denominator, c.sample_size, c.details, %(run_id)s
+        FROM computed c
+        {upsert}
+        RETURNING 1
+    ),
+    accounts_removed AS (
+        DELETE FROM metrics_metricvalue v
+        WHERE v.kpi_id = %(kpi_id)s AND v.scope = 'account' AND v.as_of = %(as_of)s AND {touched}
+          AND NOT EXISTS (SELECT FROM computed c WHERE c.account_id = v.account_id)
+        RETURNING 1
+    ),
+    members AS (
         SELECT s.plan, s.region, s.industry, s.lifecycle_stage, s.size_band, s.owner,
-               v.account_id, v.value, v.numerator, v.denominator, v.sample_size, v.details
-        FROM metrics_metricvalue v
-        JOIN {segments} s ON s.account_id = v.account_id
-        WHERE v.kpi_id = %(kpi_id)s AND v.as_of = %(as_of)s AND v.scope = 'account'
+               m.account_id, m.value, m.numerator, m.denominator, m.sample_size, m.details
+        FROM (SELECT * FROM computed
+              UNION ALL
+              SELECT v.account_id, v.value, v.numerator, v.denominator, v.sample_size, v.details
+              FROM metrics_metricvalue v
+              WHERE %(account_ids)s::bigint[] IS NOT NULL
+                AND v.kpi_id = %(kpi_id)s AND v.scope = 'account' AND v.as_of = %(as_of)s
+                AND NOT (v.account_id = ANY(%(account_ids)s::bigint[]))) AS m
+        JOIN {segments} s ON s.account_id = m.account_id
         UNION ALL
         SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
     )
 """
 
-_INSERT_AGGREGATES = """
-    INSERT INTO metrics_metricvalue ({columns})
-    {members}
-    SELECT %(kpi_id)s, %(kpi_version)s, CASE WHEN g.dimension = '' THEN 'portfolio' ELSE 'segment' END, NULL,
-           g.dimension, g.segment, %(as_of)s, g.value::float8, g.numerator::float8, g.denominator::float8,
-           coalesce(g.sample_size, 0), g.details::jsonb, %(run_id)s
-    FROM ({aggregate_sql}) AS g ({aggregate_columns})
+# Every segment and the portfolio from `groups` (columns AGGREGATE_COLUMNS): stored, and the groups that no longer
+# have a row (a segment left empty) removed.
+_GROUPS_WRITTEN = """
+    groups_removed AS (
+        DELETE FROM metrics_metricvalue v
+        WHERE v.kpi_id = %(kpi_id)s AND v.scope IN ('segment', 'portfolio') AND v.as_of = %(as_of)s
+          AND NOT EXISTS (SELECT FROM groups g WHERE g.dimension = v.dimension AND g.segment = v.segment)
+        RETURNING 1
+    ),
+    groups_written AS (
+        INSERT INTO metrics_metricvalue AS v ({columns})
+        SELECT %(kpi_id)s, %(kpi_version)s, CASE WHEN g.dimension = '' THEN 'portfolio' ELSE 'segment' END, NULL,
+               g.dimension, g.segment, %(as_of)s, g.value::float8, g.numerator::float8, g.denominator::float8,
+               coalesce(g.sample_size, 0), g.details::jsonb, %(run_id)s
+        FROM groups g
+        {upsert}
+        RETURNING 1
+    )
+"""
+
+_COUNT = "(SELECT count(*) FROM {})"
+_ACCOUNTS_CHANGED = " + ".join(_COUNT.format(cte) for cte in ("accounts_written", "accounts_removed"))
+_GROUPS_CHANGED = " + ".join(_COUNT.format(cte) for cte in ("groups_written", "groups_removed"))
+
+# The groups a calculator finishes in Python, handed back as JSON: (dimension, segment, value, numerator,
+# denominator, sample_size, details) for each.
+_FINISHED_GROUPS = """
+    groups AS (
+        SELECT * FROM jsonb_to_recordset(%(groups)s::jsonb) AS g (dimension text, segment text, value float8,
+                                                                  numerator float8, denominator float8,
+                                                                  sample_size int, details jsonb)
+    )
 """
 
 
-def _copy_values(rows: Sequence[tuple]) -> None:
-    """Store rows made in Python, in one COPY."""
-    if not rows:
-        return
-    with connection.cursor() as cursor, cursor.cursor.copy(
-        f"COPY metrics_metricvalue ({', '.join(_COLUMNS)}) FROM STDIN"
-    ) as copy:
-        for row in rows:
-            copy.write_row(row)
+@dataclass(frozen=True)
+class Computed:
+    """What computing one KPI for one date did: values computed, and rows it inserted, updated or removed."""
+
+    values: int
+    written: int
 
 
-def _aggregate_finished_in_python(calculator: Calculator, params: dict, params_sql: dict, members: str) -> int:
-    """For calculators whose aggregate SQL cannot finish (Kaplan-Meier, LTV): SQL sums each group, Python
-    completes the few rows (one per segment), COPY stores them."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"{members} {calculator.aggregate_sql(params)}", params_sql)
-        groups = cursor.fetchall()
-    rows = []
-    for dimension, segment, value, numerator, denominator, sample_size, details in groups:
-        if isinstance(details, str):  # Django's connection hands jsonb back as text
-            details = json.loads(details)
+def _statement(*parts: str, **formats: str) -> str:
+    return "WITH " + ",".join(parts).format(columns=", ".join(_COLUMNS), upsert=_UPSERT, **formats)
+
+
+def _groups_finished_in_python(calculator: Calculator, params: dict, params_sql: dict,
+                               groups: list[dict] | None) -> list[dict]:
+    """For calculators whose aggregate SQL cannot finish (Kaplan-Meier, LTV): SQL summed each group, Python
+    completes the few of them (one per segment)."""
+    finished = []
+    for group in groups or []:
         result = calculator.finish_aggregate(
-            Aggregate(value=value, numerator=numerator, denominator=denominator, sample_size=sample_size or 0,
-                      details=details), as_of=params_sql["as_of"], params=params)
-        rows.append((params_sql["kpi_id"], params_sql["kpi_version"], Scope.SEGMENT if dimension else Scope.PORTFOLIO,
-                     None, dimension, segment, params_sql["as_of"], result.value, result.numerator,
-                     result.denominator, result.sample_size, _json(result.details), params_sql["run_id"]))
-    _copy_values(rows)
-    return len(rows)
+            Aggregate(value=group["value"], numerator=group["numerator"], denominator=group["denominator"],
+                      sample_size=group["sample_size"] or 0, details=group["details"]),
+            as_of=params_sql["as_of"], params=params)
+        finished.append({"dimension": group["dimension"], "segment": group["segment"], "value": result.value,
+                         "numerator": result.numerator, "denominator": result.denominator,
+                         "sample_size": result.sample_size, "details": result.details})
+    return finished
 
 
 @transaction.atomic
 def kpi_compute(*, kpi: KPI, as_of: date, account_ids: Sequence[int] | None = None,
-                run: ComputationRun | None = None, version_checked: bool = False) -> int:
+                run: ComputationRun | None = None, version_checked: bool = False) -> Computed:
     """Compute one KPI for `as_of` for every account (or only `account_ids`), then its segment and
-    portfolio aggregates from all the accounts' stored values. Replaces the values of that date: running
-    it twice stores the same rows once. Returns the number of rows written.
+    portfolio aggregates from all the accounts' values. Idempotent: running it twice stores the same rows
+    once, and the second run writes nothing unless the data changed.
 
-    At most four queries whatever the number of accounts: the version check (incremental only, unless the
-    caller did it: `version_checked`), the delete, the accounts' insert, and the aggregates' insert (or select
-    and COPY).
+    One statement whatever the number of accounts (two for a calculator that finishes its aggregates in
+    Python), plus the version check of an incremental run unless the caller did it (`version_checked`).
     """
     calculator = calculator_for(kpi.calculator)
     params = calculator.clean_params(kpi.params)
     if account_ids is not None and not version_checked and _computed_by_older_versions([kpi], as_of):
         account_ids = None  # the other accounts were computed by an older version: recompute them all
-    stored = MetricValue.objects.filter(kpi=kpi, as_of=as_of)
-    # _raw_delete: one DELETE statement; the ORM's delete() would fetch and delete the rows in batches.
-    if account_ids is None:
-        stored._raw_delete(stored.db)
-    else:
-        # The touched accounts' rows and every aggregate, in one statement; both sides of the OR are named so
-        # each can use an index (a NOT would read all the KPI's rows of the date).
-        replaced = stored.filter(Q(scope=Scope.ACCOUNT, account_id__in=list(account_ids))
-                                 | Q(scope__in=[Scope.SEGMENT, Scope.PORTFOLIO]))
-        replaced._raw_delete(replaced.db)
     params_sql = {
         **calculator.sql_params(as_of=as_of, params=params, account_ids=account_ids),
         "kpi_id": kpi.pk, "kpi_version": kpi.version, "as_of": as_of, "run_id": run.pk if run else None,
-        "scale": calculator.scale,
+        "account_scale": calculator.scale, "scale": calculator.scale or 1.0,
     }
-    columns = ", ".join(_COLUMNS)
-    members = _MEMBERS.format(segments=segments_relation(as_of=as_of))
+    accounts = _ACCOUNTS.format(account_sql=calculator.account_sql(params), touched=accounts_filter("v.account_id"),
+                                segments=segments_relation(as_of=as_of), columns="{columns}", upsert="{upsert}")
+    groups = f"groups ({', '.join(AGGREGATE_COLUMNS)}) AS MATERIALIZED ({calculator.aggregate_sql(params)})"
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_ACCOUNT_VALUES.format(columns=columns, account_sql=calculator.account_sql(params)),
+        if not calculator.finishes_in_python:
+            cursor.execute(_statement(accounts, groups, _GROUPS_WRITTEN) + f"""
+                SELECT {_COUNT.format("computed")} + {_COUNT.format("groups")},
+                       {_ACCOUNTS_CHANGED} + {_GROUPS_CHANGED}""", params_sql)
+            values, written = cursor.fetchone()
+            return Computed(values=values, written=written)
+        cursor.execute(_statement(accounts, groups) + f"""
+            SELECT {_COUNT.format("computed")}, {_ACCOUNTS_CHANGED}, (SELECT jsonb_agg(g) FROM groups g)""",
                        params_sql)
-        written = cursor.rowcount
-        if calculator.finishes_in_python:
-            return written + _aggregate_finished_in_python(calculator, params, params_sql, members)
-        cursor.execute(_INSERT_AGGREGATES.format(columns=columns, members=members,
-                                                 aggregate_sql=calculator.aggregate_sql(params),
-                                                 aggregate_columns=", ".join(AGGREGATE_COLUMNS)),
-                       {**params_sql, "scale": calculator.scale or 1.0})
-        return written + cursor.rowcount
+        values, written, summed = cursor.fetchone()
+        if isinstance(summed, str):  # Django's connection hands jsonb back as text
+            summed = json.loads(summed)
+        finished = _groups_finished_in_python(calculator, params, params_sql, summed)
+        cursor.execute(_statement(_FINISHED_GROUPS, _GROUPS_WRITTEN) + f" SELECT {_GROUPS_CHANGED}",
+                       {**params_sql, "groups": json.dumps(finished, default=str)})
+        return Computed(values=values + len(finished), written=written + cursor.fetchone()[0])
 
 
 def _computed_by_older_versions(kpis: Sequence[KPI], as_of: date) -> set[int]:
@@ -148,10 +201,6 @@ def _computed_by_older_versions(kpis: Sequence[KPI], as_of: date) -> set[int]:
     return {kpi_id for kpi_id, version in MetricValue.objects.filter(
         as_of=as_of, scope=Scope.PORTFOLIO, kpi_id__in=list(versions)).values_list("kpi_id", "kpi_version")
         if version != versions[kpi_id]}
-
-
-def _json(details: dict | None) -> str | None:
-    return None if details is None else json.dumps(details, default=str)
 
 
 def _ordered(kpis: Sequence[KPI]) -> list[KPI]:
@@ -205,13 +254,15 @@ def computation_run_execute(*, run: ComputationRun, detected_at: datetime | None
         return run
     kpis = _ordered(list(KPI.objects.filter(slug__in=run.kpi_slugs)))
     older = _computed_by_older_versions(kpis, run.as_of) if run.account_ids is not None else set()
-    errors, rows_written = [], 0
+    errors, values_computed, rows_written = [], 0, 0
     reported = time.monotonic()
     with _computation_session(as_of=run.as_of):
         for done, kpi in enumerate(kpis, start=1):
             try:
-                rows_written += kpi_compute(kpi=kpi, as_of=run.as_of, run=run, version_checked=True,
-                                            account_ids=None if kpi.pk in older else run.account_ids)
+                computed = kpi_compute(kpi=kpi, as_of=run.as_of, run=run, version_checked=True,
+                                       account_ids=None if kpi.pk in older else run.account_ids)
+                values_computed += computed.values
+                rows_written += computed.written
             except CalculatorError as error:
                 errors.append({"kpi": kpi.slug, "error": str(error)})
             except Exception as error:
@@ -219,7 +270,8 @@ def computation_run_execute(*, run: ComputationRun, detected_at: datetime | None
                 errors.append({"kpi": kpi.slug, "error": f"{type(error).__name__}: {error}"})
             # Progress is for people watching a long run: once a second is enough, and the end is recorded below.
             if time.monotonic() - reported >= PROGRESS_SECONDS:
-                ComputationRun.objects.filter(pk=run.pk).update(kpis_done=done, rows_written=rows_written)
+                ComputationRun.objects.filter(pk=run.pk).update(kpis_done=done, values_computed=values_computed,
+                                                                rows_written=rows_written)
                 reported = time.monotonic()
     try:
         from metrics.alerts import alert_rules_evaluate
@@ -231,7 +283,8 @@ def computation_run_execute(*, run: ComputationRun, detected_at: datetime | None
         errors.append({"kpi": None, "error": f"alert rules: {type(error).__name__}: {error}"})
     status = ComputationRun.Status.FAILED if errors else ComputationRun.Status.SUCCEEDED
     ComputationRun.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now(), errors=errors,
-                                                    kpis_done=len(kpis), rows_written=rows_written)
+                                                    kpis_done=len(kpis), values_computed=values_computed,
+                                                    rows_written=rows_written)
     run.refresh_from_db()
     return run
 

@@ -4,7 +4,9 @@
 
 Builds (once; reused while its size matches) a tenant `benchcompute` with 10,000 accounts, 24 months of
 revenue, 5,000,000 usage events over a year (rolled up), surveys and tickets. Then, in the same run:
-  1. the engine: a computation run of every catalogue KPI for one date, all accounts, segments, portfolio;
+  1. the engine: a computation run of every catalogue KPI for one date, all accounts, segments, portfolio:
+     the first computation of the date (nothing stored yet) and a recompute of it (everything computed again,
+     only the values that changed written); the same for the 12 KPIs of the baseline;
   2. the baseline: hand-written SQL computing the same 12 revenue, survey and usage KPIs straight from the
      tables for every account, segment and the portfolio (three statements; checked to give the engine's
      numbers), and the same SQL writing those rows into the values table as the engine does;
@@ -352,18 +354,25 @@ def main() -> None:
         baseline_seconds, baseline_values = min((baseline() for _ in range(2)), key=lambda result: result[0])
         stored_seconds = min(baseline_stored() for _ in range(2))
 
+        comparable = [k for k in kpis if k.slug in BASELINE_SLUGS]
+        # The first computation of the date: no value stored yet, every row inserted.
+        _forget(kpis)
         with CaptureQueriesContext(connection) as full_queries:
             started = time.perf_counter()
             run = kpis_compute(as_of=AS_OF, kpis=kpis, trigger=ComputationRun.Trigger.MANUAL)
-            engine_seconds = time.perf_counter() - started
-        # The KPIs the hand-written SQL computes, so the comparison is like for like.
-        comparable = {"grr", "nrr", "expansion-rate", "contraction-rate", "revenue-churn", "logo-churn", "nps",
-                      "csat", "ces", "stickiness", "seat-utilization", "usage-trend"}
-        revenue_survey_usage = [k for k in kpis if k.slug in comparable]
-        # Repeated, the best kept, as for the baseline: the machine is shared, and a run only gets slower by it.
-        comparable_seconds = min(_timed(lambda: kpis_compute(as_of=AS_OF, kpis=revenue_survey_usage,
-                                                             trigger=ComputationRun.Trigger.MANUAL))
-                                 for _ in range(2))
+            engine_first = time.perf_counter() - started
+        # A full recompute of the date: every value computed again, only the changed ones written.
+        engine_again = _timed(lambda: kpis_compute(as_of=AS_OF, kpis=kpis, trigger=ComputationRun.Trigger.MANUAL))
+        rerun = ComputationRun.objects.order_by("-pk").first()
+        # The KPIs the hand-written SQL computes, so the comparison is like for like; each measure repeated and
+        # the best kept, as for the baseline: the machine is shared, and a run only gets slower by it.
+        comparable_first = min(_timed(lambda: kpis_compute(as_of=AS_OF, kpis=comparable,
+                                                           trigger=ComputationRun.Trigger.MANUAL),
+                                      before=lambda: _forget(comparable))
+                               for _ in range(2))
+        comparable_again = min(_timed(lambda: kpis_compute(as_of=AS_OF, kpis=comparable,
+                                                           trigger=ComputationRun.Trigger.MANUAL))
+                               for _ in range(2))
         checked = same_numbers(baseline_values)
 
         touched = list(_ids(100))
@@ -376,22 +385,41 @@ def main() -> None:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{args.accounts:,} accounts, {args.events:,} events, {len(kpis)} KPIs, as of {AS_OF}")
     errors = f" {run.errors}" if run.errors else ""
-    print(f"engine, full catalogue, all scopes:    {engine_seconds:6.2f} s  ({run.rows_written:,} values, "
+    print(f"engine, full catalogue, all scopes, first computation of the date: {engine_first:6.2f} s  "
+          f"({run.values_computed:,} values, {run.rows_written:,} rows written, "
           f"{len(full_queries.captured_queries)} queries, status {run.status}{errors})")
-    print(f"engine, the same 12 KPIs as below:     {comparable_seconds:6.2f} s")
+    print(f"engine, full catalogue, all scopes, recomputed:                    {engine_again:6.2f} s  "
+          f"({rerun.values_computed:,} values, {rerun.rows_written:,} rows written)")
+    print(f"engine, the same 12 KPIs as below, first computation:              {comparable_first:6.2f} s")
+    print(f"engine, the same 12 KPIs as below, recomputed:                     {comparable_again:6.2f} s")
     print(f"hand-written SQL, the same 12 KPIs per account, segment and portfolio, computed: "
           f"{baseline_seconds:6.2f} s  ({checked})")
-    print(f"hand-written SQL, the same, computed and stored:  {stored_seconds:6.2f} s")
-    print(f"ratio engine / hand-written SQL computing:        {comparable_seconds / baseline_seconds:6.2f}")
-    print(f"ratio engine / hand-written SQL computing and storing: {comparable_seconds / stored_seconds:6.2f}"
+    print(f"hand-written SQL, the same, computed and stored (the date's rows replaced):  {stored_seconds:6.2f} s")
+    print(f"ratio engine recomputing / hand-written SQL computing:           {comparable_again / baseline_seconds:6.2f}"
           f"  (goal <= 2)")
+    print(f"ratio engine first computation / hand-written SQL computing:     "
+          f"{comparable_first / baseline_seconds:6.2f}")
+    print(f"ratio engine first computation / hand-written SQL computing and storing: "
+          f"{comparable_first / stored_seconds:6.2f}")
     print(f"incremental, 100 touched accounts:     {incremental_seconds:6.2f} s  (best of "
           f"{', '.join(f'{seconds:.2f}' for seconds in incremental_times)}; "
           f"{len(incremental_queries.captured_queries) // len(incremental_times)} queries; goal < 1 s)")
     print(f"peak RSS of this process:              {rss:6.0f} MB  (goal < 400 MB)")
 
 
-def _timed(work: Callable[[], object]) -> float:
+def _forget(kpis) -> None:
+    """Remove the date's values of `kpis` and vacuum, outside any timing: the next run computes the date afresh."""
+    from metrics.models import MetricValue
+
+    stored = MetricValue.objects.filter(as_of=AS_OF, kpi__in=kpis)
+    stored._raw_delete(stored.db)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM metrics_metricvalue")
+
+
+def _timed(work: Callable[[], object], before: Callable[[], object] | None = None) -> float:
+    if before:
+        before()
     started = time.perf_counter()
     work()
     return time.perf_counter() - started

@@ -62,7 +62,8 @@ def test_nps_per_account_and_portfolio_by_hand(nps):
     assert (portfolio.value, portfolio.numerator, portfolio.denominator, portfolio.sample_size) == (25, 2, 8, 8)
     assert _value(nps, scope="segment", dimension="plan", segment="Growth").value == 0
     assert _value(nps, scope="segment", dimension="plan", segment="Starter").value == 100
-    assert rows == MetricValue.objects.filter(kpi=nps, as_of=AS_OF).count()
+    stored = MetricValue.objects.filter(kpi=nps, as_of=AS_OF).count()
+    assert (rows.values, rows.written) == (stored, stored)
     assert set(MetricValue.objects.filter(kpi=nps, scope="segment").values_list("dimension", flat=True)) == {
         "plan", "region", "industry", "lifecycle_stage", "size_band", "owner"}
 
@@ -201,7 +202,7 @@ def test_run_records_progress_and_a_broken_kpi_does_not_stop_the_others(nps):
     assert run.status == ComputationRun.Status.FAILED
     assert run.kpis_done == 2
     assert run.errors == [{"kpi": "csat", "error": "Parameter 'window_days' must be at least 1."}]
-    assert run.rows_written == MetricValue.objects.filter(kpi=nps).count() > 0
+    assert run.rows_written == run.values_computed == MetricValue.objects.filter(kpi=nps).count() > 0
     assert run.duration_seconds is not None
 
 
