@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from metrics.calculators import Calculator, CalculatorError, calculator_for
 from metrics.calculators.base import AGGREGATE_COLUMNS, Aggregate, accounts_filter
+from metrics.inputs import SharedInput, inputs_shared
 from metrics.models import KPI, ComputationRun, KPITarget, KPIVersion, MetricValue, Scope
 from metrics.segments import segments_materialised, segments_relation
 
@@ -132,8 +133,10 @@ class Computed:
     written: int
 
 
-def _statement(*parts: str, **formats: str) -> str:
-    return "WITH " + ",".join(parts).format(columns=", ".join(_COLUMNS), upsert=_UPSERT, **formats)
+def _statement(*parts: str, **sql: str) -> str:
+    """WITH the CTE templates `parts`, completed in one pass (the calculators' SQL in `sql` is not re-read as a
+    template)."""
+    return "WITH " + ",".join(parts).format(columns=", ".join(_COLUMNS), upsert=_UPSERT, **sql)
 
 
 def _groups_finished_in_python(calculator: Calculator, params: dict, params_sql: dict,
@@ -152,7 +155,6 @@ def _groups_finished_in_python(calculator: Calculator, params: dict, params_sql:
     return finished
 
 
-@transaction.atomic
 def kpi_compute(*, kpi: KPI, as_of: date, account_ids: Sequence[int] | None = None,
                 run: ComputationRun | None = None, version_checked: bool = False) -> Computed:
     """Compute one KPI for `as_of` for every account (or only `account_ids`), then its segment and
@@ -160,7 +162,8 @@ def kpi_compute(*, kpi: KPI, as_of: date, account_ids: Sequence[int] | None = No
     once, and the second run writes nothing unless the data changed.
 
     One statement whatever the number of accounts (two for a calculator that finishes its aggregates in
-    Python), plus the version check of an incremental run unless the caller did it (`version_checked`).
+    Python), in a transaction of its own; before it, the version check of an incremental run unless the caller
+    did it (`version_checked`), and in a run the first materialisation of an input it shares.
     """
     calculator = calculator_for(kpi.calculator)
     params = calculator.clean_params(kpi.params)
@@ -171,17 +174,18 @@ def kpi_compute(*, kpi: KPI, as_of: date, account_ids: Sequence[int] | None = No
         "kpi_id": kpi.pk, "kpi_version": kpi.version, "as_of": as_of, "run_id": run.pk if run else None,
         "account_scale": calculator.scale, "scale": calculator.scale or 1.0,
     }
-    accounts = _ACCOUNTS.format(account_sql=calculator.account_sql(params), touched=accounts_filter("v.account_id"),
-                                segments=segments_relation(as_of=as_of), columns="{columns}", upsert="{upsert}")
-    groups = f"groups ({', '.join(AGGREGATE_COLUMNS)}) AS MATERIALIZED ({calculator.aggregate_sql(params)})"
-    with connection.cursor() as cursor:
+    account_sql, params_sql = calculator.account_query(params, params_sql)
+    sql = {"account_sql": account_sql, "touched": accounts_filter("v.account_id"),
+           "segments": segments_relation(as_of=as_of),
+           "groups": f"groups ({', '.join(AGGREGATE_COLUMNS)}) AS MATERIALIZED ({calculator.aggregate_sql(params)})"}
+    with transaction.atomic(), connection.cursor() as cursor:
         if not calculator.finishes_in_python:
-            cursor.execute(_statement(accounts, groups, _GROUPS_WRITTEN) + f"""
+            cursor.execute(_statement(_ACCOUNTS, "{groups}", _GROUPS_WRITTEN, **sql) + f"""
                 SELECT {_COUNT.format("computed")} + {_COUNT.format("groups")},
                        {_ACCOUNTS_CHANGED} + {_GROUPS_CHANGED}""", params_sql)
             values, written = cursor.fetchone()
             return Computed(values=values, written=written)
-        cursor.execute(_statement(accounts, groups) + f"""
+        cursor.execute(_statement(_ACCOUNTS, "{groups}", **sql) + f"""
             SELECT {_COUNT.format("computed")}, {_ACCOUNTS_CHANGED}, (SELECT jsonb_agg(g) FROM groups g)""",
                        params_sql)
         values, written, summed = cursor.fetchone()
@@ -201,6 +205,18 @@ def _computed_by_older_versions(kpis: Sequence[KPI], as_of: date) -> set[int]:
     return {kpi_id for kpi_id, version in MetricValue.objects.filter(
         as_of=as_of, scope=Scope.PORTFOLIO, kpi_id__in=list(versions)).values_list("kpi_id", "kpi_version")
         if version != versions[kpi_id]}
+
+
+def _inputs_of(kpis: Sequence[KPI]) -> list[SharedInput]:
+    """Every input the KPIs share (a KPI whose parameters are broken shares nothing: it fails on its own)."""
+    inputs = []
+    for kpi in kpis:
+        try:
+            calculator = calculator_for(kpi.calculator)
+            inputs += calculator.inputs(calculator.clean_params(kpi.params))
+        except CalculatorError:
+            continue
+    return inputs
 
 
 def _ordered(kpis: Sequence[KPI]) -> list[KPI]:
@@ -225,7 +241,7 @@ def computation_run_create(*, as_of: date, trigger: str, kpis: Sequence[KPI] | N
 
 
 @contextmanager
-def _computation_session(*, as_of: date) -> Iterator[None]:
+def _computation_session(*, as_of: date, kpis: Sequence[KPI] = ()) -> Iterator[None]:
     """What the KPIs of one run share: the accounts' segments, computed once, and commits that do not each wait
     for the disk. The values are derived data, and the run's final status update commits synchronously, which
     flushes every earlier commit with it: a run marked finished has all its values on disk; a crash before that
@@ -233,7 +249,7 @@ def _computation_session(*, as_of: date) -> Iterator[None]:
     with connection.cursor() as cursor:
         cursor.execute("SET synchronous_commit TO off")
     try:
-        with segments_materialised(as_of=as_of):
+        with segments_materialised(as_of=as_of), inputs_shared(_inputs_of(kpis)):
             yield
     finally:
         with connection.cursor() as cursor:
@@ -256,7 +272,7 @@ def computation_run_execute(*, run: ComputationRun, detected_at: datetime | None
     older = _computed_by_older_versions(kpis, run.as_of) if run.account_ids is not None else set()
     errors, values_computed, rows_written = [], 0, 0
     reported = time.monotonic()
-    with _computation_session(as_of=run.as_of):
+    with _computation_session(as_of=run.as_of, kpis=kpis):
         for done, kpi in enumerate(kpis, start=1):
             try:
                 computed = kpi_compute(kpi=kpi, as_of=run.as_of, run=run, version_checked=True,

@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 
 from django.db import connection
 
+from metrics.inputs import SharedInput, input_relation
+
 
 class CalculatorError(Exception):
     """A calculator or its parameters cannot be used as given; the message says what to fix."""
@@ -110,7 +112,8 @@ class Calculator(ABC):
 
     `account_sql` returns one query over all accounts (restricted to `%(account_ids)s` when it is not
     NULL) selecting: account_id, numerator, denominator, sample_size, value, details (jsonb or NULL).
-    Where `value` is NULL and `scale` is set, the value is numerator / denominator x scale.
+    Where `value` is NULL and `scale` is set, the value is numerator / denominator x scale. It may read the
+    `inputs` it shares with other calculators by their placeholders (see metrics.inputs).
     """
 
     id: ClassVar[str]
@@ -135,6 +138,18 @@ class Calculator(ABC):
     def account_sql(self, params: dict) -> str:
         """The one query computing every account (see the class docstring for its columns)."""
 
+    def inputs(self, params: dict) -> list[SharedInput]:
+        """What `account_sql` reads that other calculators read too: computed once per run (metrics.inputs)."""
+        return []
+
+    def account_query(self, params: dict, params_sql: dict) -> tuple[str, dict]:
+        """`account_sql` with its shared inputs resolved, and the statement's parameters with what they add."""
+        sql = self.account_sql(params)
+        for shared in self.inputs(params):
+            relation, params_sql = input_relation(shared, params_sql)
+            sql = sql.replace(shared.placeholder, relation)
+        return sql, params_sql
+
     def sql_params(self, *, as_of: date, params: dict, account_ids: Sequence[int] | None) -> dict:
         """The query's parameters: the KPI's, the date, the accounts, and `tz`, the tenant's time zone, in
         which every window of days is counted."""
@@ -147,8 +162,8 @@ class Calculator(ABC):
                        account_ids: Sequence[int] | None = None) -> list[AccountValue]:
         """Every account's value in one query."""
         with connection.cursor() as cursor:
-            cursor.execute(self.account_sql(params),
-                           self.sql_params(as_of=as_of, params=params, account_ids=account_ids))
+            cursor.execute(*self.account_query(params, self.sql_params(as_of=as_of, params=params,
+                                                                        account_ids=account_ids)))
             rows = cursor.fetchall()
         values = []
         for account_id, numerator, denominator, sample_size, value, details in rows:

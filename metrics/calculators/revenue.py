@@ -24,6 +24,7 @@ from metrics.calculators.base import (
     by_group,
     register,
 )
+from metrics.inputs import SharedInput
 
 LTV_CHURN_MONTHS = 6
 RENEWAL_BASES = ("logo", "dollar")
@@ -49,7 +50,8 @@ def _months_before(day: date, months: int) -> date:
 
 
 # Every account that started on or before the window's start, with its MRR then and on the as-of date. The
-# two lookups are LATERAL joins, so each runs once per account however often the calculators name the columns.
+# two lookups are LATERAL joins, so each runs once per account however often the calculators name the columns;
+# the six cohort KPIs of a run share it (metrics.inputs).
 _COHORT = f"""
     SELECT a.id AS account_id, w.window_start, mrr_then.mrr AS mrr_start, coalesce(mrr_now.mrr, 0) AS mrr_end
     FROM accounts_account a
@@ -60,6 +62,7 @@ _COHORT = f"""
     WHERE (a.start_date IS NULL OR a.start_date <= w.window_start)
       AND {ACCOUNTS_FILTER}
 """
+COHORT = SharedInput(name="revenue_cohort", sql=_COHORT)
 
 _COHORT_RULES = (
     " Cohort (snapshot) form: the cohort is every account paying (MRR > 0) window_months ago, i.e. on the same "
@@ -79,11 +82,14 @@ class CohortCalculator(Calculator):
     numerator_sql: ClassVar[str]
     denominator_sql: ClassVar[str] = "mrr_start"
 
+    def inputs(self, params: dict) -> list[SharedInput]:
+        return [COHORT]
+
     def account_sql(self, params: dict) -> str:
         return f"""
             SELECT account_id, {self.numerator_sql}, {self.denominator_sql}, 1, NULL,
                    jsonb_build_object('window_start', window_start, 'mrr_start', mrr_start, 'mrr_end', mrr_end)
-            FROM ({_COHORT}) cohort
+            FROM {COHORT.placeholder} cohort
             WHERE mrr_start > 0
         """
 

@@ -29,6 +29,7 @@ from metrics.calculators.base import (
     by_group,
     register,
 )
+from metrics.inputs import SharedInput
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,34 @@ _ACTIVE_USERS = f"""
     WHERE u.events > 0 AND u.day {_IN_WINDOW} AND {accounts_filter("u.account_id")}
     GROUP BY u.account_id, u.user_id
 """
+
+# The same for every window of a run at once, shared by stickiness, seat utilisation and feature adoption
+# (metrics.inputs): per (account, user) a bigint whose bit k is set when the user was active on t - k, over the
+# longest window of the run. A bigint holds 63 days; a longer window reads the rollup itself (_ACTIVE_USERS).
+ACTIVITY_BITS = 63
+USER_ACTIVITY = SharedInput(name="user_activity", widens="activity_days", sql=f"""
+    SELECT u.account_id, u.user_id, bit_or(1::bigint << (%(as_of)s::date - u.day)) AS active_on
+    FROM accounts_userdaily u
+    WHERE u.events > 0 AND u.day BETWEEN %(as_of)s::date - (%(activity_days)s::int - 1) AND %(as_of)s::date
+      AND {accounts_filter("u.account_id")}
+    GROUP BY u.account_id, u.user_id
+""")
+
+
+def active_users_inputs(params: dict) -> list[SharedInput]:
+    """The shared input `active_users` reads, when the window fits it."""
+    return [USER_ACTIVITY.sized(params["window_days"])] if params["window_days"] <= ACTIVITY_BITS else []
+
+
+def active_users(params: dict) -> str:
+    """A subquery of each account's active users in the window and their active days (account_id, user_id,
+    days): from the run's shared activity when the window fits it, else from the rollup."""
+    if params["window_days"] > ACTIVITY_BITS:
+        return f"({_ACTIVE_USERS})"
+    # ~(-1 << w): the w lowest bits, the days t - w + 1 .. t.
+    window = "(~(-1::bigint << %(window_days)s::int))"
+    return f"""(SELECT account_id, user_id, bit_count((active_on & {window})::bit(64)) AS days
+                FROM {USER_ACTIVITY.placeholder} WHERE active_on & {window} <> 0)"""
 
 
 @register
@@ -231,10 +260,7 @@ class FeatureAdoption(Calculator):
         # the active users seat utilisation counts), even while a rollup refresh is catching up.
         return f"""
             WITH active AS (
-                SELECT u.account_id, u.user_id
-                FROM accounts_userdaily u JOIN accounts_account a ON a.id = u.account_id
-                WHERE {ACCOUNTS_FILTER} AND u.events > 0 AND u.day {_IN_WINDOW}
-                GROUP BY u.account_id, u.user_id
+                SELECT account_id, user_id FROM {active_users(params)} active
             ), feature AS (
                 SELECT DISTINCT e.account_id, e.user_id
                 FROM accounts_usageevent e JOIN accounts_account a ON a.id = e.account_id
@@ -249,6 +275,9 @@ class FeatureAdoption(Calculator):
             WHERE {_STARTED}
             GROUP BY a.id
         """
+
+    def inputs(self, params: dict) -> list[SharedInput]:
+        return active_users_inputs(params)
 
 
 @register
@@ -292,10 +321,13 @@ class Stickiness(Calculator):
             SELECT a.id, coalesce(sum(active.days), 0)::float8 / %(window_days)s::int, count(active.user_id),
                    count(active.user_id), NULL, jsonb_build_object('user_days', coalesce(sum(active.days), 0)::bigint)
             FROM accounts_account a
-            LEFT JOIN ({_ACTIVE_USERS}) active ON active.account_id = a.id
+            LEFT JOIN {active_users(params)} active ON active.account_id = a.id
             WHERE {_STARTED}
             GROUP BY a.id
         """
+
+    def inputs(self, params: dict) -> list[SharedInput]:
+        return active_users_inputs(params)
 
 
 @register
@@ -316,10 +348,13 @@ class SeatUtilization(Calculator):
                    NULLIF(a.licensed_seats, 0), (a.licensed_seats > 0)::int, NULL,
                    jsonb_build_object('active_users', count(active.user_id), 'licensed_seats', a.licensed_seats)
             FROM accounts_account a
-            LEFT JOIN ({_ACTIVE_USERS}) active ON active.account_id = a.id
+            LEFT JOIN {active_users(params)} active ON active.account_id = a.id
             WHERE {_STARTED}
             GROUP BY a.id
         """
+
+    def inputs(self, params: dict) -> list[SharedInput]:
+        return active_users_inputs(params)
 
 
 @register
