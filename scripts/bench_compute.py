@@ -42,6 +42,9 @@ from tenants.models import Tenant  # noqa: E402
 from tenants.services import tenant_create  # noqa: E402
 
 SLUG = "benchcompute"
+# Each comparable measure is taken this many times and the best kept: on a shared virtual machine a run only ever
+# gets slower by what else runs, and single runs of the same statement were seen to vary by 2x.
+REPEATS = 3
 AS_OF = date(2026, 10, 31)
 
 
@@ -351,7 +354,7 @@ def main() -> None:
         catalogue_install()
         build(args.accounts, args.events)
         kpis = list(KPI.objects.filter(is_active=True))
-        baseline_seconds, baseline_values = min((baseline() for _ in range(2)), key=lambda result: result[0])
+        baseline_seconds, baseline_values = min((baseline() for _ in range(REPEATS)), key=lambda result: result[0])
         stored_seconds = min(baseline_stored() for _ in range(2))
 
         comparable = [k for k in kpis if k.slug in BASELINE_SLUGS]
@@ -369,10 +372,10 @@ def main() -> None:
         comparable_first = min(_timed(lambda: kpis_compute(as_of=AS_OF, kpis=comparable,
                                                            trigger=ComputationRun.Trigger.MANUAL),
                                       before=lambda: _forget(comparable))
-                               for _ in range(2))
+                               for _ in range(REPEATS))
         comparable_again = min(_timed(lambda: kpis_compute(as_of=AS_OF, kpis=comparable,
                                                            trigger=ComputationRun.Trigger.MANUAL))
-                               for _ in range(2))
+                               for _ in range(REPEATS))
         checked = same_numbers(baseline_values)
 
         touched = list(_ids(100))
