@@ -42,7 +42,8 @@ class MadeByTheEngine:
 
 @admin.register(ComputationRun)
 class ComputationRunAdmin(MadeByTheEngine, admin.ModelAdmin):
-    list_display = ["id", "as_of", "trigger", "status", "kpis_done", "rows_written", "created_at", "finished_at"]
+    list_display = ["id", "as_of", "trigger", "status", "kpis_done", "values_computed", "rows_written",
+                    "created_at", "finished_at"]
     list_filter = ["status", "trigger"]
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in ComputationRun._meta.fields] + ["kpi_slugs", "account_ids", "errors"]

@@ -101,7 +101,7 @@ class ComputationRunOut(serializers.ModelSerializer):
     class Meta:
         model = ComputationRun
         fields = ["id", "status", "trigger", "as_of", "kpi_slugs", "account_ids", "created_at", "started_at",
-                  "finished_at", "duration_seconds", "kpis_done", "rows_written", "errors"]
+                  "finished_at", "duration_seconds", "kpis_done", "values_computed", "rows_written", "errors"]
 
 
 class AlertRuleIO(serializers.ModelSerializer):

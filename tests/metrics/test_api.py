@@ -152,7 +152,7 @@ def test_compute_endpoint_creates_a_run_that_a_worker_executes(client, admin_key
     assert run.status == ComputationRun.Status.SUCCEEDED
     assert MetricValue.objects.filter(kpi=nps, as_of=dt.date(2026, 11, 19), scope="portfolio").exists()
     polled = client.get(f"/api/v1/metrics/runs/{run.pk}", **bearer(admin_key)).json()
-    assert polled["status"] == "succeeded" and polled["rows_written"] > 0
+    assert polled["status"] == "succeeded" and polled["values_computed"] == polled["rows_written"] > 0
 
 
 @pytest.mark.parametrize(("body", "message"), [

@@ -24,8 +24,8 @@ class Command(BaseCommand):
         day = parse_date(as_of, "--as-of") if as_of else timezone.localdate() - timedelta(days=1)
         with tenant_context(found):
             run = kpis_compute(as_of=day, kpis=kpis_by_slug(kpi), trigger=ComputationRun.Trigger.MANUAL)
-        self.stdout.write(f"Run {run.pk} for {day}: {run.status}, {run.kpis_done} KPI(s), {run.rows_written:,} "
-                          f"values in {run.duration_seconds:.2f} s.")
+        self.stdout.write(f"Run {run.pk} for {day}: {run.status}, {run.kpis_done} KPI(s), {run.values_computed:,} "
+                          f"values ({run.rows_written:,} rows written) in {run.duration_seconds:.2f} s.")
         for error in run.errors:
             self.stderr.write(f"  {error['kpi']}: {error['error']}")
         if run.status != ComputationRun.Status.SUCCEEDED:
