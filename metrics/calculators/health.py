@@ -85,6 +85,15 @@ class BandsParam(Param):
         return {band: float(bound) for band, bound in bands.items()}
 
 
+def _segment_key(name: str, key: Any) -> str:
+    """The override key "dimension:segment", with a dimension an override can name and the segment trimmed."""
+    dimension, _, segment = str(key).partition(":")
+    if dimension not in SEGMENT_DIMENSIONS or not segment.strip():
+        raise CalculatorError(f"Parameter {name!r}: {key!r} must be \"dimension:segment\" with a dimension "
+                              f"among {', '.join(SEGMENT_DIMENSIONS)}.")
+    return f"{dimension}:{segment.strip()}"
+
+
 class SegmentWeightsParam(Param):
     """{"plan:Enterprise": [components...]}: other components and weights for the accounts of a segment."""
 
@@ -94,14 +103,39 @@ class SegmentWeightsParam(Param):
         if not isinstance(value, dict):
             raise CalculatorError(f"Parameter {name!r} must be an object like "
                                   f"{{\"plan:Enterprise\": [{{\"kpi\": \"nps\", \"weight\": 2}}]}}.")
+        return {_segment_key(name, key): _components(f"{name}[{key}]", components)
+                for key, components in value.items()}
+
+
+class SegmentBandsParam(Param):
+    """{"plan:Enterprise": {"red": 60, "yellow": 85}}: other bands for the accounts of a segment; a bound left out
+    is the KPI's own (filled in by HealthScore.clean_params, which knows them)."""
+
+    def clean(self, name: str, value: Any) -> Any:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise CalculatorError(f"Parameter {name!r} must be an object like "
+                                  f"{{\"plan:Enterprise\": {{\"red\": 60, \"yellow\": 85}}}}.")
         cleaned = {}
-        for key, components in value.items():
-            dimension, _, segment = str(key).partition(":")
-            if dimension not in SEGMENT_DIMENSIONS or not segment.strip():
-                raise CalculatorError(f"Parameter {name!r}: {key!r} must be \"dimension:segment\" with a dimension "
-                                      f"among {', '.join(SEGMENT_DIMENSIONS)}.")
-            cleaned[f"{dimension}:{segment.strip()}"] = _components(f"{name}[{key}]", components)
+        for key, bands in value.items():
+            if not isinstance(bands, dict) or not bands:
+                raise CalculatorError(f"Parameter {name!r}[{key}] must be an object like {{\"red\": 60, "
+                                      "\"yellow\": 85}.")
+            cleaned[_segment_key(name, key)] = bands
         return cleaned
+
+
+def _first_segment_named(parameter: str, entry: str) -> str:
+    """A LATERAL join giving account `keyed`'s first segment key (in order of precedence) that the jsonb object
+    `parameter` names, as `chosen.segment_key`, with its entry as `chosen.<entry>`; NULLs when none is named."""
+    return f"""LEFT JOIN LATERAL (
+                    SELECT key.segment_key, %({parameter})s::jsonb -> key.segment_key AS {entry}
+                    FROM unnest(keyed.segment_keys) WITH ORDINALITY AS key(segment_key, precedence)
+                    WHERE %({parameter})s::jsonb -> key.segment_key IS NOT NULL
+                    ORDER BY key.precedence
+                    LIMIT 1
+                ) chosen ON true"""
 
 
 @register
@@ -115,6 +149,8 @@ class HealthScore(Calculator):
         "bands": BandsParam(dict, default=DEFAULT_BANDS, help="Where yellow and green begin."),
         "segment_weights": SegmentWeightsParam(
             dict, default={}, help="Components for the accounts of a segment, e.g. {\"plan:Enterprise\": [...]}."),
+        "segment_bands": SegmentBandsParam(
+            dict, default={}, help="Bands for the accounts of a segment, e.g. {\"plan:Enterprise\": {\"red\": 60}}."),
     }
     formula = ("Health = Σ w_j x s_j / Σ w_j over the component KPIs that have a value for the account on the as-of "
                "date, where s_j maps the component's value linearly from its KPI's poor value (0 points) to its good "
@@ -122,13 +158,22 @@ class HealthScore(Calculator):
                "one, map the other way). A component without a value, or whose KPI has no poor and good values, "
                "drops out and the other weights are renormalised; none left gives no score. Rounded to 2 decimals; "
                "bands: red below 50, yellow below 75, green from 75 (configurable). Accounts of a segment named in "
-               "segment_weights use its components instead (precedence: plan, region, industry, lifecycle stage). "
+               "segment_weights use its components instead, and those of a segment named in segment_bands its bands "
+               "(each: the first match in the order plan, region, industry, lifecycle stage). "
                "Segment and portfolio: the mean of the account scores, with the count of accounts per band.")
+
+    def clean_params(self, raw: dict | None) -> dict:
+        params = super().clean_params(raw)
+        # A segment's bands start from the KPI's own: {"red": 60} moves only where yellow begins.
+        own = BandsParam(dict, default=params["bands"])
+        params["segment_bands"] = {key: own.clean(f"segment_bands[{key}]", bands)
+                                   for key, bands in params["segment_bands"].items()}
+        return params
 
     def sql_params(self, *, params: dict, **kwargs) -> dict:
         return {**super().sql_params(params=params, **kwargs), "components": Jsonb(params["components"]),
-                "segment_weights": Jsonb(params["segment_weights"]), "red": params["bands"]["red"],
-                "yellow": params["bands"]["yellow"]}
+                "segment_weights": Jsonb(params["segment_weights"]), "segment_bands": Jsonb(params["segment_bands"]),
+                "red": params["bands"]["red"], "yellow": params["bands"]["yellow"]}
 
     def account_sql(self, params: dict) -> str:
         # Composite KPIs never feed composites: that rules out cycles, and reading a value this run replaces.
@@ -145,13 +190,13 @@ class HealthScore(Calculator):
                 SELECT keyed.account_id, chosen.segment_key,
                        coalesce(chosen.components, %(components)s::jsonb) AS components
                 FROM keyed
-                LEFT JOIN LATERAL (
-                    SELECT key.segment_key, %(segment_weights)s::jsonb -> key.segment_key AS components
-                    FROM unnest(keyed.segment_keys) WITH ORDINALITY AS key(segment_key, precedence)
-                    WHERE %(segment_weights)s::jsonb -> key.segment_key IS NOT NULL
-                    ORDER BY key.precedence
-                    LIMIT 1
-                ) chosen ON true
+                {_first_segment_named("segment_weights", "components")}
+            ), banded AS (
+                SELECT keyed.account_id, chosen.segment_key,
+                       coalesce((chosen.bands ->> 'red')::float8, %(red)s) AS red,
+                       coalesce((chosen.bands ->> 'yellow')::float8, %(yellow)s) AS yellow
+                FROM keyed
+                {_first_segment_named("segment_bands", "bands")}
             ), parts AS (
                 SELECT configured.account_id, configured.segment_key, component.position,
                        component.item ->> 'kpi' AS kpi, (component.item ->> 'weight')::float8 AS weight,
@@ -189,13 +234,15 @@ class HealthScore(Calculator):
                 GROUP BY account_id, segment_key
                 HAVING count(stored_id) > 0
             )
-            SELECT account_id, weighted, weights, components, score,
+            SELECT scored.account_id, weighted, weights, components, score,
                    jsonb_build_object(
-                       'band', CASE WHEN score < %(red)s THEN 'red' WHEN score < %(yellow)s THEN 'yellow'
+                       'band', CASE WHEN score < banded.red THEN 'red' WHEN score < banded.yellow THEN 'yellow'
                                     WHEN score IS NOT NULL THEN 'green' END,
-                       'segment_weights', segment_key,
+                       'bands', jsonb_build_object('red', banded.red, 'yellow', banded.yellow),
+                       'segment_weights', scored.segment_key,
+                       'segment_bands', banded.segment_key,
                        'components', detail)
-            FROM scored
+            FROM scored JOIN banded ON banded.account_id = scored.account_id
         """
 
     def aggregate_sql(self, params: dict) -> str:

@@ -106,6 +106,8 @@ POLICY: dict[str, dict[str, frozenset]] = {
     "settings_user_reactivate": {"GET": ADMIN, "POST": ADMIN},
     "settings_sla": {"GET": ADMIN, "POST": ADMIN},
     "settings_health": {"GET": ADMIN, "POST": ADMIN},
+    "settings_health_segment": {"GET": ADMIN, "POST": ADMIN},  # GET: 405 past the sign-in
+    "settings_health_segment_remove": {"GET": ADMIN, "POST": ADMIN},
     "account_list": {"GET": EVERYONE, "POST": EVERYONE},
     "account_detail": {"GET": EVERYONE, "POST": EVERYONE},
     "feedback": {"GET": EVERYONE, "POST": EVERYONE},

@@ -69,7 +69,9 @@ def test_health_score_is_the_weighted_mean_of_component_points(components):
     assert (row.numerator, row.denominator, row.sample_size) == (285, 4, 3)
     assert row.details == {
         "band": "yellow",
+        "bands": {"red": 50, "yellow": 75},
         "segment_weights": None,
+        "segment_bands": None,
         "components": [
             {"kpi": "nps", "value": 36, "points": pytest.approx(80), "weight": 2, "contribution": pytest.approx(40),
              "dropped": None},
@@ -247,6 +249,38 @@ def test_segment_weights_replace_the_components_for_the_segments_accounts(compon
     assert rows[starter_na.id].details["segment_weights"] is None
 
 
+def test_segment_bands_decide_the_band_of_the_segments_accounts_and_their_counts(components):
+    # Every account scores 70 (csat 81: (81 - 60) / 30 = 70 points): yellow under the tenant's bands (50, 75).
+    enterprise = AccountFactory(plan="Enterprise", region="EMEA")
+    emea = AccountFactory(plan="Starter", region="EMEA")
+    starter = AccountFactory(plan="Starter", region="NA")
+    for account in (enterprise, emea, starter):
+        _store(components["csat"], account, 81)
+    health = _health([{"kpi": "csat", "weight": 1}], segment_bands={
+        "region:EMEA": {"yellow": 65},  # green from 65, red still below the tenant's 50: 70 is green
+        "plan:Enterprise": {"red": 72, "yellow": 90},  # plan goes before region: 70 is red
+    })
+
+    kpi_compute(kpi=health, as_of=AS_OF)
+
+    rows = _accounts(health)
+    assert {account: (rows[account.id].value, rows[account.id].details["band"],
+                      rows[account.id].details["segment_bands"], rows[account.id].details["bands"])
+            for account in (enterprise, emea, starter)} == {
+        enterprise: (70, "red", "plan:Enterprise", {"red": 72, "yellow": 90}),
+        emea: (70, "green", "region:EMEA", {"red": 50, "yellow": 65}),
+        starter: (70, "yellow", None, {"red": 50, "yellow": 75}),
+    }
+    assert _portfolio(health).details == {"bands": {"red": 1, "yellow": 1, "green": 1}}
+
+
+def test_a_segments_bands_start_from_the_kpis_own():
+    params = calculator_for("health.score").clean_params(
+        {"bands": {"red": 40, "yellow": 70}, "segment_bands": {"plan:Enterprise ": {"yellow": 85}}})
+
+    assert params["segment_bands"] == {"plan:Enterprise": {"red": 40, "yellow": 85}}
+
+
 def test_health_is_computed_after_its_components_in_a_run():
     ticket_load = _kpi("ticket-load", "support.ticket_load", {"window_days": 30}, poor_value=10, good_value=2,
                        direction=Direction.LOWER)
@@ -288,6 +322,7 @@ def test_default_components_are_the_catalogue_ones():
         "usage-trend", "seat-utilization", "adoption-breadth", "nps", "ticket-load"]
     assert params["bands"] == {"red": 50, "yellow": 75}
     assert params["segment_weights"] == {}
+    assert params["segment_bands"] == {}
 
 
 @pytest.mark.parametrize(("params", "message"), [
@@ -312,6 +347,12 @@ def test_default_components_are_the_catalogue_ones():
     ({"segment_weights": {"owner:ann": [{"kpi": "nps", "weight": 1}]}}, "dimension:segment"),
     ({"segment_weights": {"plan:": [{"kpi": "nps", "weight": 1}]}}, "dimension:segment"),
     ({"segment_weights": {"plan:Enterprise": [{"kpi": "nps", "weight": 0}]}}, r"plan:Enterprise.*greater than 0"),
+    ({"segment_bands": {"owner:ann": {"red": 40}}}, "dimension:segment"),
+    ({"segment_bands": {"plan:Enterprise": {"red": 80}}}, r"segment_bands\[plan:Enterprise\].*red .* below yellow"),
+    ({"segment_bands": {"plan:Enterprise": {"green": 80}}}, "unknown key.* green"),
+    ({"segment_bands": {"plan:Enterprise": {}}}, "must be an object like"),
+    ({"segment_bands": {"plan:Enterprise": 60}}, "must be an object like"),
+    ({"segment_bands": [60]}, "must be an object like"),
     ({"weights": {}}, "Unknown parameter"),
 ])
 def test_bad_parameters_are_refused_with_a_clear_message(params, message):

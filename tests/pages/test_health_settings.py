@@ -63,3 +63,82 @@ def test_only_admins_and_only_in_their_tenant(client, health, other_tenant):
     assert KPI.objects.get(pk=health.pk).version == 1
     bravo = TenantClient(other_tenant)
     assert bravo.get("/settings/health/").status_code == 302  # not signed in there
+
+
+def _segment(client, **data):
+    return client.post("/settings/health/segments/", {"dimension": "plan", "segment": "Enterprise",
+                                                      "reason": "Enterprise renews on adoption", **data})
+
+
+def test_an_admin_gives_a_segment_weights_and_bands_then_edits_and_removes_them(client, health):
+    admin = UserFactory(role=Role.ADMIN)
+    login(client, admin)
+
+    response = _segment(client, weight_0=3, red=60)
+
+    assert response.status_code == 302
+    kpi = KPI.objects.get(pk=health.pk)
+    assert kpi.version == 2
+    assert kpi.params["segment_weights"] == {"plan:Enterprise": [{"kpi": "nps", "weight": 3.0}]}
+    assert kpi.params["segment_bands"] == {"plan:Enterprise": {"red": 60.0}}
+    assert KPIVersion.objects.get(kpi=kpi, version=2).reason == "Enterprise renews on adoption"
+    page = client.get("/settings/health/").content.decode()
+    assert "plan:Enterprise" in page and "nps \u00d7 3" in page
+
+    edit = client.get("/settings/health/?segment=plan:Enterprise").content.decode()
+    assert 'name="segment" value="Enterprise"' in edit and 'name="weight_0" value="3.0"' in edit
+    assert 'name="red" value="60.0"' in edit
+
+    # Saved again with bands only: the weights go back to the tenant's.
+    assert _segment(client, yellow=90).status_code == 302
+    kpi.refresh_from_db()
+    assert (kpi.version, kpi.params["segment_weights"], kpi.params["segment_bands"]) == (
+        3, {}, {"plan:Enterprise": {"yellow": 90.0}})
+
+    response = client.post("/settings/health/segments/remove/", {"key": "plan:Enterprise", "reason": "Too few"})
+
+    assert response.status_code == 302
+    kpi.refresh_from_db()
+    assert (kpi.version, kpi.params["segment_weights"], kpi.params["segment_bands"]) == (4, {}, {})
+    assert KPIVersion.objects.get(kpi=kpi, version=4).changed_by == admin
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({}, "Give the segment some weights or a band"),
+    ({"weight_0": 0}, "Give the segment some weights or a band"),
+    ({"red": 80, "yellow": 70}, "must be below yellow"),
+    ({"red": 90}, "must be below yellow"),  # the tenant's yellow is 75
+    ({"red": 40, "dimension": "owner"}, "Select a valid choice"),
+    ({"red": 40, "segment": "  "}, "This field is required"),
+    ({"red": 40, "reason": ""}, "This field is required"),
+])
+def test_a_bad_segment_override_is_shown_and_changes_nothing(client, health, data, message):
+    login(client, UserFactory(role=Role.ADMIN))
+
+    response = _segment(client, **data)
+
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert KPI.objects.get(pk=health.pk).version == 1
+
+
+def test_removing_a_segment_without_one_or_without_a_reason_is_refused(client, health):
+    login(client, UserFactory(role=Role.ADMIN))
+
+    unknown = client.post("/settings/health/segments/remove/", {"key": "plan:Nope", "reason": "x"})
+    no_reason = client.post("/settings/health/segments/remove/", {"key": "plan:Nope"})
+
+    assert (unknown.status_code, no_reason.status_code) == (404, 400)
+    assert "plan:Nope" in unknown.content.decode() and "reason" in no_reason.content.decode()
+    assert KPI.objects.get(pk=health.pk).version == 1
+
+
+def test_segment_overrides_are_for_admins_of_the_tenant_only(client, health, other_tenant):
+    login(client, UserFactory(role=Role.LEADER))
+    assert _segment(client, red=40).status_code == 403
+    assert client.post("/settings/health/segments/remove/", {"key": "plan:Enterprise", "reason": "x"}).status_code \
+        == 403
+    assert KPI.objects.get(pk=health.pk).version == 1
+    bravo = TenantClient(other_tenant)
+    assert bravo.post("/settings/health/segments/", {"dimension": "plan", "segment": "E", "red": 1,
+                                                     "reason": "x"}).status_code == 302  # not signed in there

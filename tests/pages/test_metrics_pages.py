@@ -84,7 +84,24 @@ def test_account_page_shows_its_kpis_and_health_components(leader_client, nps):
     assert response.status_code == 200
     content = response.content.decode()
     assert "Health 100" in content and "(green)" in content
+    assert "Yellow from 50, green from 75." in content
     assert "Net Promoter Score" in content
+
+
+def test_account_page_says_whose_bands_and_weights_score_it(leader_client, nps):
+    account = MetricValue.objects.filter(kpi=nps, scope="account").first().account
+    segment = f"plan:{account.plan}"
+    health = kpi_create(slug="health-score", name="Health", calculator="health.score", definition="d",
+                        tier="advocacy", indicator="leading", unit="score",
+                        params={"components": [{"kpi": "nps", "weight": 1}],
+                                "segment_weights": {segment: [{"kpi": "nps", "weight": 2}]},
+                                "segment_bands": {segment: {"yellow": 100}}})
+    type(nps).objects.filter(pk=nps.pk).update(poor_value=0, good_value=50)
+    kpi_compute(kpi=health, as_of=timezone.localdate())
+
+    content = leader_client.get(f"/accounts/{account.pk}/").content.decode()
+
+    assert f"Yellow from 50, green from 100 (the bands of {segment}); weighed as {segment}." in content
 
 
 def test_a_csm_is_sent_from_the_dashboard_to_their_work(client, nps):
