@@ -155,3 +155,39 @@ class CostToServe(SupportCalculator):
             JOIN accounts_account a ON a.id = p.account_id
             WHERE {ACCOUNTS_FILTER}
         """
+
+
+@register
+class Margin(CostToServe):
+    id = "support.margin"
+    name = "Margin"
+    formula = ("Margin = revenue in the last window_days days - cost to serve over the same days (as Cost to serve, "
+               "with the same parameters and accounts). Revenue in the window: each day's MRR in force (the latest "
+               "monthly snapshot on or before that day, 0 before the first) / 30.4375, summed over the window's "
+               "days, so a steady MRR earns window_days / 30.4375 months of it, the months cost to serve charges "
+               "the CSM for. Segment and portfolio: the mean per account (total margin / accounts).")
+
+    def account_sql(self, params: dict) -> str:
+        # Each snapshot is in force from its month (or the window's first day) to the day before the next one
+        # (or the as-of date); the days it covers in the window earn its MRR / 30.4375 each.
+        return f"""
+            WITH cost (account_id, numerator, denominator, sample_size, value, details) AS (
+                {super().account_sql(params)}
+            ), in_force AS (
+                SELECT r.account_id, r.mrr::float8 AS mrr,
+                       greatest(r.month, %(as_of)s::date - (%(window_days)s::int - 1)) AS first_day,
+                       coalesce(lead(r.month) OVER (PARTITION BY r.account_id ORDER BY r.month) - 1,
+                                %(as_of)s::date) AS last_day
+                FROM accounts_revenuesnapshot r
+                WHERE r.month <= %(as_of)s::date AND r.account_id IN (SELECT account_id FROM cost)
+            ), revenue AS (
+                SELECT account_id, sum(mrr * (last_day - first_day + 1)) / {DAYS_PER_MONTH} AS revenue
+                FROM in_force
+                WHERE last_day >= first_day
+                GROUP BY account_id
+            )
+            SELECT c.account_id, coalesce(r.revenue, 0) - c.value, 1, 1, coalesce(r.revenue, 0) - c.value,
+                   c.details || jsonb_build_object('revenue', coalesce(r.revenue, 0), 'cost_to_serve', c.value)
+            FROM cost c
+            LEFT JOIN revenue r ON r.account_id = c.account_id
+        """

@@ -1,4 +1,4 @@
-"""Ticket load, first response hours and cost to serve, checked against hand-computed values."""
+"""Ticket load, first response hours, cost to serve and margin, checked against hand-computed values."""
 
 import datetime as dt
 from statistics import median
@@ -10,7 +10,7 @@ from accounts.models import AccountStatus
 from metrics.calculators import CalculatorError, calculator_for
 from metrics.models import Indicator, MetricValue, Scope, Tier, Unit
 from metrics.services import kpi_compute, kpi_create
-from tests.accounts.factories import AccountFactory, SupportTicketFactory
+from tests.accounts.factories import AccountFactory, RevenueSnapshotFactory, SupportTicketFactory
 from tests.users.factories import UserFactory
 
 AS_OF = dt.date(2026, 10, 30)  # a 30-day window ending here is 1-30 October
@@ -253,3 +253,29 @@ def test_formulas_name_the_chosen_definitions():
     assert "30.4375" in calculator_for("support.cost_to_serve").formula
     assert "mean per account" in calculator_for("support.cost_to_serve").formula
     assert "per account" in calculator_for("support.ticket_load").formula
+
+
+# --- margin -----------------------------------------------------------------------------------------------
+
+def test_margin_is_the_revenue_earned_in_the_window_minus_the_cost_to_serve():
+    # The 90 days ending 2026-10-30 are 2026-08-02 .. 2026-10-30: 30 days of August, 30 of September, 30 of October.
+    paying, silent = AccountFactory(owner=None), AccountFactory(owner=None)
+    for month, mrr in ((dt.date(2026, 6, 1), 5000), (dt.date(2026, 7, 1), 1000), (dt.date(2026, 9, 1), 2000),
+                       (dt.date(2026, 10, 1), 0), (dt.date(2026, 11, 1), 9000)):  # November is after t
+        RevenueSnapshotFactory(account=paying, month=month, mrr=mrr)
+    _ticket(paying, _at(20), minutes=60)
+    kpi = _kpi("margin", "support.margin", COST_PARAMS)
+
+    kpi_compute(kpi=kpi, as_of=AS_OF)
+
+    rows = _accounts(kpi)
+    # revenue: (30 x 1000 + 30 x 2000 + 30 x 0) / 30.4375 = 2956.88; cost: 1 h x 100, no CSM -> margin 2856.88
+    revenue = 90_000 / 30.4375
+    assert rows[paying.id].value == pytest.approx(revenue - 100)
+    assert rows[paying.id].details["revenue"] == pytest.approx(revenue)
+    assert rows[paying.id].details["cost_to_serve"] == pytest.approx(100)
+    # No revenue and no cost: a margin of 0, not a missing value.
+    assert rows[silent.id].value == 0
+    # Portfolio: the mean per account.
+    assert _portfolio(kpi).value == pytest.approx((revenue - 100) / 2)
+    assert "revenue in the last window_days days - cost to serve" in calculator_for("support.margin").formula
