@@ -7,6 +7,10 @@ every account's active users in their windows. Hand-written SQL computing them t
 in one statement. Here a calculator names what it shares (`Calculator.inputs`) and reads it through a
 placeholder in its query; inside a run (`inputs_shared`) the first KPI needing an input materialises it as a
 session temporary table and the others read that table; outside a run the input is inlined as a subquery.
+
+Materialising also buys parallelism: PostgreSQL never gives parallel workers to a statement that writes (each
+KPI's statement stores its values), but does to a CREATE TABLE AS; so an expensive scan is an input even when
+one KPI reads it (the usage trend's two windows of the rollup).
 """
 
 from __future__ import annotations

@@ -31,21 +31,25 @@ _KEY = "kpi_id, scope, as_of, account_id, dimension, segment"  # metric_value_on
 # A value already stored for the same subject and date is updated only when a number, its details or the KPI
 # version changed: a rerun over unchanged data writes nothing (no new row versions, no index entries, no WAL),
 # and the row keeps the run that produced it.
+_STORED = "(v.kpi_version, v.value, v.numerator, v.denominator, v.sample_size, v.details)"
 _UPSERT = f"""
     ON CONFLICT ({_KEY}) DO UPDATE SET
         kpi_version = EXCLUDED.kpi_version, value = EXCLUDED.value, numerator = EXCLUDED.numerator,
         denominator = EXCLUDED.denominator, sample_size = EXCLUDED.sample_size, details = EXCLUDED.details,
         run_id = EXCLUDED.run_id
-    WHERE (v.kpi_version, v.value, v.numerator, v.denominator, v.sample_size, v.details)
-          IS DISTINCT FROM (EXCLUDED.kpi_version, EXCLUDED.value, EXCLUDED.numerator, EXCLUDED.denominator,
-                            EXCLUDED.sample_size, EXCLUDED.details)
+    WHERE {_STORED} IS DISTINCT FROM (EXCLUDED.kpi_version, EXCLUDED.value, EXCLUDED.numerator,
+                                      EXCLUDED.denominator, EXCLUDED.sample_size, EXCLUDED.details)
 """
+# A computed account row `c` differs from the stored one `v`.
+_DIFFERS = (f"{_STORED} IS DISTINCT FROM (%(kpi_version)s::int, c.value, c.numerator, c.denominator, c.sample_size, "
+            "c.details)")
 
 # One KPI and date in one statement, nothing crossing into Python:
 # - `computed`: the calculator's query over every account (or the touched ones); a row without its own value
 #   gets numerator / denominator x scale, null (never 0) when there is nothing to divide by;
-# - `accounts_written`, `accounts_removed`: those rows stored; the rows of accounts (of those computed) that no
-#   longer get a value removed;
+# - `accounts_changed`, `accounts_written`, `accounts_removed`: the rows that are new or differ from the stored
+#   ones, found in one join over the KPI's stored rows of the date (cheaper than the upsert's probe per row when
+#   most are unchanged), stored; the rows of accounts (of those computed) that no longer get a value removed;
 # - `members`: what the aggregate query reads (see AGGREGATE_COLUMNS): the computed rows, plus the stored rows
 #   of the accounts an incremental run did not touch, with each account's segments; a full run reads nothing
 #   back from the values table.
@@ -60,11 +64,18 @@ _ACCOUNTS = """
                coalesce(x.sample_size, 0)::int AS sample_size, x.details::jsonb AS details
         FROM ({account_sql}) AS x (account_id, numerator, denominator, sample_size, value, details)
     ),
+    accounts_changed AS (
+        SELECT c.*
+        FROM computed c
+        LEFT JOIN metrics_metricvalue v
+               ON v.kpi_id = %(kpi_id)s AND v.scope = 'account' AND v.as_of = %(as_of)s AND v.account_id = c.account_id
+        WHERE v.id IS NULL OR {differs}
+    ),
     accounts_written AS (
         INSERT INTO metrics_metricvalue AS v ({columns})
         SELECT %(kpi_id)s, %(kpi_version)s, 'account', c.account_id, '', '', %(as_of)s, c.value, c.numerator,
                c.denominator, c.sample_size, c.details, %(run_id)s
-        FROM computed c
+        FROM accounts_changed c
         {upsert}
         RETURNING 1
     ),
@@ -136,7 +147,7 @@ class Computed:
 def _statement(*parts: str, **sql: str) -> str:
     """WITH the CTE templates `parts`, completed in one pass (the calculators' SQL in `sql` is not re-read as a
     template)."""
-    return "WITH " + ",".join(parts).format(columns=", ".join(_COLUMNS), upsert=_UPSERT, **sql)
+    return "WITH " + ",".join(parts).format(columns=", ".join(_COLUMNS), upsert=_UPSERT, differs=_DIFFERS, **sql)
 
 
 def _groups_finished_in_python(calculator: Calculator, params: dict, params_sql: dict,
