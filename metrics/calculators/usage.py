@@ -276,23 +276,29 @@ class FeatureAdoption(Calculator):
         return f"""
             WITH active AS (
                 SELECT account_id, user_id FROM {active_users(params)} active
-            ), feature AS (
-                SELECT DISTINCT e.account_id, e.user_id
-                FROM accounts_usageevent e JOIN accounts_account a ON a.id = e.account_id
-                WHERE {ACCOUNTS_FILTER} AND e.event_name = %(feature)s
-                  AND e.occurred_at >= (%(as_of)s::date - (%(window_days)s::int - 1))::timestamp AT TIME ZONE %(tz)s
-                  AND e.occurred_at < (%(as_of)s::date + 1)::timestamp AT TIME ZONE %(tz)s
             )
             SELECT a.id, count(feature.user_id), count(active.user_id), count(active.user_id), NULL, NULL
             FROM accounts_account a
             LEFT JOIN active ON active.account_id = a.id
-            LEFT JOIN feature ON feature.account_id = active.account_id AND feature.user_id = active.user_id
+            LEFT JOIN {FEATURE_USERS.placeholder} feature
+                   ON feature.account_id = active.account_id AND feature.user_id = active.user_id
             WHERE {_STARTED}
             GROUP BY a.id
         """
 
     def inputs(self, params: dict) -> list[SharedInput]:
-        return active_users_inputs(params)
+        return [*active_users_inputs(params), FEATURE_USERS]
+
+
+# Who used a feature in the window, from raw events: an input for the parallel scan of the events (see
+# metrics.inputs), shared by feature-adoption KPIs of the same feature and window.
+FEATURE_USERS = SharedInput(name="feature_users", sql=f"""
+    SELECT DISTINCT e.account_id, e.user_id
+    FROM accounts_usageevent e JOIN accounts_account a ON a.id = e.account_id
+    WHERE {ACCOUNTS_FILTER} AND e.event_name = %(feature)s
+      AND e.occurred_at >= (%(as_of)s::date - (%(window_days)s::int - 1))::timestamp AT TIME ZONE %(tz)s
+      AND e.occurred_at < (%(as_of)s::date + 1)::timestamp AT TIME ZONE %(tz)s
+""")
 
 
 @register

@@ -67,8 +67,9 @@ def test_a_run_makes_each_input_once_and_gives_the_values_each_kpi_gives_on_its_
     made = [query["sql"] for query in queries.captured_queries if "CREATE TEMPORARY TABLE metrics_run_input" in
             query["sql"]]
     # Activity once, sized for the longest window that fits a bigint (63 days; the 90-day KPIs read the rollup);
-    # the cohort once per window (12 and 6 months).
-    assert len(made) == 3
+    # the cohort once per window (12 and 6 months); the feature's users once.
+    assert len(made) == 4
+    assert sum("accounts_usageevent" in sql for sql in made) == 1
     [made_activity] = [sql for sql in made if "userdaily" in sql]
     assert f"({ACTIVITY_BITS}::int - 1)" in made_activity
 
