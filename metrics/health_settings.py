@@ -57,6 +57,9 @@ class SegmentOverrideForm(forms.Form):
     reason = forms.CharField(max_length=500, help_text="Why: kept with the new version of the health score.")
 
     def __init__(self, *args, components: list[str], **kwargs) -> None:
+        # Its own element ids: it shares the page (and field names like `red`) with the tenant-wide form, and a
+        # label must point at its own field.
+        kwargs.setdefault("auto_id", "segment_%s")
         super().__init__(*args, **kwargs)
         self.components = components
         for index, slug in enumerate(components):
