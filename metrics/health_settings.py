@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from metrics.calculators import calculator_for
 from metrics.calculators.base import CalculatorError
-from metrics.calculators.health import SEGMENT_DIMENSIONS
+from metrics.calculators.health import SEGMENT_DIMENSIONS, segment_key
 from metrics.models import KPI
 from metrics.services import kpi_update
 from users.permissions import admin_required
@@ -100,8 +100,13 @@ class SegmentOverrideForm(forms.Form):
 
 
 def _health() -> tuple[KPI, dict]:
+    """The health KPI and its parameters as the forms read and write them: cleaned, except that a segment's bands
+    stay as entered (a bound left out follows the tenant's, and must not be frozen by the next save)."""
     kpi = get_object_or_404(KPI, calculator=HEALTH_CALCULATOR, is_active=True)
-    return kpi, calculator_for(HEALTH_CALCULATOR).clean_params(kpi.params)
+    current = calculator_for(HEALTH_CALCULATOR).clean_params(kpi.params)
+    entered = kpi.params.get("segment_bands") or {}
+    current["segment_bands"] = {segment_key("segment_bands", key): dict(bands) for key, bands in entered.items()}
+    return kpi, current
 
 
 def _saved(form: forms.Form, kpi: KPI, params: dict, request: HttpRequest) -> bool:

@@ -85,7 +85,7 @@ class BandsParam(Param):
         return {band: float(bound) for band, bound in bands.items()}
 
 
-def _segment_key(name: str, key: Any) -> str:
+def segment_key(name: str, key: Any) -> str:
     """The override key "dimension:segment", with a dimension an override can name and the segment trimmed."""
     dimension, _, segment = str(key).partition(":")
     if dimension not in SEGMENT_DIMENSIONS or not segment.strip():
@@ -103,7 +103,7 @@ class SegmentWeightsParam(Param):
         if not isinstance(value, dict):
             raise CalculatorError(f"Parameter {name!r} must be an object like "
                                   f"{{\"plan:Enterprise\": [{{\"kpi\": \"nps\", \"weight\": 2}}]}}.")
-        return {_segment_key(name, key): _components(f"{name}[{key}]", components)
+        return {segment_key(name, key): _components(f"{name}[{key}]", components)
                 for key, components in value.items()}
 
 
@@ -122,7 +122,7 @@ class SegmentBandsParam(Param):
             if not isinstance(bands, dict) or not bands:
                 raise CalculatorError(f"Parameter {name!r}[{key}] must be an object like {{\"red\": 60, "
                                       "\"yellow\": 85}.")
-            cleaned[_segment_key(name, key)] = bands
+            cleaned[segment_key(name, key)] = bands
         return cleaned
 
 

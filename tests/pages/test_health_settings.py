@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from audit.models import AuditEntry
@@ -142,3 +144,22 @@ def test_segment_overrides_are_for_admins_of_the_tenant_only(client, health, oth
     bravo = TenantClient(other_tenant)
     assert bravo.post("/settings/health/segments/", {"dimension": "plan", "segment": "E", "red": 1,
                                                      "reason": "x"}).status_code == 302  # not signed in there
+
+
+def test_a_bound_a_segment_leaves_out_keeps_following_the_tenants(client, health):
+    login(client, UserFactory(role=Role.ADMIN))
+    assert _segment(client, red=60).status_code == 302
+    assert "the tenant's (75)" in client.get("/settings/health/").content.decode()
+
+    # Saving the tenant-wide form, then another segment, stores the Enterprise bands as they were entered.
+    assert client.post("/settings/health/", {"red": 40, "yellow": 70, "weight_0": 1,
+                                             "reason": "Recalibrated"}).status_code == 302
+    assert _segment(client, dimension="region", segment="EMEA", yellow=80).status_code == 302
+
+    kpi = KPI.objects.get(pk=health.pk)
+    assert kpi.params["segment_bands"] == {"plan:Enterprise": {"red": 60.0}, "region:EMEA": {"yellow": 80.0}}
+    page = client.get("/settings/health/").content.decode()
+    assert "the tenant's (70)" in page and "the tenant's (40)" in page
+    edit = client.get("/settings/health/?segment=plan:Enterprise").content.decode()
+    segment_fields = {name: tag for tag, name in re.findall(r'(<input[^>]*id="segment_(red|yellow)"[^>]*>)', edit)}
+    assert 'value="60.0"' in segment_fields["red"] and "value=" not in segment_fields["yellow"]
