@@ -85,18 +85,15 @@ class SegmentOverrideForm(forms.Form):
     def params(self, current: dict) -> dict:
         """The health KPI's parameters with this segment's override replacing the one it had."""
         data = self.cleaned_data
-        weights = {**current["segment_weights"]}
-        bands = {**current["segment_bands"]}
-        weights.pop(self.key, None)
-        bands.pop(self.key, None)
+        params = _without_segment(current, self.key)
         components = [{"kpi": slug, "weight": data[f"weight_{index}"]}
                       for index, slug in enumerate(self.components) if data[f"weight_{index}"]]
         if components:
-            weights[self.key] = components
+            params["segment_weights"][self.key] = components
         own = {band: data[band] for band in ("red", "yellow") if data[band] is not None}
         if own:
-            bands[self.key] = own
-        return {**current, "segment_weights": weights, "segment_bands": bands}
+            params["segment_bands"][self.key] = own
+        return params
 
 
 def _health() -> tuple[KPI, dict]:
@@ -139,11 +136,22 @@ def _segment_initial(current: dict, key: str) -> dict:
     return initial
 
 
+def _segments_with_own(current: dict) -> set[str]:
+    """The segments ("dimension:segment") with weights or bands of their own."""
+    return {*current["segment_weights"], *current["segment_bands"]}
+
+
+def _without_segment(current: dict, key: str) -> dict:
+    """The parameters with segment `key`'s weights and bands gone (its accounts back to the tenant's)."""
+    return {**current,
+            "segment_weights": {other: value for other, value in current["segment_weights"].items() if other != key},
+            "segment_bands": {other: value for other, value in current["segment_bands"].items() if other != key}}
+
+
 def _overrides(current: dict) -> list[dict]:
     """Every segment with weights or bands of its own, for the page's table."""
-    keys = sorted({*current["segment_weights"], *current["segment_bands"]})
     return [{"key": key, "components": current["segment_weights"].get(key),
-             "bands": current["segment_bands"].get(key)} for key in keys]
+             "bands": current["segment_bands"].get(key)} for key in sorted(_segments_with_own(current))]
 
 
 def _page(request: HttpRequest, kpi: KPI, current: dict, form: forms.Form | None = None,
@@ -153,8 +161,7 @@ def _page(request: HttpRequest, kpi: KPI, current: dict, form: forms.Form | None
     editing = request.GET.get("segment", "")
     segment_form = segment_form or SegmentOverrideForm(
         components=_segment_components(current),
-        initial=_segment_initial(current, editing) if editing in dict.fromkeys(
-            [*current["segment_weights"], *current["segment_bands"]]) else None)
+        initial=_segment_initial(current, editing) if editing in _segments_with_own(current) else None)
     errors = form.errors or segment_form.errors
     return render(request, "settings/health.html", {
         "kpi": kpi, "form": form, "segment_form": segment_form, "current": current,
@@ -198,10 +205,9 @@ def settings_health_segment_remove(request: HttpRequest) -> HttpResponse:
         return HttpResponse("A segment to remove and a reason are required.", status=400,
                             content_type="text/plain")
     key = form.cleaned_data["key"]
-    if key not in current["segment_weights"] and key not in current["segment_bands"]:
+    if key not in _segments_with_own(current):
         return HttpResponse(f"No segment {key!r} has weights or bands of its own.", status=404,
                             content_type="text/plain")
-    params = {**current, "segment_weights": {k: v for k, v in current["segment_weights"].items() if k != key},
-              "segment_bands": {k: v for k, v in current["segment_bands"].items() if k != key}}
-    kpi_update(kpi=kpi, params=params, changed_by=request.user, reason=form.cleaned_data["reason"])
+    kpi_update(kpi=kpi, params=_without_segment(current, key), changed_by=request.user,
+               reason=form.cleaned_data["reason"])
     return redirect("settings_health")
