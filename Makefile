@@ -47,8 +47,10 @@ bench-pages: services
 	@$(PY) manage.py platform_migrate
 	@$(PY) scripts/bench_pages.py $(BENCH_ARGS)
 
+# ruff, then the layers between apps and the absence of cycles inside them (import-linter, pyproject.toml).
 lint: $(STAMP)
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/lint-imports --no-cache
 	@$(PY) scripts/audit_dependencies.py requirements.lock
 
 status: $(STAMP)

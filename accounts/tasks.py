@@ -6,7 +6,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from accounts.ingestion import batch_follow_up, batch_follow_ups_due
+from accounts.follow_up import batch_follow_up, batch_follow_ups_due
 from accounts.services import usage_days_received_since, usage_rollups_refresh
 from tenants.tasks import delay_in_each_tenant
 

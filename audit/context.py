@@ -8,6 +8,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from audit.models import ActorKind
+from core.api.callers import calling_api_key
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,8 @@ def current_actor() -> Actor:
     """The request's caller (read when needed: DRF authenticates API keys inside the view), else automation."""
     request = _request.get()
     if request is not None:
-        from integrations.models import ApiKey
-
-        auth = getattr(request, "auth", None)
-        if isinstance(auth, ApiKey):
+        auth = calling_api_key(request)
+        if auth is not None:
             return Actor(ActorKind.API_KEY, f"API key {auth.name} ({auth.prefix}…)", api_key_id=auth.pk)
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and user.pk is not None:

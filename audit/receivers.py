@@ -1,4 +1,5 @@
-"""Every save and delete of an audited model is recorded; every Celery task acts as an automation."""
+"""Every save and delete of an audited model is recorded, and every change a service made by UPDATE (which it
+announces, core.signals); every Celery task acts as an automation."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from audit.context import _automation
-from audit.services import audit_record, audited, snapshot
+from audit.services import audit_bulk_change, audit_record, audited, snapshot
+from core.signals import changed_by_update
 
 
 @receiver(pre_save)
@@ -32,6 +34,11 @@ def _record_save(sender, instance, created: bool, raw: bool = False, **kwargs) -
 def _record_delete(sender, instance, **kwargs) -> None:
     if audited(sender) is not None:
         audit_record(action="deleted", instance=instance, before=snapshot(instance), after=None)
+
+
+@receiver(changed_by_update)
+def _record_update(sender, *, instance, action: str, changes: dict, **kwargs) -> None:
+    audit_bulk_change(instance=instance, action=action, **changes)
 
 
 _tokens: dict[str, object] = {}

@@ -1,5 +1,5 @@
-"""Recording audit entries: automatically for every save and delete of an audited model, and explicitly
-by services that change audited rows with a bulk UPDATE (revoking a key, deactivating a user)."""
+"""Recording audit entries: for every save and delete of an audited model, and for every audited row a service
+changes with an UPDATE (revoking a key, deactivating a user), which the service announces (core.signals)."""
 
 from __future__ import annotations
 
@@ -91,8 +91,8 @@ def audit_record(*, action: str, instance: Model, before: dict | None, after: di
 
 
 def audit_bulk_change(*, instance: Model, action: str, **changes) -> AuditEntry | None:
-    """For services that change an audited row with UPDATE: record `changes` applied to `instance`'s
-    values as they were (call it only when the UPDATE changed the row)."""
+    """A row changed by UPDATE (announced by `changed_by_update`): record `changes` applied to `instance`'s
+    values as they were (announced only when the UPDATE changed the row)."""
     before = snapshot(instance)
     for name, value in changes.items():
         setattr(instance, name, value)

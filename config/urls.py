@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     path("", include("users.urls")),
+    path("", include("tenants.urls")),
     path("", include("accounts.urls")),
     path("", include("integrations.urls")),
     path("", include("metrics.urls")),

@@ -7,7 +7,8 @@ import io
 
 import orjson
 
-from integrations.validation import Integer, InvalidInput, ItemSpec, Object
+from core.errors import InvalidInput
+from integrations.validation import Integer, ItemSpec, Object
 
 MAX_CSV_BYTES = 10 * 1024 * 1024
 

@@ -10,9 +10,10 @@ from typing import Any
 
 from django.db import transaction
 
+from core.errors import InvalidInput
 from integrations.models import IngestBatch
 from integrations.services import ingest_batch_record
-from integrations.validation import BatchRejected, InvalidInput, ItemSpec
+from integrations.validation import BatchRejected, ItemSpec
 
 MAX_BATCH_ITEMS = 10_000
 

@@ -8,11 +8,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
-
-class Scope(models.TextChoices):
-    INGEST = "ingest", "Ingest: push data"
-    READ = "read", "Read: accounts, records, KPIs"
-    ADMIN = "admin", "Admin: configuration"
+from core.api.scopes import Scope
 
 
 class ApiKey(models.Model):

@@ -10,8 +10,9 @@ from datetime import timedelta
 from django.db import models, transaction
 from django.utils import timezone
 
-from audit.services import audit_bulk_change
-from integrations.models import ApiKey, IdempotentRequest, IngestBatch, Scope
+from core.api.scopes import Scope
+from core.signals import changed_by_update
+from integrations.models import ApiKey, IdempotentRequest, IngestBatch
 from integrations.validation import BatchRejected
 
 KEY_PREFIX_LENGTH = 8
@@ -64,7 +65,7 @@ def api_key_revoke(*, api_key: ApiKey) -> bool:
     now = timezone.now()
     if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=now) != 1:
         return False
-    audit_bulk_change(instance=api_key, action="revoked", revoked_at=now)
+    changed_by_update.send(sender=ApiKey, instance=api_key, action="revoked", changes={"revoked_at": now})
     return True
 
 

@@ -18,22 +18,11 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core.errors import InvalidInput
+
 _MISSING = object()
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-class InvalidInput(Exception):
-    """Input that cannot be accepted, with every problem found as {"index", "field", "message"}.
-
-    Services raise it; the API turns it into a 400 (or the given status) with the errors listed.
-    """
-
-    def __init__(self, detail: str, errors: list[dict] | None = None, status_code: int = 400) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.errors = sorted(errors or [], key=lambda error: (error.get("index") is None, error.get("index") or 0))
-        self.status_code = status_code
 
 
 class BatchRejected(InvalidInput):

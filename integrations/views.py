@@ -9,12 +9,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import ingestion
+from core.api.scopes import Scope
+from core.errors import InvalidInput
 from integrations import selectors
 from integrations.csv_import import csv_items, rows_for_errors
 from integrations.ingest import Caller
-from integrations.models import ApiKey, Scope
+from integrations.models import ApiKey
 from integrations.services import ApiKeyError, api_key_create, api_key_revoke, batch_rejection_record
-from integrations.validation import BatchRejected, InvalidInput
+from integrations.validation import BatchRejected
 from users.permissions import admin_required
 
 CSV_IMPORTS = {

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import requests
+from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -34,6 +35,8 @@ SIGNATURE_HEADER = "X-Bellwether-Signature"
 RESPONSE_BODY_KEPT = 2000
 # An attempt in progress holds its delivery this long; a worker killed mid-attempt frees it by expiry.
 LEASE = timedelta(minutes=2)
+# Sent by name: the task module calls this one, so this one does not import it (no cycle between them).
+DELIVER_TASK = "notifications.tasks.webhook_deliver_task"
 
 
 class WebhookError(Exception):
@@ -160,11 +163,9 @@ def event_record(event: str, data: dict) -> int:
 
 def _send_later(delivery_ids: list[int], countdown: float = 0) -> None:
     """Hand the deliveries to Celery; a broker outage leaves them pending for the sweeper."""
-    from notifications.tasks import webhook_deliver_task
-
     for sent, delivery_id in enumerate(delivery_ids):
         try:
-            webhook_deliver_task.apply_async((delivery_id,), countdown=countdown)
+            current_app.send_task(DELIVER_TASK, args=(delivery_id,), countdown=countdown)
         except Exception:  # noqa: BLE001 - any broker failure: the rows are safe in PostgreSQL
             logger.warning("Broker unavailable: %d webhook deliveries stay pending for the sweeper.",
                            len(delivery_ids) - sent)

@@ -6,6 +6,8 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
 
+from core.api.scopes import Scope
+
 
 class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
@@ -13,6 +15,16 @@ class Role(models.TextChoices):
     MANAGER = "manager", "CS manager"
     CSM = "csm", "CSM"
     VIEWER = "viewer", "Viewer"
+
+
+# A person's role grants the scopes an API key would need for the same work.
+ROLE_SCOPES = {
+    Role.ADMIN: {Scope.INGEST, Scope.READ, Scope.ADMIN},
+    Role.LEADER: {Scope.READ},
+    Role.MANAGER: {Scope.READ},
+    Role.CSM: {Scope.READ},
+    Role.VIEWER: {Scope.READ},
+}
 
 
 class UserManager(BaseUserManager["User"]):
@@ -79,6 +91,11 @@ class User(AbstractBaseUser):
 
     def has_module_perms(self, app_label: str) -> bool:
         return self.is_staff
+
+    @property
+    def api_scopes(self) -> set[str]:
+        """What this person may do through the API, as an API key would need it."""
+        return {str(scope) for scope in ROLE_SCOPES.get(self.role, set())}
 
     @property
     def lands_on_dashboard(self) -> bool:

@@ -1,4 +1,4 @@
-"""Role checks for server-rendered pages (the API uses scopes, see integrations.api.permissions)."""
+"""Role checks for server-rendered pages (the API uses scopes, see core.api.permissions)."""
 
 from collections.abc import Callable
 from functools import wraps

@@ -8,7 +8,7 @@ import secrets
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from audit.services import audit_bulk_change
+from core.signals import changed_by_update
 from users.models import Role, User
 
 
@@ -111,9 +111,10 @@ def user_reactivate(*, user: User) -> bool:
 
 
 def _active_set(*, user: User, active: bool) -> bool:
-    """Compare-and-set the flag (a double click changes it once) and record the change in the audit log,
+    """Compare-and-set the flag (a double click changes it once) and announce the change to the audit log,
     which sees no save() here."""
     changed = bool(User.objects.filter(pk=user.pk, is_active=not active).update(is_active=active))
     if changed:
-        audit_bulk_change(instance=user, action="reactivated" if active else "deactivated", is_active=active)
+        changed_by_update.send(sender=User, instance=user, action="reactivated" if active else "deactivated",
+                               changes={"is_active": active})
     return changed

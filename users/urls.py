@@ -13,5 +13,4 @@ urlpatterns = [
     path("settings/users/<int:pk>/", views.settings_user_edit, name="settings_user_edit"),
     path("settings/users/<int:pk>/deactivate/", views.settings_user_deactivate, name="settings_user_deactivate"),
     path("settings/users/<int:pk>/reactivate/", views.settings_user_reactivate, name="settings_user_reactivate"),
-    path("settings/sla/", views.settings_sla, name="settings_sla"),
 ]

@@ -13,15 +13,17 @@ from rest_framework.views import APIView
 from accounts import ingestion, selectors
 from accounts.api import serializers as out
 from accounts.models import Account
-from integrations.api.bulk import ERROR_RESPONSES, BulkResultSerializer, ErrorSerializer, bulk_ingest_view
+from core.api.errors import ERROR_RESPONSES, ErrorSerializer
+from core.api.pagination import cursor_pagination
+from core.api.permissions import IngestScope, ReadScope
+from core.errors import InvalidInput
+from integrations.api.bulk import BulkResultSerializer, bulk_ingest_view
 from integrations.api.idempotency import idempotent, upload_fingerprint
-from integrations.api.pagination import cursor_pagination
-from integrations.api.permissions import IngestScope, ReadScope
 from integrations.csv_import import csv_items, rows_for_errors
 from integrations.ingest import Caller
 from integrations.models import ApiKey
 from integrations.services import batch_rejection_record
-from integrations.validation import BatchRejected, InvalidInput, ItemSpec
+from integrations.validation import BatchRejected, ItemSpec
 
 AccountsBulk = bulk_ingest_view(name="accounts_bulk", list_key="accounts", spec=ingestion.ACCOUNT_SPEC,
                                 ingest=ingestion.accounts_ingest, summary="Upsert accounts by external_id")

@@ -7,9 +7,9 @@ from rest_framework import generics, serializers
 
 from audit.models import ActorKind, AuditEntry
 from audit.selectors import audit_entries
-from integrations.api.pagination import cursor_pagination
-from integrations.api.permissions import AdminScope
-from integrations.validation import InvalidInput
+from core.api.pagination import cursor_pagination
+from core.api.permissions import AdminScope
+from core.errors import InvalidInput
 
 
 class AuditEntryOut(serializers.ModelSerializer):

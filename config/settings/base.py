@@ -4,14 +4,7 @@ The defaults point at the embedded PostgreSQL and Valkey servers that `make run`
 so `manage.py` works from the project folder with no extra environment.
 """
 
-from pathlib import Path
-
-import environ
-
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
-
-env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+from .environment import BASE_DIR, env
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-local-development-key-change-me-in-production")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -184,10 +177,10 @@ REST_FRAMEWORK = {
         "integrations.api.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["integrations.api.permissions.ReadScope"],
-    "DEFAULT_THROTTLE_CLASSES": ["integrations.api.throttling.CallerRateThrottle"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.api.permissions.ReadScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.CallerRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"caller": env("API_RATE_LIMIT", default="1200/min")},
-    "EXCEPTION_HANDLER": "integrations.api.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
                                  "rest_framework.renderers.BrowsableAPIRenderer"],
@@ -205,13 +198,13 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # The error answers every endpoint gives through shared layers (auth, scopes, throttling, lookups).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
-                             "integrations.api.openapi.document_standard_errors"],
+                             "core.api.openapi.document_standard_errors"],
     "ENUM_NAME_OVERRIDES": {
         "LifecycleStageEnum": "accounts.models.LifecycleStage",
         "AccountStatusEnum": "accounts.models.AccountStatus",
         "SurveyKindEnum": "accounts.models.SurveyKind",
         "TicketPriorityEnum": "accounts.models.TicketPriority",
-        "ApiKeyScopeEnum": "integrations.models.Scope",
+        "ApiKeyScopeEnum": "core.api.scopes.Scope",
         "MetricScopeEnum": "metrics.models.Scope",
         "PlaybookTriggerEnum": "playbooks.models.Trigger",
         "StepKindEnum": "playbooks.models.StepKind",

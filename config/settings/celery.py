@@ -2,7 +2,7 @@
 
 from celery.schedules import crontab
 
-from .base import env
+from .environment import env
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=env("REDIS_URL", default="redis://127.0.0.1:63799/0"))
 CELERY_RESULT_BACKEND = None

@@ -1,7 +1,7 @@
 """Local development: the embedded servers, debug pages, static files served straight from the apps."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .environment import env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 WHITENOISE_USE_FINDERS = True

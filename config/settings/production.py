@@ -6,7 +6,8 @@ start the site on the development key or the embedded servers.
 """
 
 from .base import *  # noqa: F403
-from .base import CACHES, env
+from .base import CACHES
+from .environment import env
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")

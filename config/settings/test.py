@@ -1,7 +1,7 @@
 """Test settings: fast hashing, in-memory email, plain static storage."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .environment import env
 
 # Tests use their own Redis database, so a running `make run` worker never takes a test's message.
 REDIS_URL = env("TEST_REDIS_URL", default="redis://127.0.0.1:63799/1")

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
+from core.api.callers import ApiKeyPrincipal
 from integrations.models import ApiKey
 from integrations.services import api_key_authenticate
-
-
-@dataclass(frozen=True)
-class ApiKeyPrincipal:
-    """Who a request authenticated by API key acts as: the key itself, not a person."""
-
-    api_key: ApiKey
-    is_authenticated: bool = True
-    is_anonymous: bool = False
-    pk: None = None
-
-    def __str__(self) -> str:
-        return f"API key {self.api_key}"
 
 
 class ApiKeyAuthentication(BaseAuthentication):

@@ -13,12 +13,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.errors import ERROR_RESPONSES
+from core.api.permissions import IngestScope
+from core.errors import InvalidInput
 from integrations.api.idempotency import idempotent
-from integrations.api.permissions import IngestScope
 from integrations.ingest import MAX_BATCH_ITEMS, Caller
 from integrations.models import ApiKey
 from integrations.services import batch_rejection_record
-from integrations.validation import BatchRejected, InvalidInput, ItemSpec
+from integrations.validation import BatchRejected, ItemSpec
 
 # 10,000 events of a few hundred bytes each fit easily; anything larger is refused before it is read.
 MAX_BULK_BYTES = 25 * 1024 * 1024
@@ -93,23 +95,6 @@ class BulkResultSerializer(serializers.Serializer):
     created = serializers.IntegerField(help_text="Items stored for the first time.")
     updated = serializers.IntegerField(help_text="Items that changed a stored row.")
     duplicates = serializers.IntegerField(help_text="Items identical to what was stored (or an id already seen).")
-
-
-class ItemErrorSerializer(serializers.Serializer):
-    index = serializers.IntegerField(allow_null=True)
-    field = serializers.CharField(allow_null=True)
-    message = serializers.CharField()
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    errors = ItemErrorSerializer(many=True, required=False)
-
-
-ERROR_RESPONSES = {
-    400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 413: ErrorSerializer,
-    415: ErrorSerializer, 422: ErrorSerializer, 429: ErrorSerializer,
-}
 
 
 class BulkIngestView(APIView):

@@ -13,9 +13,9 @@ from django.http import HttpResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.errors import InvalidInput
 from integrations.models import ApiKey, IdempotentRequest
 from integrations.services import idempotent_request_store
-from integrations.validation import InvalidInput
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200

@@ -9,13 +9,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.errors import ERROR_RESPONSES
+from core.api.permissions import AdminScope
+from core.api.scopes import Scope
+from core.errors import InvalidInput
 from integrations import selectors
-from integrations.api.bulk import ERROR_RESPONSES
 from integrations.api.idempotency import idempotent
-from integrations.api.permissions import AdminScope
-from integrations.models import ApiKey, Scope
+from integrations.models import ApiKey
 from integrations.services import ApiKeyError, api_key_create, api_key_revoke
-from integrations.validation import InvalidInput
 
 
 class ApiKeyOut(serializers.ModelSerializer):

@@ -13,13 +13,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integrations.api.bulk import ERROR_RESPONSES
+from core.api.errors import ERROR_RESPONSES
+from core.api.pagination import cursor_pagination
+from core.api.permissions import AdminScope, ReadScope, caller_scopes
+from core.api.scopes import Scope as ApiScope
+from core.errors import InvalidInput
 from integrations.api.idempotency import idempotent
-from integrations.api.pagination import cursor_pagination
-from integrations.api.permissions import AdminScope, ReadScope, caller_scopes
 from integrations.models import ApiKey
-from integrations.models import Scope as ApiScope
-from integrations.validation import InvalidInput
 from metrics import selectors
 from metrics.annotations import annotation_create, can_annotate
 from metrics.api import serializers as io

@@ -9,12 +9,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integrations.api.bulk import ERROR_RESPONSES
+from core.api.errors import ERROR_RESPONSES
+from core.api.pagination import cursor_pagination
+from core.api.permissions import AdminScope
+from core.errors import InvalidInput
 from integrations.api.idempotency import idempotent
-from integrations.api.pagination import cursor_pagination
-from integrations.api.permissions import AdminScope
 from integrations.models import ApiKey
-from integrations.validation import InvalidInput
 from notifications import webhooks
 from notifications.models import SUBSCRIBABLE_EVENTS, DeliveryStatus, Webhook, WebhookDelivery
 

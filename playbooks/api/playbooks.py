@@ -9,10 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integrations.api.bulk import ERROR_RESPONSES
-from integrations.api.pagination import cursor_pagination
-from integrations.api.permissions import AdminScope, ReadScope
-from integrations.validation import InvalidInput
+from core.api.errors import ERROR_RESPONSES
+from core.api.pagination import cursor_pagination
+from core.api.permissions import AdminScope, ReadScope
+from core.errors import InvalidInput
 from metrics.api.views import _date_param
 from playbooks.api.serializers import EffectivenessOut, PlaybookIO
 from playbooks.effectiveness import Window, playbook_effectiveness, playbooks_effectiveness

@@ -10,12 +10,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Account
-from integrations.api.bulk import ERROR_RESPONSES
+from core.api.errors import ERROR_RESPONSES
+from core.api.pagination import cursor_pagination
+from core.api.permissions import AdminScope, ReadScope
+from core.errors import InvalidInput
 from integrations.api.idempotency import idempotent
-from integrations.api.pagination import cursor_pagination
-from integrations.api.permissions import AdminScope, ReadScope
 from integrations.models import ApiKey
-from integrations.validation import InvalidInput
 from playbooks.api.serializers import PlaybookIO
 from playbooks.models import (
     ACTIVE_TASK_STATUSES,

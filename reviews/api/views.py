@@ -18,12 +18,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integrations.api.bulk import ERROR_RESPONSES
+from core.api.errors import ERROR_RESPONSES
+from core.api.pagination import cursor_pagination
+from core.api.permissions import ReadScope
+from core.api.scopes import Scope
+from core.errors import InvalidInput
 from integrations.api.idempotency import idempotent
-from integrations.api.pagination import cursor_pagination
-from integrations.api.permissions import ReadScope
-from integrations.models import ApiKey, Scope
-from integrations.validation import InvalidInput
+from integrations.models import ApiKey
 from reviews import services
 from reviews.api import serializers as io
 from reviews.models import Decision, DecisionStatus, DecisionUpdate, Review, ReviewKPI, ReviewStatus

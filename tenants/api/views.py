@@ -11,8 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integrations.api.bulk import ERROR_RESPONSES
-from integrations.api.permissions import AdminScope
+from core.api.errors import ERROR_RESPONSES
+from core.api.permissions import AdminScope
 from tenants.models import Tenant
 
 HOURS = {"min_value": 1, "max_value": 24 * 365}

@@ -24,7 +24,8 @@ from django.db.models import Model
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from integrations.models import DataKind, FeedPolicy, Scope
+from core.api.scopes import Scope
+from integrations.models import DataKind, FeedPolicy
 from metrics.models import AlertRule, Breach, ComputationRun, MetricValue
 from playbooks.models import Playbook, PlaybookStep
 from playbooks.services import playbook_run_start

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.models import Scope
+from core.api.scopes import Scope
 from integrations.services import IssuedKey
 from tests.conftest import TenantClient
 from tests.hardening.bravo import World, ids_start_high

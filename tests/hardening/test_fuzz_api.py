@@ -16,7 +16,7 @@ import schemathesis
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase, given, settings
 
-from integrations.models import Scope
+from core.api.scopes import Scope
 from tenants.services import tenant_host
 from tests.accounts.factories import AccountFactory
 from tests.integrations.factories import ApiKeyFactory

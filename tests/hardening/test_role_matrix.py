@@ -16,7 +16,7 @@ import orjson
 import pytest
 from django.db import connection
 
-from integrations.models import Scope
+from core.api.scopes import Scope
 from tests.conftest import TenantClient
 from tests.hardening.bravo import WRITE_BODIES, World, references
 from tests.hardening.routes import Route, tenant_routes

@@ -14,8 +14,8 @@ from django.conf import settings as django_settings
 from django.core.cache import cache
 from django_tenants.utils import schema_context
 
-from integrations.api.throttling import CallerRateThrottle
-from integrations.models import Scope
+from core.api.scopes import Scope
+from core.api.throttling import CallerRateThrottle
 from tests.conftest import PASSWORD, TenantClient, login
 from tests.integrations.factories import ApiKeyFactory, bearer
 from tests.test_settings import _manage

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from integrations.models import Scope
+from core.api.scopes import Scope
 from integrations.services import IssuedKey
 from tests.integrations.factories import ApiKeyFactory, bearer
 

@@ -1,6 +1,7 @@
 import factory
 
-from integrations.models import DataKind, IngestBatch, Scope
+from core.api.scopes import Scope
+from integrations.models import DataKind, IngestBatch
 from integrations.services import IssuedKey, api_key_create
 
 

@@ -23,8 +23,9 @@ from accounts.models import (
     UserDaily,
 )
 from config.celery import app as celery_app
-from integrations.api.throttling import CallerRateThrottle
-from integrations.models import DataKind, IdempotentRequest, IngestBatch, Scope
+from core.api.scopes import Scope
+from core.api.throttling import CallerRateThrottle
+from integrations.models import DataKind, IdempotentRequest, IngestBatch
 from integrations.services import api_key_revoke
 from tests.accounts.factories import (
     AccountFactory,

@@ -10,7 +10,8 @@ from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from integrations.models import ApiKey, DataKind, FeedPolicy, IngestBatch, Scope
+from core.api.scopes import Scope
+from integrations.models import ApiKey, DataKind, FeedPolicy, IngestBatch
 from integrations.services import hash_secret
 from tests.accounts.factories import AccountFactory, RevenueSnapshotFactory
 from tests.conftest import login

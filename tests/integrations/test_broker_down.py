@@ -9,7 +9,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from accounts.ingestion import FOLLOW_UP_GRACE, batch_follow_up, batch_follow_ups_due
+from accounts.follow_up import FOLLOW_UP_GRACE, batch_follow_up, batch_follow_ups_due
 from accounts.models import UsageDaily, UsageEvent
 from accounts.signals import customer_data_changed
 from accounts.tasks import ingest_follow_up

@@ -11,8 +11,9 @@ from django_tenants.utils import schema_context
 
 from accounts.ingestion import ACCOUNT_SPEC
 from accounts.models import Account, RevenueSnapshot
+from core.api.scopes import Scope
 from integrations.csv_import import csv_items
-from integrations.models import DataKind, IngestBatch, Scope
+from integrations.models import DataKind, IngestBatch
 from tests.accounts.factories import AccountFactory
 from tests.conftest import login
 from tests.integrations.factories import ApiKeyFactory, bearer

@@ -3,7 +3,8 @@
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.models import RevenueSnapshot
-from integrations.models import ApiKey, Scope
+from core.api.scopes import Scope
+from integrations.models import ApiKey
 from metrics.models import ComputationRun, KPITarget
 from metrics.services import kpi_create
 from tests.accounts.factories import AccountFactory

@@ -17,9 +17,10 @@ from accounts.models import (
     TicketPriority,
     UsageEvent,
 )
+from core.errors import InvalidInput
 from integrations.ingest import MAX_BATCH_ITEMS, Caller
 from integrations.models import DataKind, IngestBatch
-from integrations.validation import BatchRejected, InvalidInput
+from integrations.validation import BatchRejected
 from tests.accounts.factories import AccountFactory, RevenueSnapshotFactory, SupportTicketFactory
 from tests.integrations.factories import (
     AccountItemFactory,

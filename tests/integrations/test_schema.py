@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts import ingestion
-from integrations.models import Scope
+from core.api.scopes import Scope
 from tenants.services import tenant_host
 from tests.accounts.factories import AccountFactory
 from tests.integrations.factories import ApiKeyFactory

@@ -8,8 +8,9 @@ from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from core.api.scopes import Scope
 from integrations import services
-from integrations.models import ApiKey, DataKind, FeedPolicy, IdempotentRequest, IngestBatch, Scope
+from integrations.models import ApiKey, DataKind, FeedPolicy, IdempotentRequest, IngestBatch
 from integrations.services import (
     ApiKeyError,
     api_key_authenticate,

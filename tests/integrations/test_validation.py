@@ -6,13 +6,13 @@ from decimal import Decimal
 import pytest
 from rest_framework import serializers
 
+from core.errors import InvalidInput
 from integrations.validation import (
     Choice,
     Day,
     Email,
     FieldError,
     Integer,
-    InvalidInput,
     ItemSpec,
     Money,
     Month,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from integrations.models import Scope
+from core.api.scopes import Scope
 from tests.integrations.conftest import ingest_key, read_key  # noqa: F401
 from tests.integrations.factories import ApiKeyFactory
 

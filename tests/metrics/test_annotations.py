@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from integrations.models import Scope
+from core.api.scopes import Scope
 from metrics.annotations import annotation_create
 from metrics.models import Annotation, MetricValue
 from metrics.selectors import annotations_for

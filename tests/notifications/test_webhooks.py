@@ -292,3 +292,10 @@ def test_old_deliveries_are_purged_by_status_and_age_pending_ones_never(receiver
 
     left = set(WebhookDelivery.objects.values_list("pk", flat=True))
     assert left == {made[key] for key, fate in ages.items() if fate == "kept"}
+
+
+def test_deliveries_are_sent_to_the_delivery_task_by_its_registered_name():
+    """webhooks.py sends the task by name (the task module imports webhooks.py, not the other way round)."""
+    from notifications.tasks import webhook_deliver_task
+
+    assert webhook_deliver_task.name == webhooks.DELIVER_TASK

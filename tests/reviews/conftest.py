@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from integrations.models import Scope
+from core.api.scopes import Scope
 from metrics.models import KPITarget, MetricValue
 from tests.integrations.conftest import read_key  # noqa: F401
 from tests.integrations.factories import ApiKeyFactory

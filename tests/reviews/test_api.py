@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from django_tenants.utils import schema_context
 
-from integrations.models import Scope
+from core.api.scopes import Scope
 from metrics.models import KPITarget
 from playbooks.models import Task
 from reviews.models import Decision, Review, ReviewKPI

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from integrations.models import Scope
+from core.api.scopes import Scope
 from metrics.alerts import alert_rules_evaluate
 from metrics.models import AlertRule, Breach, MetricValue
 from metrics.services import kpi_create

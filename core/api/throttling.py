@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
-from integrations.models import ApiKey
+from core.api.callers import calling_api_key
 
 
 class CallerRateThrottle(SimpleRateThrottle):
@@ -14,8 +14,9 @@ class CallerRateThrottle(SimpleRateThrottle):
     scope = "caller"
 
     def get_cache_key(self, request: Request, view) -> str | None:
-        if isinstance(request.auth, ApiKey):
-            ident = f"key:{request.auth.pk}"
+        api_key = calling_api_key(request)
+        if api_key is not None:
+            ident = f"key:{api_key.pk}"
         elif request.user and request.user.is_authenticated:
             ident = f"user:{request.user.pk}"
         else:

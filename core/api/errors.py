@@ -1,14 +1,32 @@
-"""The one exception handler: the domain's InvalidInput and Django's ValidationError become a 400 with errors."""
+"""The one exception handler: the domain's InvalidInput and Django's ValidationError become a 400 (or the
+status given) with the errors listed, in the documented Error shape."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from integrations.validation import InvalidInput
+from core.errors import InvalidInput
+
+
+class ItemErrorSerializer(serializers.Serializer):
+    index = serializers.IntegerField(allow_null=True)
+    field = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = ItemErrorSerializer(many=True, required=False)
+
+
+ERROR_RESPONSES = {
+    400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 413: ErrorSerializer,
+    415: ErrorSerializer, 422: ErrorSerializer, 429: ErrorSerializer,
+}
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:

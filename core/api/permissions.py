@@ -5,24 +5,13 @@ from __future__ import annotations
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from integrations.models import ApiKey, Scope
-from users.models import Role
-
-# A person's role grants the scopes an API key would need for the same work.
-ROLE_SCOPES = {
-    Role.ADMIN: {Scope.INGEST, Scope.READ, Scope.ADMIN},
-    Role.LEADER: {Scope.READ},
-    Role.MANAGER: {Scope.READ},
-    Role.CSM: {Scope.READ},
-    Role.VIEWER: {Scope.READ},
-}
+from core.api.scopes import Scope
 
 
 def caller_scopes(request: Request) -> set[str]:
-    if isinstance(request.auth, ApiKey):
-        return set(request.auth.scopes)
-    role = getattr(request.user, "role", None)
-    return {str(scope) for scope in ROLE_SCOPES.get(role, set())}
+    """The scopes of whoever called: an API key's own, or those a person's role grants (`api_scopes` of the
+    request's principal, so this layer needs to know neither keys nor roles)."""
+    return {str(scope) for scope in getattr(request.user, "api_scopes", ())}
 
 
 class ScopeRequired(BasePermission):
