@@ -1,45 +1,16 @@
-"""Server-rendered pages over customer data: the accounts, an account's page, and the survey feedback."""
+"""Server-rendered pages over customer data: the survey feedback. (The account list and an account's page
+compose metrics and playbooks too, so they live in workspace.)"""
 
 from __future__ import annotations
 
 from django import forms
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
 from accounts import selectors
 from accounts.models import LifecycleStage, SurveyKind
-from metrics.selectors import account_kpis, accounts_with_health
-from playbooks.selectors import account_tasks, startable_playbooks
 from users.models import User
-
-ACCOUNTS_PAGE_SIZE = 100
-
-
-def account_list(request: HttpRequest) -> HttpResponse:
-    """Every account with its MRR, owner and latest health, 100 a page, searchable by name or external id."""
-    query = request.GET.get("q", "").strip()[:200]
-    accounts = accounts_with_health(selectors.account_list())
-    if query:
-        accounts = accounts.filter(Q(name__icontains=query) | Q(external_id__icontains=query))
-    page = Paginator(accounts, ACCOUNTS_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "accounts/account_list.html", {"accounts": page, "page": page, "query": query})
-
-
-def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    account = get_object_or_404(selectors.account_list(), pk=pk)
-    context = {
-        "account": account,
-        "kpis": account_kpis(account_id=account.pk),
-        "tasks": account_tasks(account_id=account.pk),
-        "playbooks": startable_playbooks(),
-        "revenue": selectors.account_revenue_history(account=account),
-        "surveys": selectors.account_recent_surveys(account=account),
-        "tickets": selectors.account_recent_tickets(account=account),
-    }
-    return render(request, "accounts/account_detail.html", context)
-
 
 FEEDBACK_PAGE_SIZE = 25
 

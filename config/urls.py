@@ -18,4 +18,5 @@ urlpatterns = [
     path("", include("reviews.urls")),
     path("", include("notifications.urls")),
     path("", include("audit.urls")),
+    path("", include("workspace.urls")),
 ]

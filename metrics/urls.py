@@ -7,7 +7,6 @@ urlpatterns = [
     path("settings/health/", settings_health, name="settings_health"),
     path("settings/health/segments/", settings_health_segment, name="settings_health_segment"),
     path("settings/health/segments/remove/", settings_health_segment_remove, name="settings_health_segment_remove"),
-    path("dashboard/", views.dashboard, name="dashboard"),
     path("kpis/<slug:slug>/", views.kpi_detail, name="kpi_detail"),
     path("glossary/", views.glossary, name="glossary"),
     path("alerts/", views.alerts, name="alerts"),

@@ -8,27 +8,14 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.selectors import account_list
-from metrics.selectors import accounts_with_health
 from playbooks.effectiveness import effectiveness_explained, playbook_effectiveness, playbooks_effectiveness
 from playbooks.forms import PlaybookForm, WindowForm, playbook_editor_save, step_formset
 from playbooks.models import Playbook, Task, TaskOutcome
-from playbooks.selectors import inbox
 from playbooks.services import task_complete
 from users.models import Role
 from users.permissions import admin_required
-
-
-def my_work(request: HttpRequest) -> HttpResponse:
-    """A CSM's home: overdue tasks first, then today's and upcoming ones; and the accounts in their book."""
-    return render(request, "playbooks/my_work.html", {
-        "inbox": inbox(user=request.user, now=timezone.now()),
-        "accounts": accounts_with_health(account_list(owner=request.user)).order_by("renewal_date", "name"),
-        "outcomes": TaskOutcome.choices,
-    })
 
 
 class CompleteForm(forms.Form):

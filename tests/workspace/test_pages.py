@@ -95,11 +95,11 @@ def test_unknown_account_is_404(client):
 
 
 def test_the_account_list_pages_and_searches(client):
-    from accounts.views import ACCOUNTS_PAGE_SIZE
     from tests.accounts.factories import AccountFactory
     from tests.conftest import login
     from tests.users.factories import UserFactory
     from users.models import Role
+    from workspace.views.accounts import ACCOUNTS_PAGE_SIZE
 
     for n in range(ACCOUNTS_PAGE_SIZE + 3):
         AccountFactory(name=f"Company {n:03d}", external_id=f"EXT-{n:03d}")

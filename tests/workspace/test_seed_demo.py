@@ -7,9 +7,9 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from accounts.demo import seed_demo
 from accounts.models import Account, AccountStatus, RevenueSnapshot, SupportTicket, SurveyResponse, UsageDaily
 from users.models import Role, User
+from workspace.demo.seed import seed_demo
 
 AS_OF = dt.date(2026, 6, 30)
 

@@ -4,9 +4,9 @@ import datetime as dt
 
 from django_tenants.utils import schema_context
 
-from accounts.demo import seed_demo
 from metrics.catalogue import CATALOGUE
 from metrics.models import Breach, ComputationRun, KPITarget, MetricValue
+from workspace.demo.seed import seed_demo
 
 
 def test_every_catalogue_kpi_has_a_portfolio_value_on_the_demo(django_capture_on_commit_callbacks):

@@ -5,11 +5,11 @@ import datetime as dt
 
 from django_tenants.utils import schema_context
 
-from accounts.demo import seed_demo
 from metrics.models import KPITarget
 from playbooks.models import Task
 from reviews.models import Decision, DecisionUpdate, Review
 from reviews.selectors import review_agenda
+from workspace.demo.seed import seed_demo
 
 AS_OF = dt.date(2026, 6, 30)
 

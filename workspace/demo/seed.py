@@ -48,10 +48,14 @@ from accounts.models import (
     UsageEvent,
 )
 from accounts.services import usage_rollups_refresh_all
+from metrics.sentiment import survey_sentiment_refresh
 from tenants.models import Tenant
 from tenants.services import TenantError, tenant_create
 from users.models import User
 from users.services import user_create
+from workspace.demo.metrics import demo_metrics_seed
+from workspace.demo.playbooks import demo_lifecycle_playbooks_ensure, demo_playbooks_ensure
+from workspace.demo.reviews import demo_reviews_seed
 
 DEMO_PASSWORD = "bellwether-demo"
 DEFAULT_SLUG = "acme"
@@ -942,17 +946,11 @@ def seed_demo(
             if gc_was_enabled:
                 gc.enable()
         # KPIs: the catalogue with targets, comment sentiment, and a few weeks of values to chart.
-        from metrics.demo import demo_metrics_seed
-        from metrics.sentiment import survey_sentiment_refresh
-
         survey_sentiment_refresh()
         leader = User.objects.filter(email=f"leader@{slug}.example").first()
-        from playbooks.demo import demo_lifecycle_playbooks_ensure, demo_playbooks_ensure
-
         summary.metric_values = demo_metrics_seed(as_of=as_of, owner=leader, history_weeks=kpi_history_weeks,
                                                   before_compute=demo_playbooks_ensure)
         demo_lifecycle_playbooks_ensure()
-        from reviews.demo import demo_reviews_seed
         demo_reviews_seed(as_of=as_of, slug=slug)
         summary.users = User.objects.count()
         summary.accounts = Account.objects.count()

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.demo import (
+from workspace.demo.seed import (
     DEFAULT_ACCOUNTS,
     DEFAULT_SEED,
     DEFAULT_SLUG,
