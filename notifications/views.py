@@ -28,7 +28,7 @@ def _saved(form: WebhookForm, call) -> Webhook | None:
     try:
         return call()
     except webhooks.WebhookError as error:
-        form.add_error(None, str(error))
+        form.add_error(error.field if error.field in form.fields else None, str(error))
         return None
 
 

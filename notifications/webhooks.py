@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import secrets
-import socket
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 import requests
 from celery import current_app
@@ -27,6 +24,7 @@ from django.core.validators import URLValidator
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core import outbound
 from notifications.models import SUBSCRIBABLE_EVENTS, DeliveryStatus, Event, Webhook, WebhookDelivery
 from tenants.tasks import on_commit_in_tenant
 
@@ -40,7 +38,11 @@ DELIVER_TASK = "notifications.tasks.webhook_deliver_task"
 
 
 class WebhookError(Exception):
-    """A webhook cannot be configured as asked; the message says why."""
+    """A webhook cannot be configured as asked; the message says why, `field` names the input at fault."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _retry_delays() -> list[int]:
@@ -66,23 +68,23 @@ def signature_valid(secret: str, header: str, body: bytes, *, tolerance: int = 3
     return hmac.compare_digest(signature(secret, timestamp, body), header)
 
 
-def _private_address(host: str) -> bool:
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except socket.gaierror:
-        return False  # unresolvable now: the attempt will fail and be logged
-    return any(not ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses)
+def _private_networks_allowed() -> bool:
+    return getattr(settings, "WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
 
 
 def url_check(url: str) -> str:
-    """An http(s) URL; in production, not one on a private network unless the operator allows it (SSRF)."""
+    """An http(s) URL every parser reads alike; where the operator forbids private networks (production), one
+    whose host resolves, now, to public addresses only (SSRF). Delivery checks it again and connects to the
+    addresses it checked (`core.outbound`)."""
     try:
         URLValidator(schemes=["http", "https"])(url)
+        destination = outbound.destination_parse(url)
+        if not _private_networks_allowed():
+            outbound.destination_resolve(destination, allow_private=False)
     except ValidationError:
-        raise WebhookError(f"'{url}' is not an http or https URL.") from None
-    host = urlsplit(url).hostname or ""
-    if not getattr(settings, "WEBHOOK_ALLOW_PRIVATE_NETWORKS", False) and _private_address(host):
-        raise WebhookError(f"'{host}' is on a private network; webhooks may only call public addresses here.")
+        raise WebhookError(f"'{url}' is not an http or https URL.", field="url") from None
+    except outbound.OutboundRefused as refusal:
+        raise WebhookError(str(refusal), field="url") from None
     return url
 
 
@@ -90,9 +92,10 @@ def events_check(events: Iterable[str]) -> list[str]:
     chosen = list(dict.fromkeys(events))
     unknown = [event for event in chosen if event not in SUBSCRIBABLE_EVENTS]
     if unknown:
-        raise WebhookError(f"Unknown event(s) {', '.join(unknown)}; choose from {', '.join(SUBSCRIBABLE_EVENTS)}.")
+        raise WebhookError(f"Unknown event(s) {', '.join(unknown)}; choose from {', '.join(SUBSCRIBABLE_EVENTS)}.",
+                           field="events")
     if not chosen:
-        raise WebhookError("Subscribe to at least one event.")
+        raise WebhookError("Subscribe to at least one event.", field="events")
     return chosen
 
 
@@ -102,7 +105,7 @@ def secret_new() -> str:
 
 def webhook_create(*, name: str, url: str, events: Iterable[str], created_by=None, is_active: bool = True) -> Webhook:
     if not name.strip():
-        raise WebhookError("Give the webhook a name.")
+        raise WebhookError("Give the webhook a name.", field="name")
     return Webhook.objects.create(name=name.strip(), url=url_check(url), events=events_check(events),
                                   secret=secret_new(), created_by=created_by, is_active=is_active)
 
@@ -115,7 +118,7 @@ def webhook_update(*, webhook: Webhook, **changes) -> Webhook:
         changes["events"] = events_check(changes["events"])
     if "name" in changes:
         if not changes["name"].strip():
-            raise WebhookError("Give the webhook a name.")
+            raise WebhookError("Give the webhook a name.", field="name")
         changes["name"] = changes["name"].strip()
     for field, value in changes.items():
         setattr(webhook, field, value)
@@ -222,18 +225,19 @@ def delivery_attempt(delivery_id: int, *, now: datetime | None = None) -> Webhoo
     try:
         if not webhook.is_active:
             raise WebhookError("The webhook is disabled.")
-        url_check(webhook.url)  # re-checked at send time: DNS may point elsewhere now
-        response = requests.post(
-            webhook.url, data=body, allow_redirects=False,
+        # Checked again at send time (DNS may point elsewhere now), and sent to the addresses checked.
+        destination = outbound.destination_check(webhook.url, allow_private=_private_networks_allowed())
+        answer = outbound.post(
+            destination, body=body, keep=RESPONSE_BODY_KEPT, ca_bundle=getattr(settings, "WEBHOOK_CA_BUNDLE", None),
             timeout=getattr(settings, "WEBHOOK_TIMEOUT_SECONDS", 5),
             headers={"Content-Type": "application/json", "User-Agent": "Bellwether-Webhooks/1",
                      "X-Bellwether-Event": delivery.event, "X-Bellwether-Delivery": str(delivery.event_id),
                      SIGNATURE_HEADER: signature(webhook.secret, int(time.time()), body)},
         )
-        status_code, response_body = response.status_code, response.text[:RESPONSE_BODY_KEPT]
+        status_code, response_body = answer.status, answer.body
         if not 200 <= status_code < 300:
             error = f"The endpoint answered {status_code}."
-    except (requests.RequestException, WebhookError) as failure:
+    except (requests.RequestException, WebhookError, outbound.OutboundRefused) as failure:
         error = str(failure)[:RESPONSE_BODY_KEPT] or failure.__class__.__name__
     attempts = delivery.attempts + 1
     delays = _retry_delays()

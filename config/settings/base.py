@@ -169,6 +169,9 @@ INGEST_FOLLOW_UP_GRACE_SECONDS = env.int("INGEST_FOLLOW_UP_GRACE_SECONDS", defau
 WEBHOOK_RETRY_DELAYS = [30, 120, 600, 3600, 21600]
 WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=5)
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=True)
+# Certificates that sign HTTPS endpoints (a file of PEM CA certificates); unset: the public CAs (certifi).
+# Deliveries ignore HTTP(S)_PROXY and REQUESTS_CA_BUNDLE: they connect to the address they checked.
+WEBHOOK_CA_BUNDLE = env.str("WEBHOOK_CA_BUNDLE", default=None)
 # How long the delivery log keeps answered deliveries, and failed ones (which an admin may still resend).
 WEBHOOK_DELIVERED_KEPT_DAYS = env.int("WEBHOOK_DELIVERED_KEPT_DAYS", default=30)
 WEBHOOK_FAILED_KEPT_DAYS = env.int("WEBHOOK_FAILED_KEPT_DAYS", default=90)

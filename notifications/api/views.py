@@ -48,11 +48,11 @@ class DeliveryOut(serializers.ModelSerializer):
 
 
 def _changed(call):
-    """Run a service call; its WebhookError is the client's 400."""
+    """Run a service call; its WebhookError is the client's 400, naming the field at fault."""
     try:
         return call()
     except webhooks.WebhookError as error:
-        raise InvalidInput(str(error)) from None
+        raise InvalidInput(str(error), errors=[{"index": None, "field": error.field, "message": str(error)}]) from None
 
 
 @extend_schema(tags=["webhooks"])

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.core.conftest import network, resolver  # noqa: F401
 from tests.integrations.conftest import read_key  # noqa: F401
 from tests.metrics.conftest import admin_key  # noqa: F401
 
@@ -33,8 +34,8 @@ class Receiver:
         self.statuses.extend(statuses)
 
 
-@pytest.fixture
-def receiver():
+def receiver_start(host: str = "127.0.0.1", port: int = 0, ssl_context=None) -> tuple[Receiver, ThreadingHTTPServer]:
+    """A receiver listening on `host` (any loopback address), over TLS when given a server context."""
     state = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
@@ -52,10 +53,22 @@ def receiver():
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_port}/hooks/bellwether"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
+    server = ThreadingHTTPServer((host, port), Handler)
+    if ssl_context is not None:
+        server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
+    scheme = "https" if ssl_context is not None else "http"
+    state.url = f"{scheme}://{host}:{server.server_port}/hooks/bellwether"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return state, server
+
+
+def receiver_stop(server: ThreadingHTTPServer) -> None:
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    state, server = receiver_start()
+    yield state
+    receiver_stop(server)

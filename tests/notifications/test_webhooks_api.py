@@ -33,7 +33,7 @@ def test_an_admin_key_creates_a_webhook_and_gets_its_secret_once_in_the_answer(c
 
 
 @pytest.mark.parametrize(("payload", "field", "message"), [
-    ({"name": "x", "url": "not a url", "events": ["task.created"]}, None, "not an http or https URL"),
+    ({"name": "x", "url": "not a url", "events": ["task.created"]}, "url", "not an http or https URL"),
     ({"name": "x", "url": "https://example.com", "events": ["task.exploded"]}, "events", "not a valid choice"),
     ({"name": "x", "url": "https://example.com", "events": []}, "events", ""),
     ({"url": "https://example.com", "events": ["task.created"]}, "name", "required"),
