@@ -3,7 +3,6 @@ deadlines) as a PDF drawn with ReportLab, which needs no system libraries (no Pa
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Sequence
 from xml.sax.saxutils import escape
@@ -14,6 +13,7 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from core.csv_export import CsvWriter
 from metrics.templatetags.metrics_tags import kpi_value
 from reviews.models import Decision, Review, ReviewKPI
 
@@ -27,9 +27,10 @@ def _last_update(decision: Decision) -> str:
 
 
 def decisions_csv(*, review: Review, decisions: Sequence[Decision]) -> str:
-    """One row per decision with its owner, deadline, status and latest progress."""
+    """One row per decision with its owner, deadline, status and latest progress; cells people wrote cannot run
+    as formulas in a spreadsheet."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = CsvWriter(out)
     writer.writerow(CSV_COLUMNS)
     for decision in decisions:
         writer.writerow([

