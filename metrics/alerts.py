@@ -33,6 +33,7 @@ from metrics.models import (
 )
 from metrics.segments import account_segments
 from metrics.status import TargetStatus, target_status
+from metrics.templatetags.metrics_tags import kpi_value
 from tenants.tasks import on_commit_in_tenant
 
 logger = logging.getLogger(__name__)
@@ -259,15 +260,23 @@ def alert_rules_evaluate(*, as_of: date, kpi_ids: list[int] | None = None, accou
     return total
 
 
+def breach_values(breach: Breach) -> str:
+    """The value that broke the rule and the rule's threshold, in the KPI's unit, as emails print them."""
+    value = kpi_value(breach.value_at_open, breach.kpi.unit)
+    if breach.threshold is None:  # off target or anomalous: no fixed threshold
+        return value
+    return f"{value} (threshold {kpi_value(breach.threshold, breach.kpi.unit)})"
+
+
 def _notify_owner(rule: AlertRule, breach_ids: list[int]) -> None:
     from django.core.mail import send_mail
 
     owner = rule.kpi.owner
     if owner is None or not owner.is_active:
         return
-    breaches = Breach.objects.filter(pk__in=breach_ids).select_related("account")
-    lines = [f"- {b.account or (b.segment and f'{b.dimension} {b.segment}') or 'portfolio'}: "
-             f"{b.value_at_open} (threshold {b.threshold})" for b in breaches]
+    breaches = Breach.objects.filter(pk__in=breach_ids).select_related("account", "kpi")
+    lines = [f"- {b.account or (b.segment and f'{b.dimension} {b.segment}') or 'portfolio'}: {breach_values(b)}"
+             for b in breaches]
     send_mail(
         subject=f"[Bellwether] {rule.get_severity_display()}: {rule.name} ({len(lines)} new)",
         message=f"{rule.kpi.name} broke the rule '{rule.name}':\n" + "\n".join(lines),

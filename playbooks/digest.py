@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.services import tenant_time_zone
+from metrics.alerts import breach_values
 from metrics.models import OPEN_STATUSES, Breach
 from notifications.models import NotificationSent
 from playbooks.models import ACTIVE_TASK_STATUSES, Task
@@ -32,13 +33,12 @@ def _digest_text(user, tasks: list[Task], breaches: list[Breach], now: datetime,
                            (f"Due in the next {UPCOMING_DAYS} days", upcoming)):
         if group:
             lines.append(f"{heading} ({len(group)}):")
-            lines += [f"- {task.title}" + (f" ({task.account.name})" if task.account else "")
-                      + f", due {timezone.localtime(task.due_at):%a %d %b}" for task in group]
+            lines += [f"- {task.headline}, due {timezone.localtime(task.due_at):%a %d %b}" for task in group]
             lines.append("")
     if breaches:
         lines.append(f"New breaches on your accounts ({len(breaches)}):")
-        lines += [f"- {breach.account.name}: {breach.kpi.name} at {breach.value_at_open} "
-                  f"(threshold {breach.threshold}, {breach.severity})" for breach in breaches]
+        lines += [f"- {breach.account.name}: {breach.kpi.name} at {breach_values(breach)}, {breach.severity}"
+                  for breach in breaches]
     return "\n".join(lines).rstrip() + "\n"
 
 

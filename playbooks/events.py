@@ -55,9 +55,8 @@ def critical_task_email(task: Task) -> None:
                   else list(User.objects.filter(role=task.queue_role, is_active=True).values_list("email", flat=True)))
     if not recipients:
         return
-    where = f" at {task.account.name}" if task.account else ""
-    subject = f"[Bellwether] Critical: {task.title}{where}"
-    message = (f"A critical task{where} needs a response by {task.respond_by:%Y-%m-%d %H:%M} UTC "
+    subject = f"[Bellwether] Critical: {task.headline}"
+    message = (f"{task.headline}: a critical task that needs a response by {task.respond_by:%Y-%m-%d %H:%M} UTC "
                f"(due {task.due_at:%Y-%m-%d}).\n\n{task.instructions}".rstrip())
     on_commit_in_tenant(lambda: send_mail(subject=subject, message=message, from_email=None,
                                           recipient_list=recipients))

@@ -185,6 +185,14 @@ class Task(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    @property
+    def headline(self) -> str:
+        """The title with the account it is for, named once: step titles often say it already ("Find out why
+        usage fell at {account}"), and an email subject or digest line should not say it twice."""
+        if self.account is None or self.account.name.casefold() in self.title.casefold():
+            return self.title
+        return f"{self.title} at {self.account.name}"
+
 
 class TaskEvent(models.Model):
     """The task's history: created, started, snoozed, reassigned, escalated, commented, completed."""

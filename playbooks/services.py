@@ -299,8 +299,8 @@ def tasks_escalate(*, now: datetime | None = None) -> dict[str, int]:
             task_announce(Event.TASK_OVERDUE, task)
         if recipients:
             send_mail(
-                subject=f"[Bellwether] Overdue ({task.severity}): {task.title} at {task.account.name}",
-                message=(f"'{task.title}' for {task.account.name}, assigned to {task.assignee or task.queue_role}, "
+                subject=f"[Bellwether] Overdue ({task.severity}): {task.headline}",
+                message=(f"{task.headline}, assigned to {task.assignee or task.queue_role}, "
                          f"was due a response by {task.respond_by:%Y-%m-%d %H:%M} UTC. Escalation level {level}."),
                 from_email=None, recipient_list=[person.email for person in recipients],
             )

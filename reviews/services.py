@@ -21,6 +21,7 @@ from metrics.models import KPI, KPITarget, MetricValue, Scope
 from metrics.segments import DIMENSIONS
 from metrics.services import kpi_target_set
 from metrics.status import target_status
+from metrics.templatetags.metrics_tags import kpi_value
 from playbooks.models import ACTIVE_TASK_STATUSES, StepKind, Task, TaskEvent, TaskOutcome, TaskStatus
 from reviews.models import (
     ACTIVE_DECISION_STATUSES,
@@ -224,9 +225,11 @@ def review_close(*, review: Review, user: User | None, now: datetime | None = No
         # After commit: a close that fails later must not have told anyone of a target it never set.
         on_commit_in_tenant(partial(
             send_mail,
-            subject=f"[Bellwether] New target for {decision.kpi.name} ({target.period}): {target.value:g}",
+            subject=f"[Bellwether] New target for {decision.kpi.name} ({target.period}): "
+                    f"{kpi_value(target.value, decision.kpi.unit)}",
             message=(f"The {review} closed with a decision to change the target of {decision.kpi.name}, which you "
-                     f"own, for {target.period} to {target.value:g}.\n\nWhy: {target.reason}"),
+                     f"own, for {target.period} to {kpi_value(target.value, decision.kpi.unit)}.\n\n"
+                     f"Why: {target.reason}"),
             from_email=None, recipient_list=[decision.kpi.owner.email],
         ))
     return review

@@ -162,6 +162,23 @@ def test_notify_owner_emails_the_kpi_owner(seats, django_capture_on_commit_callb
     assert "Portfolio seats low" in mail.outbox[0].subject
 
 
+def test_the_owners_email_prints_values_in_the_kpis_unit(seats, django_capture_on_commit_callbacks):
+    from tests.users.factories import UserFactory
+
+    seats.owner = UserFactory(email="owner@alpha.example")
+    seats.save()
+    _rule(seats, action="notify_owner", severity="critical", name="Seats barely used", threshold=108)
+    _store(seats, DAY, {AccountFactory(name="Lakewood Freight Corp."): 78.73204573978525})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        alert_rules_evaluate(as_of=DAY, now=NOW)
+
+    [message] = mail.outbox
+    assert message.subject == "[Bellwether] Critical: Seats barely used (1 new)"
+    assert message.body == ("Seat utilisation broke the rule 'Seats barely used':\n"
+                            "- Lakewood Freight Corp.: 78.7% (threshold 108.0%)")
+
+
 def test_acknowledge_is_compare_and_set(seats):
     from tests.users.factories import UserFactory
 

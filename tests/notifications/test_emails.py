@@ -11,7 +11,7 @@ from django.db import connection
 from metrics.models import AlertRule, Breach
 from notifications.models import NotificationSent
 from playbooks.digest import digests_send
-from playbooks.models import Playbook, PlaybookStep
+from playbooks.models import Playbook, PlaybookStep, Task
 from playbooks.services import playbook_run_start
 from tests.accounts.factories import AccountFactory
 from tests.metrics.factories import KPIFactory
@@ -57,6 +57,53 @@ def test_a_new_critical_task_is_emailed_to_its_assignee_after_commit(django_capt
     assert "needs a response by" in message.body
 
 
+def test_a_task_whose_title_names_its_account_is_emailed_without_naming_it_twice(django_capture_on_commit_callbacks):
+    account = AccountFactory(name="Lakewood Freight Corp.", owner=UserFactory(role=Role.CSM))
+    playbook = Playbook.objects.create(name="Usage drop investigation")
+    PlaybookStep.objects.create(playbook=playbook, position=1, title="Find out why usage fell at {account}",
+                                instructions="Usage changed {value}% in 30 days (threshold {threshold}%).")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        playbook_run_start(playbook=playbook, account=account, breach=_critical_breach(account), now=MORNING)
+
+    [message] = mail.outbox
+    assert message.subject == "[Bellwether] Critical: Find out why usage fell at Lakewood Freight Corp."
+    assert message.body == (
+        "Find out why usage fell at Lakewood Freight Corp.: a critical task that needs a response by "
+        "2026-11-24 07:30 UTC (due 2026-11-26).\n\nUsage changed 2.0% in 30 days (threshold 10.0%).")
+
+
+def test_the_digest_prints_breach_values_in_the_kpis_unit_and_each_account_once(paris):
+    csm = UserFactory(role=Role.CSM, email="casey@alpha.example", full_name="Casey")
+    account = AccountFactory(name="Lakewood Freight Corp.", owner=csm)
+    playbook = Playbook.objects.create(name="Check in")
+    PlaybookStep.objects.create(playbook=playbook, position=1, title="Call")
+    usage = _task(playbook, account, "Usage fell", MORNING + dt.timedelta(hours=6))
+    Task.objects.filter(pk=usage.pk).update(title="Find out why usage fell at Lakewood Freight Corp.")
+    _task(playbook, account, "Send the recap", MORNING + dt.timedelta(days=2))
+    rule = AlertRule.objects.create(kpi=KPIFactory(name="Seat utilisation", unit="percent"), name="Seats low",
+                                    condition="below", threshold=108, severity="high")
+    Breach.objects.create(rule=rule, kpi=rule.kpi, scope="account", account=account, severity="high",
+                          opened_at=MORNING, opened_as_of=MORNING.date(), value_at_open=78.73204573978525,
+                          threshold=108.0, respond_by=MORNING + dt.timedelta(hours=72))
+    revenue = AlertRule.objects.create(kpi=KPIFactory(name="MRR", unit="currency"), name="MRR fell",
+                                       condition="below", threshold=5000, severity="medium")
+    Breach.objects.create(rule=revenue, kpi=revenue.kpi, scope="account", account=account, severity="medium",
+                          opened_at=MORNING - dt.timedelta(hours=1), opened_as_of=MORNING.date(),
+                          value_at_open=3250.4, threshold=5000, respond_by=MORNING + dt.timedelta(days=7))
+
+    assert digests_send(now=MORNING) == 1
+
+    [message] = mail.outbox
+    assert message.body == (
+        "Good morning Casey,\n\n"
+        "Due today (1):\n- Find out why usage fell at Lakewood Freight Corp., due Mon 23 Nov\n\n"
+        "Due in the next 7 days (1):\n- Send the recap at Lakewood Freight Corp., due Wed 25 Nov\n\n"
+        "New breaches on your accounts (2):\n"
+        "- Lakewood Freight Corp.: Seat utilisation at 78.7% (threshold 108.0%), high\n"
+        "- Lakewood Freight Corp.: MRR at 3,250 (threshold 5,000), medium\n")
+
+
 def test_other_severities_send_no_email_at_creation(django_capture_on_commit_callbacks):
     account = AccountFactory(owner=UserFactory(role=Role.CSM))
     playbook = Playbook.objects.create(name="Check in")
@@ -99,7 +146,7 @@ def test_the_digest_goes_once_a_day_after_the_digest_hour_with_each_persons_work
     body = message.body
     assert body.index("Overdue (1):") < body.index("Overdue call") < body.index("Due today (1):")
     assert body.index("Due today (1):") < body.index("Today's call") < body.index("Due in the next 7 days (1):")
-    assert "Next week's QBR (Initech)" in body and "Far away" not in body
+    assert "Next week's QBR at Initech" in body and "Far away" not in body
     assert "New breaches on your accounts (1):" in body and "Initech:" in body
     assert NotificationSent.objects.filter(kind="digest", key="2026-11-23", user=csm).exists()
 

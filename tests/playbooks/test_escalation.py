@@ -53,6 +53,21 @@ def test_the_manager_hears_first_and_the_leader_a_day_later(task):
     assert tasks_escalate(now=at_sla + dt.timedelta(days=30))["escalated"] == 0
 
 
+def test_the_escalation_email_names_the_account_once(team):
+    playbook = Playbook.objects.create(name="Usage drop investigation")
+    PlaybookStep.objects.create(playbook=playbook, position=1, title="Find out why usage fell at {account}")
+    account = AccountFactory(name="Lakewood Freight Corp.", owner=team["csm"])
+    playbook_run_start(playbook=playbook, account=account, now=START)
+    task = Task.objects.get()
+
+    tasks_escalate(now=task.respond_by + dt.timedelta(minutes=1))
+
+    [message] = mail.outbox
+    assert message.subject == "[Bellwether] Overdue (medium): Find out why usage fell at Lakewood Freight Corp."
+    assert message.body == (f"Find out why usage fell at Lakewood Freight Corp., assigned to {team['csm']}, was due "
+                            "a response by 2026-11-09 09:00 UTC. Escalation level 1.")
+
+
 def test_a_completed_task_never_escalates(task, team):
     task_complete(task=task, user=team["csm"], outcome="resolved", now=START)
 

@@ -171,6 +171,22 @@ def test_closing_applies_a_target_change_to_the_kpi_history_and_tells_its_owner(
     assert review.status == "closed" and review.closed_by == team["leader"]
 
 
+def test_the_new_target_email_prints_it_in_the_kpis_unit(team, kpis, django_capture_on_commit_callbacks):
+    kpis["churn"].owner = team["kpi_owner"]
+    kpis["churn"].save()
+    review = a_review(team["leader"])
+    a_decision(review, team["kpi_owner"], kind="change_target", kpi=kpis["churn"], new_target=4.5,
+               text="Tighten churn", target_rationale="Renewals team in place")
+    review_start(review=review, user=team["leader"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        review_close(review=review, user=team["leader"])
+
+    [message] = mail.outbox
+    assert message.subject == "[Bellwether] New target for Logo churn (2027-Q1): 4.5%"
+    assert "for 2027-Q1 to 4.5%." in message.body
+
+
 def test_a_dropped_target_change_is_not_applied(team, kpis):
     review = a_review(team["leader"])
     change = a_decision(review, team["leader"], kind="change_target", kpi=kpis["nps"], new_target=32,
