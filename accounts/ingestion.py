@@ -78,6 +78,15 @@ SURVEY_SPEC = ItemSpec("SurveyResponseIn", {
     "respondent": Text(max_length=254, required=False, allow_blank=True),
 })
 
+CONTACT_SPEC = ItemSpec("ContactIn", {
+    "id": Text(help_text="The product's id for the user; the upsert key."),
+    "account": Text(required=False, help_text="external_id of the user's account; required for a new contact."),
+    "email": Email(required=False, nullable=True),
+    "name": Text(max_length=300, required=False, allow_blank=True),
+    "first_seen_at": Timestamp(help_text="When the user was first seen; an earlier stored time is kept."),
+    "last_seen_at": Timestamp(help_text="When the user was last seen; a later stored time is kept."),
+})
+
 TICKET_SPEC = ItemSpec("SupportTicketIn", {
     "id": Text(help_text="The helpdesk's ticket id; the upsert key."),
     "account": Text(help_text="external_id of the account."),
@@ -247,6 +256,65 @@ def usage_events_ingest(*, items: Sequence, caller: Caller) -> IngestResult:
     """Store new usage events; an id already received is counted as a duplicate and ignored."""
     return _ingest(kind=DataKind.EVENTS, spec=EVENT_SPEC, items=items, caller=caller,
                    check=_events_check, write=_events_write)
+
+
+# --- contacts ---------------------------------------------------------------------------------------------
+
+_CONTACT_OPTIONAL = {"account": "account_id", "email": "email", "name": "name"}  # item field -> column
+
+
+def _contacts_check(parsed: list[dict | None], errors: list[dict]) -> dict:
+    duplicates_flag([(i, item.get("id")) for i, item in enumerate(parsed) if item], "id", errors, "contact id")
+    _not_in_future(parsed, ["first_seen_at", "last_seen_at"], errors)
+    for index, item in enumerate(parsed):
+        if item and item.get("first_seen_at") and item.get("last_seen_at") and \
+                item["last_seen_at"] < item["first_seen_at"]:
+            errors.append({"index": index, "field": "last_seen_at", "message": "must not be before first_seen_at"})
+    without_account = [item["id"] for item in parsed if item and "id" in item and "account" not in item]
+    stored: dict[str, int] = {}
+    if without_account:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT external_id, account_id FROM accounts_contact WHERE external_id = ANY(%s)",
+                           [without_account])
+            stored = dict(cursor.fetchall())
+        for index, item in enumerate(parsed):
+            if item and "id" in item and "account" not in item and item["id"] not in stored:
+                errors.append({"index": index, "field": "account", "message": "is required for a new contact"})
+    return {"accounts": _account_refs(parsed, errors), "stored": stored}
+
+
+def _contacts_write(parsed: list[dict], context: dict) -> IngestResult:
+    accounts, stored = context["accounts"], context["stored"]
+    result = IngestResult()
+    # Items that send the same fields are written together; fields an item leaves out keep their stored value
+    # (an item without `account` carries its stored one, which the insert needs but the update leaves alone).
+    groups: dict[frozenset, list[dict]] = defaultdict(list)
+    for item in parsed:
+        groups[frozenset(item.keys() & _CONTACT_OPTIONAL.keys())].append(item)
+    columns = {"external_id": "text", "account_id": "bigint", "email": "text", "name": "text",
+               "first_seen_at": "timestamptz", "last_seen_at": "timestamptz"}
+    for sent_fields, group in groups.items():
+        rows = [(item["id"], accounts[item["account"]] if "account" in item else stored[item["id"]],
+                 item.get("email") or "", item.get("name", ""), item["first_seen_at"], item["last_seen_at"])
+                for item in group]
+        created, updated = bulk_upsert(
+            table="accounts_contact", columns=columns, rows=rows, conflict=["external_id"],
+            update=[_CONTACT_OPTIONAL[name] for name in sorted(sent_fields)],
+            merge={"first_seen_at": "least(accounts_contact.first_seen_at, EXCLUDED.first_seen_at)",
+                   "last_seen_at": "greatest(accounts_contact.last_seen_at, EXCLUDED.last_seen_at)"},
+            extra_insert={"updated_at": "now()"},
+        )
+        result.created += created
+        result.updated += updated
+    result.duplicates = len(parsed) - result.created - result.updated
+    return result
+
+
+def contacts_ingest(*, items: Sequence, caller: Caller) -> IngestResult:
+    """Upsert the users of customer accounts by the product's user id; an item without `account` keeps the
+    contact's account (and is refused for a new contact). Seen times only ever widen."""
+    return _ingest(kind=DataKind.CONTACTS, spec=CONTACT_SPEC, items=items, caller=caller,
+                   check=_contacts_check, write=_contacts_write)
 
 
 # --- revenue ----------------------------------------------------------------------------------------------

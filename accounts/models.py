@@ -65,6 +65,31 @@ class Account(models.Model):
         return self.name
 
 
+class Contact(models.Model):
+    """A person at a customer who uses the product: whom a usage event's `user_id` names, the account they
+    belong to (their last group, as the tracking API calls it), and when they were first and last seen."""
+
+    external_id = models.CharField(max_length=200, db_collation="C", help_text="The product's id for the user.")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts", db_index=False)
+    email = models.CharField(max_length=254, blank=True)
+    name = models.CharField(max_length=300, blank=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["external_id"], name="contact_external_id_unique"),
+            models.CheckConstraint(condition=Q(last_seen_at__gte=models.F("first_seen_at")),
+                                   name="contact_last_seen_after_first"),
+        ]
+        indexes = [models.Index(fields=["account", "last_seen_at"])]
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.external_id
+
+
 class UsageEvent(models.Model):
     """One thing a user of the customer did in the product. `idempotency_key` makes a resent event harmless."""
 

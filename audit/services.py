@@ -37,6 +37,7 @@ AUDITED: dict[str, Audited] = {
     "users.user": Audited(exclude=frozenset({"password", "last_login"})),
     "integrations.apikey": Audited(exclude=frozenset({"last_used_at"}), secret=frozenset({"hashed_secret"})),
     "notifications.webhook": Audited(secret=frozenset({"secret"})),
+    "connectors.connectorsettings": Audited(secret=frozenset({"secret"})),
     "tenants.tenant": Audited(fields=frozenset({
         "name", "time_zone", "sla_critical_hours", "sla_high_hours", "sla_medium_hours", "sla_low_hours",
         "escalation_leader_delay_hours", "escalation_manager_delay_hours", "escalation_to_leaders"})),

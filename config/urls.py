@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
+    path("", include("connectors.urls")),
     path("", include("users.urls")),
     path("", include("tenants.urls")),
     path("", include("accounts.urls")),

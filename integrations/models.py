@@ -75,6 +75,7 @@ class IdempotentRequest(models.Model):
 class DataKind(models.TextChoices):
     ACCOUNTS = "accounts", "Accounts"
     EVENTS = "events", "Usage events"
+    CONTACTS = "contacts", "Contacts"
     REVENUE = "revenue", "Revenue snapshots"
     SURVEYS = "surveys", "Survey responses"
     TICKETS = "tickets", "Support tickets"
@@ -84,7 +85,7 @@ class IngestBatch(models.Model):
     """One batch received for one kind of data: accepted with its counts, or rejected with its reasons."""
 
     kind = models.CharField(max_length=16, choices=DataKind.choices)
-    source = models.CharField(max_length=16, default="api", help_text="api, csv or seed.")
+    source = models.CharField(max_length=16, default="api", help_text="api, csv, seed or a connector.")
     api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="batches")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="+")

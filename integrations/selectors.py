@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection
@@ -34,6 +35,31 @@ class FeedHealth:
         if self.last_received_at is None:
             return False
         return self.as_of - self.last_received_at > timedelta(hours=self.max_silence_hours)
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """A problem another app of the data layer sees in the data (calls held for an unknown account...), shown on
+    data health without this app importing it: the app registers a provider in its ready()."""
+
+    title: str
+    count: int
+    detail: str
+    rows: list[str] = field(default_factory=list)
+    link: str = ""
+
+
+DATA_HEALTH_REPORTS: list[Callable[[], HealthReport | None]] = []
+
+
+def data_health_report_register(provider: Callable[[], HealthReport | None]) -> None:
+    if provider not in DATA_HEALTH_REPORTS:
+        DATA_HEALTH_REPORTS.append(provider)
+
+
+def data_health_reports() -> list[HealthReport]:
+    """The registered reports that have something to say."""
+    return [report for provider in DATA_HEALTH_REPORTS if (report := provider()) is not None]
 
 
 def _daily_items(since: datetime, now: datetime) -> dict[str, tuple[int, ...]]:

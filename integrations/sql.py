@@ -26,25 +26,29 @@ def bulk_upsert(
     rows: Sequence[Sequence],
     conflict: Sequence[str],
     update: Sequence[str] = (),
+    merge: dict[str, str] | None = None,
     extra_insert: dict[str, str] | None = None,
 ) -> tuple[int, int]:
     """Insert `rows` (tuples in `columns` order); on a conflict with `conflict`, update the `update`
-    columns only where a value really changed (no `update`: leave the stored row alone).
+    columns only where a value really changed (no `update` nor `merge`: leave the stored row alone).
 
-    `columns` maps each column to its PostgreSQL type; `extra_insert` adds columns computed in SQL (e.g.
-    now()). Returns (inserted, updated); the other rows were exact duplicates of what was stored.
+    `columns` maps each column to its PostgreSQL type; `merge` maps a column to an SQL expression of the stored
+    row and EXCLUDED that becomes its new value (e.g. the later of two times); `extra_insert` adds columns
+    computed in SQL (e.g. now()). Returns (inserted, updated); the other rows were exact duplicates of what
+    was stored.
     """
     if not rows:
         return 0, 0
     names = list(columns)
     extra = extra_insert or {}
     stage = _stage_table(table, columns)
-    if update:
-        assignments = ", ".join(f"{name} = EXCLUDED.{name}" for name in update)
+    new_values = {name: f"EXCLUDED.{name}" for name in update} | (merge or {})
+    if new_values:
+        assignments = ", ".join(f"{name} = {value}" for name, value in new_values.items())
         if "updated_at" in extra:
             assignments += ", updated_at = EXCLUDED.updated_at"
-        changed = (f"({', '.join(f'{table}.{name}' for name in update)}) IS DISTINCT FROM "
-                   f"({', '.join(f'EXCLUDED.{name}' for name in update)})")
+        changed = (f"({', '.join(f'{table}.{name}' for name in new_values)}) IS DISTINCT FROM "
+                   f"({', '.join(new_values.values())})")
         on_conflict = f"DO UPDATE SET {assignments} WHERE {changed}"
     else:
         on_conflict = "DO NOTHING"

@@ -35,6 +35,7 @@ def data_health(request: HttpRequest) -> HttpResponse:
         "unowned_count": unowned_count,
         "unowned": unowned,
         "revenue_gaps": selectors.revenue_gaps(),
+        "reports": selectors.data_health_reports(),
     })
 
 

@@ -32,6 +32,7 @@ TENANT_APPS = [
     "users",
     "integrations",
     "accounts",
+    "connectors",
     "metrics",
     "playbooks",
     "reviews",
@@ -175,6 +176,9 @@ WEBHOOK_CA_BUNDLE = env.str("WEBHOOK_CA_BUNDLE", default=None)
 # How long the delivery log keeps answered deliveries, and failed ones (which an admin may still resend).
 WEBHOOK_DELIVERED_KEPT_DAYS = env.int("WEBHOOK_DELIVERED_KEPT_DAYS", default=30)
 WEBHOOK_FAILED_KEPT_DAYS = env.int("WEBHOOK_FAILED_KEPT_DAYS", default=90)
+
+# Requests per API key and minute to the connector endpoints (Segment's tracking API): over it, 429 and Retry-After.
+CONNECTOR_RATE_LIMIT = env("CONNECTOR_RATE_LIMIT", default="6000/min")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

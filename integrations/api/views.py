@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -77,6 +79,7 @@ class ApiKeyRevoke(APIView):
     "rejected_batches": serializers.ListField(child=serializers.DictField()),
     "accounts_without_owner": serializers.DictField(),
     "revenue_gaps": serializers.ListField(child=serializers.DictField()),
+    "reports": serializers.ListField(child=serializers.DictField(), help_text="Problems the connectors see."),
 })})
 class DataHealth(APIView):
     """Feed freshness, per-key activity and the data problems ingestion has seen."""
@@ -98,4 +101,5 @@ class DataHealth(APIView):
                                  for batch in selectors.rejected_batches()],
             "accounts_without_owner": {"count": unowned_count, "accounts": unowned},
             "revenue_gaps": selectors.revenue_gaps(),
+            "reports": [asdict(report) for report in selectors.data_health_reports()],
         })

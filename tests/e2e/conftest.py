@@ -1,12 +1,7 @@
 """The browser harness: Debian's Chromium, driven by Playwright, against a live server of a tenant of its own.
 
-Why a tenant of its own: the server answers in another thread, on another database connection, so it sees
-only committed rows. The rest of the suite runs each test in a rolled-back transaction of the session's
-`alpha` tenant, and pytest-django's `live_server` fixture would instead flush the whole database after each
-test, deleting `alpha` and `bravo` with it. Here an `e2e` tenant (schema, domain) is created once for the
-package and served by pytest-django's live server thread (its `LiveServer`, without the flush); `db` means
-autocommit in that tenant, its rows are truncated after each test, and the tenant and its schema are dropped
-when the package is done. The other tenants are never touched.
+Why a tenant of its own (`e2e`, served by a live server thread, committed and emptied after each test): see
+tests/livetenant.py, the harness this package shares with the connectors' client-library tests.
 
 Why the browser lives only for this package: Playwright's sync API keeps an asyncio loop marked as running
 in this thread while it is started, which makes Django refuse ORM calls ("async context"), gives the package
@@ -32,12 +27,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connections
 from django.test import Client
 
-from tenants.models import Tenant
-from tenants.services import tenant_create, tenant_host
-from tests.conftest import PASSWORD
+from tenants.services import tenant_host
+from tests.livetenant import LiveTenant, committed_db, live_tenant_served
 from users.models import User
 
 if TYPE_CHECKING:
@@ -57,22 +51,12 @@ ARTIFACTS = Path(settings.BASE_DIR) / ".artifacts" / "screenshots"
 E2E_SLUG = "e2e"
 # Short enough that a missing element fails in seconds, long enough for a busy two-core machine.
 TIMEOUT_MS = 10_000
-# Tables that tenant creation fills and no test changes; everything else is emptied after each test.
-KEPT_TABLES = ("django_migrations", "django_content_type", "auth_permission")
 LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "viewport(width, height): the browser page's size (default: a laptop's)")
-
-
-@dataclass(frozen=True)
-class LiveTenant:
-    """A tenant served by the live server: its row and the URL a browser reaches it at (no trailing slash)."""
-
-    tenant: Tenant
-    url: str
 
 
 @dataclass
@@ -128,47 +112,14 @@ def browser(_playwright: Playwright) -> Iterator[Browser]:
     chromium.close()
 
 
-def _tenant_drop(slug: str) -> None:
-    connection.set_schema_to_public()
-    for leftover in Tenant.objects.filter(slug=slug):
-        leftover.delete(force_drop=True)
-
-
-def _tenant_data_clear(tenant: Tenant) -> None:
-    """Empty every table of the tenant's schema but the ones tenant creation filled; one statement."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s AND NOT tablename = ANY(%s)",
-                       [tenant.schema_name, list(KEPT_TABLES)])
-        tables = ", ".join(f'"{tenant.schema_name}"."{name}"' for (name,) in cursor.fetchall())
-        cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-
-
 @pytest.fixture(scope="package")
 def live_tenant(browser: Browser, django_db_setup, django_db_blocker) -> Iterator[LiveTenant]:
     """The `e2e` tenant, empty, served by pytest-django's live server thread on a free port.
 
     Asks for the browser first so that a machine without one skips before any tenant is made.
     """
-    from pytest_django.live_server_helper import LiveServer
-
-    with django_db_blocker.unblock():
-        # Tenants are made and dropped here: never anywhere but in a test database.
-        name = connection.settings_dict["NAME"]
-        assert name == connection.settings_dict.get("TEST", {}).get("NAME") or name.startswith("test_"), \
-            f"the e2e harness refuses to make and drop tenants in {name!r}: not a test database"
-        _tenant_drop(E2E_SLUG)  # left by an interrupted run on a kept test database
-        tenant = tenant_create(slug=E2E_SLUG, name="Evergreen", admin_email="admin@e2e.example",
-                               admin_password=PASSWORD).tenant
-        _tenant_data_clear(tenant)
-        connection.set_schema_to_public()
-    server = LiveServer("127.0.0.1")
-    try:
-        # django-tenants routes by host name without the port, so the tenant's own Domain row matches.
-        yield LiveTenant(tenant=tenant, url=f"http://{tenant_host(tenant.slug)}:{server.thread.port}")
-    finally:
-        server.stop()
-        with django_db_blocker.unblock():
-            _tenant_drop(E2E_SLUG)
+    with live_tenant_served(E2E_SLUG, "Evergreen", django_db_blocker) as served:
+        yield served
 
 
 @pytest.fixture
@@ -179,14 +130,8 @@ def db(live_tenant: LiveTenant, django_db_blocker) -> Iterator[None]:
     live server. Keeping the name matters too: pytest-django creates the test database only when some test
     asks for `db` (or a django_db mark), and a run of this package alone must not use the real database.
     """
-    with django_db_blocker.unblock():
-        connection.set_tenant(live_tenant.tenant)
-        try:
-            yield
-        finally:
-            connection.set_tenant(live_tenant.tenant)
-            _tenant_data_clear(live_tenant.tenant)
-            connection.set_schema_to_public()
+    with committed_db(live_tenant, django_db_blocker):
+        yield
 
 
 @pytest.fixture(autouse=True)

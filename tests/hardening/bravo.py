@@ -240,6 +240,8 @@ PARAMS: dict[str, str | dict[str, str]] = {
     "webhook_detail": "notifications.webhook.pk",
     "webhook_action": {"pk": "notifications.webhook.pk", "action": Literal("rotate")},
     "webhook_delivery_redeliver": "notifications.webhookdelivery.pk",
+    "connector_detail": {"connector": Literal("segment")},
+    "connector_secret": {"connector": Literal("stripe")},
     "admin:view_on_site": {"content_type_id": "contenttypes.contenttype.pk", "object_id": "accounts.account.pk"},
     "admin:app_list": {"app_label": Literal("accounts")},
     "admin/(?P<url>.*)$": {"url": Literal("accounts/account/unknown/")},

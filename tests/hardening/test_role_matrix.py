@@ -143,6 +143,16 @@ POLICY: dict[str, dict[str, frozenset]] = {
     "webhook_action": {"GET": ADMIN, "POST": ADMIN},
     "webhook_delivery_redeliver": {"GET": ADMIN, "POST": ADMIN},
     "audit_log": {"GET": ADMIN, "POST": ADMIN},
+    # Segment's tracking API takes a write key (an ingest key, by HTTP Basic, writeKey or bearer), never a session.
+    "segment-batch": {"POST": frozenset({"key:ingest"})},
+    "segment-track": {"POST": frozenset({"key:ingest"})},
+    "segment-identify": {"POST": frozenset({"key:ingest"})},
+    "segment-group": {"POST": frozenset({"key:ingest"})},
+    "segment-page": {"POST": frozenset({"key:ingest"})},
+    "segment-screen": {"POST": frozenset({"key:ingest"})},
+    "connectors": {"GET": ADMIN, "POST": ADMIN},
+    "connector_detail": {"GET": ADMIN, "POST": ADMIN},
+    "connector_secret": {"GET": ADMIN, "POST": ADMIN},  # GET: 405 past the sign-in
 }
 PUBLIC = {"healthz", "login", "logout", "admin:login", "admin:logout", "api-schema", "api-docs"}
 ADMIN_SITE = ADMIN

@@ -1,0 +1,36 @@
+"""What each connector is, how an admin sets it up, and what it needs (a write key, a signing secret)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from connectors.models import Connector
+
+
+@dataclass(frozen=True)
+class Guide:
+    connector: str
+    title: str
+    summary: str
+    steps: tuple[str, ...]  # `{endpoint}` stands for the endpoint's address on the tenant's host
+    endpoint: str = ""  # its path on the tenant's host; empty for an import
+    secret: str = ""  # "write_key" (an ingest API key) or "signing_secret" (set by the admin); empty: none
+
+
+GUIDES: dict[str, Guide] = {
+    Connector.SEGMENT: Guide(
+        connector=Connector.SEGMENT, title="Segment / RudderStack",
+        summary=("Product usage from Segment's or RudderStack's libraries, unchanged: group calls become accounts "
+                 "(their traits: name, plan, industry, region, seats, owner email, renewal date, MRR), identify "
+                 "calls the account's contacts, track, page and screen calls usage events."),
+        endpoint="/api/segment", secret="write_key",
+        steps=(
+            "Create an API key with the ingest scope (below): it is the write key.",
+            "Point the library at {endpoint} (Segment: host=..., RudderStack: dataPlaneUrl / host=...), or add "
+            "it as an HTTP destination of a Segment or RudderStack workspace.",
+            "Send a group call per customer account (groupId = the account's id in your CRM or billing system); "
+            "calls name their account in context.groupId, or their user's last group call names it.",
+            "Calls for an account Bellwether does not know yet are held and applied when it arrives.",
+        ),
+    ),
+}

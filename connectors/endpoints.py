@@ -1,0 +1,90 @@
+"""The endpoints the vendors' tools call on the tenant's host: Segment's tracking API (for Segment's and
+RudderStack's libraries). Plain Django views: they speak the vendors' protocols, not Bellwether's API."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from connectors.http import Refusal, body_read, call_log, json_answer, json_object, throttle_check
+from connectors.models import Connector
+from connectors.segment import BATCH_LIMIT, BatchRefused, segment_calls_apply
+from integrations.ingest import Caller
+from integrations.models import ApiKey, Scope
+from integrations.services import api_key_authenticate
+
+WRITE_KEY_HELP = ("send the write key (an API key with the ingest scope) as the HTTP Basic user name with an empty "
+                  "password, or as writeKey in the body")
+
+
+def _header_key(request: HttpRequest) -> str | None:
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        return credentials.strip()
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, _password = base64.b64decode(credentials.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Refusal(401, f"Malformed HTTP Basic credentials: {WRITE_KEY_HELP}.") from None
+    return user
+
+
+def write_key_authenticate(request: HttpRequest, document: dict) -> ApiKey:
+    """The tenant's active ingest key sent as Segment's libraries send it; another tenant's key is unknown here."""
+    secret = _header_key(request) or document.get("writeKey")
+    if not secret or not isinstance(secret, str):
+        raise Refusal(401, f"No write key: {WRITE_KEY_HELP}.")
+    api_key = api_key_authenticate(secret=secret)
+    if api_key is None:
+        raise Refusal(401, "Invalid or revoked write key for this tenant.")
+    if Scope.INGEST not in api_key.scopes:
+        raise Refusal(403, "This key has no 'ingest' scope; a write key needs it.")
+    return api_key
+
+
+@method_decorator([csrf_exempt, login_not_required], name="dispatch")
+class SegmentEndpoint(View):
+    """POST /v1/batch (a list of calls) or /v1/<type> (one call) of Segment's HTTP Tracking API."""
+
+    http_method_names = ["post"]
+    call_type: str | None = None  # None: the batch endpoint
+
+    def _messages(self, document: dict) -> tuple[list, dict | None]:
+        if self.call_type is None:
+            batch = document.get("batch")
+            if not isinstance(batch, list):
+                raise Refusal(400, 'The body must be a JSON object with a "batch" list of calls.')
+            context = document.get("context")
+            return batch, context if isinstance(context, dict) else None
+        message = {name: value for name, value in document.items() if name != "writeKey"}
+        if message.setdefault("type", self.call_type) != self.call_type:
+            raise Refusal(400, f"This endpoint takes {self.call_type} calls; the call says type {message['type']!r}.",
+                          [{"index": 0, "field": "type", "message": f"must be {self.call_type!r}"}])
+        return [message], None
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        api_key = None
+        try:
+            document = json_object(body_read(request, limit=BATCH_LIMIT))
+            api_key = write_key_authenticate(request, document)
+            throttle_check(request, api_key.pk)
+            messages, context = self._messages(document)
+            outcome = segment_calls_apply(messages=messages, batch_context=context,
+                                          caller=Caller(api_key=api_key, source=Connector.SEGMENT))
+        except BatchRefused as refused:
+            refusal = Refusal(400, refused.detail, refused.errors)
+        except Refusal as refused:
+            refusal = refused
+        else:
+            call_log(connector=Connector.SEGMENT, status=200, summary=outcome.summary(), api_key=api_key)
+            return json_answer(outcome.body())
+        call_log(connector=Connector.SEGMENT, status=refusal.status, summary=refusal.reason, api_key=api_key,
+                 authenticated=api_key is not None)
+        return refusal.response()

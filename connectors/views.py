@@ -1,0 +1,102 @@
+"""The connectors' pages, for admins: each connector's setup, its key or secret, its options, and the calls it
+received and refused."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from connectors import selectors
+from connectors.catalogue import GUIDES, Guide
+from connectors.http import unauthenticated_calls
+from connectors.models import Connector
+from connectors.options import SEGMENT_ACCOUNT_TRAITS, connector_options, connector_settings
+from connectors.services import connector_configure
+from integrations.models import ApiKey, Scope
+from users.permissions import admin_required
+
+
+class SegmentMappingForm(forms.Form):
+    """Which trait or property carries each piece of data; a blank one leaves it unused."""
+
+    user_account_trait = forms.CharField(max_length=100, required=False, label="Identify trait naming the account",
+                                         help_text="Read when an identify call has no context.groupId.")
+    event_account_property = forms.CharField(max_length=100, required=False,
+                                             label="Track property naming the account",
+                                             help_text="Read when a track or page call has no context.groupId.")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in SEGMENT_ACCOUNT_TRAITS:
+            self.fields[f"trait_{name}"] = forms.CharField(max_length=100, required=False,
+                                                           label=f"Group trait for {name.replace('_', ' ')}")
+
+    @classmethod
+    def initial_from(cls, options: dict) -> dict:
+        return {"user_account_trait": options["user_account_trait"],
+                "event_account_property": options["event_account_property"],
+                **{f"trait_{name}": trait for name, trait in options["account_traits"].items()}}
+
+    def options(self) -> dict:
+        data = self.cleaned_data
+        return {"user_account_trait": data["user_account_trait"].strip(),
+                "event_account_property": data["event_account_property"].strip(),
+                "account_traits": {name: data[f"trait_{name}"].strip() for name in SEGMENT_ACCOUNT_TRAITS}}
+
+
+OPTION_FORMS: dict[str, type[forms.Form]] = {Connector.SEGMENT: SegmentMappingForm}
+
+
+def _guide(connector: str) -> Guide:
+    if connector not in GUIDES:
+        raise Http404("No such connector.")
+    return GUIDES[connector]
+
+
+@admin_required
+def connector_list(request: HttpRequest) -> HttpResponse:
+    activity = selectors.connector_activity()
+    return render(request, "connectors/connector_list.html", {
+        "connectors": [(guide, activity.get(guide.connector, {})) for guide in GUIDES.values()],
+    })
+
+
+@admin_required
+def connector_detail(request: HttpRequest, connector: str) -> HttpResponse:
+    guide = _guide(connector)
+    options = connector_options(connector)
+    form_class = OPTION_FORMS.get(connector)
+    form = form_class(request.POST or None, initial=form_class.initial_from(options)) if form_class else None
+    if request.method == "POST" and form is not None and form.is_valid():
+        connector_configure(connector=connector, options=form.options())
+        messages.success(request, f"Saved the {guide.title} options.")
+        return redirect("connector_detail", connector=connector)
+    held_count, held = selectors.held_calls(connector=connector)
+    endpoint = request.build_absolute_uri(guide.endpoint) if guide.endpoint else ""
+    return render(request, "connectors/connector_detail.html", {
+        "guide": guide, "endpoint": endpoint, "form": form, "settings": connector_settings(connector),
+        "steps": [step.format(endpoint=endpoint) for step in guide.steps],
+        "write_keys": ApiKey.objects.filter(scopes__contains=[Scope.INGEST], revoked_at__isnull=True)
+        if guide.secret == "write_key" else [],
+        "accepted": selectors.calls_recent(connector=connector, refused=False, limit=20),
+        "refused": selectors.calls_recent(connector=connector, refused=True, limit=20),
+        "unauthenticated": unauthenticated_calls(connector),
+        "held_count": held_count, "held": held,
+    }, status=400 if form is not None and form.errors else 200)
+
+
+@admin_required
+@require_POST
+def connector_secret(request: HttpRequest, connector: str) -> HttpResponse:
+    """Store the signing secret the vendor shows (Stripe's whsec_..., Zendesk's, Intercom's client secret)."""
+    guide = _guide(connector)
+    secret = request.POST.get("secret", "").strip()
+    if guide.secret != "signing_secret" or not secret or len(secret) > 200:
+        messages.error(request, "Paste the signing secret the vendor shows (at most 200 characters).")
+    else:
+        connector_configure(connector=connector, secret=secret)
+        messages.success(request, f"Saved the {guide.title} signing secret. Calls it signs are accepted from now on.")
+    return redirect("connector_detail", connector=connector)
