@@ -33,4 +33,21 @@ GUIDES: dict[str, Guide] = {
             "Calls for an account Bellwether does not know yet are held and applied when it arrives.",
         ),
     ),
+    Connector.STRIPE: Guide(
+        connector=Connector.STRIPE, title="Stripe",
+        summary=("Revenue from Stripe billing: subscriptions and paid invoices become monthly MRR snapshots "
+                 "(normalised to a month, times quantity, after forever discounts; trials and free plans left out), "
+                 "in the tenant's one currency. History comes from a subscriptions export (CSV)."),
+        endpoint="/api/stripe/webhook", secret="signing_secret",
+        steps=(
+            "In Stripe: Developers → Webhooks → Add endpoint {endpoint}, with the events "
+            "customer.subscription.created, customer.subscription.updated, customer.subscription.deleted "
+            "and invoice.paid.",
+            "Copy the endpoint's signing secret (whsec_...) and save it below. Events signed with another secret, "
+            "older than 300 seconds or already applied are refused.",
+            "Put the account's external id in the subscription's metadata (key below), or give accounts their "
+            "Stripe customer id as external id; events of an unknown customer are held until the account exists.",
+            "For history, export Billing → Subscriptions as CSV (with the metadata column) and upload it below.",
+        ),
+    ),
 }

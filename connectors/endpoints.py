@@ -1,5 +1,6 @@
 """The endpoints the vendors' tools call on the tenant's host: Segment's tracking API (for Segment's and
-RudderStack's libraries). Plain Django views: they speak the vendors' protocols, not Bellwether's API."""
+RudderStack's libraries) and the signed webhooks of Stripe, Zendesk and Intercom. Plain Django views: they speak
+the vendors' protocols, not Bellwether's API."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from connectors.billing import stripe_event_apply
 from connectors.http import Refusal, body_read, call_log, json_answer, json_object, throttle_check
 from connectors.models import Connector
+from connectors.options import connector_settings
 from connectors.segment import BATCH_LIMIT, BatchRefused, segment_calls_apply
+from connectors.signatures import stripe_signature_check
 from integrations.ingest import Caller
 from integrations.models import ApiKey, Scope
 from integrations.services import api_key_authenticate
@@ -88,3 +92,49 @@ class SegmentEndpoint(View):
         call_log(connector=Connector.SEGMENT, status=refusal.status, summary=refusal.reason, api_key=api_key,
                  authenticated=api_key is not None)
         return refusal.response()
+
+
+# One vendor event is small; Stripe's largest (an invoice with many lines) stays well under this.
+WEBHOOK_LIMIT = 1024 * 1024
+
+
+@method_decorator([csrf_exempt, login_not_required], name="dispatch")
+class SignedWebhook(View):
+    """A vendor's webhook: the body is verified with the tenant's signing secret before anything reads it, then
+    applied; the answer is 200 with what it did, or the refusal with why."""
+
+    http_method_names = ["post"]
+    connector: str
+
+    def verify(self, request: HttpRequest, body: bytes, secret: str) -> None:
+        raise NotImplementedError
+
+    def apply(self, document: dict) -> tuple[dict, str]:
+        """The answer's body and the log's summary."""
+        raise NotImplementedError
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        verified = False
+        try:
+            body = body_read(request, limit=WEBHOOK_LIMIT)
+            self.verify(request, body, connector_settings(self.connector).secret)
+            verified = True
+            answer, summary = self.apply(json_object(body))
+        except Refusal as refusal:
+            call_log(connector=self.connector, status=refusal.status, summary=refusal.reason, authenticated=verified)
+            return refusal.response()
+        call_log(connector=self.connector, status=200, summary=summary)
+        return json_answer(answer)
+
+
+class StripeWebhook(SignedWebhook):
+    """Stripe's events: subscriptions and paid invoices as MRR snapshots (connectors.billing)."""
+
+    connector = Connector.STRIPE
+
+    def verify(self, request: HttpRequest, body: bytes, secret: str) -> None:
+        stripe_signature_check(header=request.headers.get("Stripe-Signature", ""), payload=body, secret=secret)
+
+    def apply(self, document: dict) -> tuple[dict, str]:
+        applied = stripe_event_apply(document)
+        return applied.body(), applied.summary

@@ -114,3 +114,30 @@ class AccountRef(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connector}:{self.ref}"
+
+
+class BillingSubscription(models.Model):
+    """A billing system's subscription as last applied: its account, status and monthly recurring revenue (0 while
+    in trial, free or ended). An account's MRR is the sum of its subscriptions'; events older than the one last
+    applied change nothing (a vendor may deliver them out of order)."""
+
+    connector = models.CharField(max_length=16, choices=Connector.choices)
+    subscription_id = models.CharField(max_length=200, db_collation="C")
+    customer_id = models.CharField(max_length=200, db_collation="C")
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+", db_index=False)
+    status = models.CharField(max_length=32)
+    currency = models.CharField(max_length=3)
+    mrr = models.DecimalField(max_digits=14, decimal_places=2)
+    ever_paid = models.BooleanField(default=False, help_text="It once brought revenue: its end is churn.")
+    event_at = models.DateTimeField(help_text="When the vendor created the event last applied.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "subscription_id"], name="billing_subscription_unique"),
+            models.CheckConstraint(condition=Q(mrr__gte=0), name="billing_subscription_mrr_not_negative"),
+        ]
+        indexes = [models.Index(fields=["account"])]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} ({self.status})"

@@ -19,6 +19,12 @@ DEFAULTS: dict[str, dict] = {
         "user_account_trait": "groupId",
         "event_account_property": "groupId",
     },
+    Connector.STRIPE: {
+        # The subscription (or customer) metadata key that holds the account's external id.
+        "metadata_key": "external_id",
+        # The tenant's one revenue currency; blank until the first event, whose currency is adopted.
+        "currency": "",
+    },
 }
 
 

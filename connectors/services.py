@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from accounts.models import Account
+from connectors.billing import stripe_held_replay
 from connectors.models import ConnectorCall, ReceivedEvent
 from connectors.options import connector_settings
 from connectors.segment import held_calls_replay
@@ -20,7 +21,9 @@ EVENTS_KEPT_DAYS = 30
 def held_calls_replay_for_accounts(*, account_ids: Iterable[int]) -> int:
     """Apply the calls held for these accounts; returns how many left the hold."""
     keys = set(Account.objects.filter(pk__in=list(account_ids)).values_list("external_id", flat=True))
-    return held_calls_replay(account_keys=keys).replayed if keys else 0
+    if not keys:
+        return 0
+    return held_calls_replay(account_keys=keys).replayed + stripe_held_replay(account_keys=keys)
 
 
 def connector_logs_purge(*, now=None) -> int:

@@ -12,7 +12,9 @@ segment = [
 
 urlpatterns = [
     *segment,
+    path("api/stripe/webhook", endpoints.StripeWebhook.as_view(), name="stripe-webhook"),
     path("settings/connectors/", views.connector_list, name="connectors"),
     path("settings/connectors/<slug:connector>/", views.connector_detail, name="connector_detail"),
     path("settings/connectors/<slug:connector>/secret", views.connector_secret, name="connector_secret"),
+    path("settings/connectors/stripe/backfill", views.stripe_backfill, name="stripe_backfill"),
 ]

@@ -10,12 +10,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from connectors import selectors
+from connectors.backfill import stripe_subscriptions_backfill
 from connectors.catalogue import GUIDES, Guide
 from connectors.http import unauthenticated_calls
 from connectors.models import Connector
 from connectors.options import SEGMENT_ACCOUNT_TRAITS, connector_options, connector_settings
 from connectors.services import connector_configure
 from integrations.models import ApiKey, Scope
+from integrations.validation import InvalidInput
 from users.permissions import admin_required
 
 
@@ -47,7 +49,21 @@ class SegmentMappingForm(forms.Form):
                 "account_traits": {name: data[f"trait_{name}"].strip() for name in SEGMENT_ACCOUNT_TRAITS}}
 
 
-OPTION_FORMS: dict[str, type[forms.Form]] = {Connector.SEGMENT: SegmentMappingForm}
+class StripeOptionsForm(forms.Form):
+    metadata_key = forms.CharField(max_length=100, label="Metadata key holding the account's external id")
+    currency = forms.RegexField(regex=r"^[A-Za-z]{3}$", required=False, label="The tenant's revenue currency",
+                                help_text="ISO 4217 code, e.g. usd. Blank: the first currency Stripe sends.")
+
+    @classmethod
+    def initial_from(cls, options: dict) -> dict:
+        return {"metadata_key": options["metadata_key"], "currency": options["currency"]}
+
+    def options(self) -> dict:
+        return {"metadata_key": self.cleaned_data["metadata_key"].strip(),
+                "currency": self.cleaned_data["currency"].strip().lower()}
+
+
+OPTION_FORMS: dict[str, type[forms.Form]] = {Connector.SEGMENT: SegmentMappingForm, Connector.STRIPE: StripeOptionsForm}
 
 
 def _guide(connector: str) -> Guide:
@@ -100,3 +116,25 @@ def connector_secret(request: HttpRequest, connector: str) -> HttpResponse:
         connector_configure(connector=connector, secret=secret)
         messages.success(request, f"Saved the {guide.title} signing secret. Calls it signs are accepted from now on.")
     return redirect("connector_detail", connector=connector)
+
+
+@admin_required
+@require_POST
+def stripe_backfill(request: HttpRequest) -> HttpResponse:
+    """Upload a Stripe subscriptions export: monthly MRR history, all rows or none."""
+    upload = request.FILES.get("file")
+    if upload is None:
+        messages.error(request, "Choose the subscriptions CSV exported from Stripe.")
+        return redirect("connector_detail", connector=Connector.STRIPE)
+    try:
+        result = stripe_subscriptions_backfill(data=upload.read())
+    except InvalidInput as error:
+        problems = "; ".join(f"line {problem['row']} {problem['field']}: {problem['message']}"
+                             for problem in error.errors[:5])
+        messages.error(request, f"{error.detail} {problems}".strip())
+    else:
+        messages.success(request, f"Imported: {result.summary()}.")
+        for unmatched in result.unmatched[:10]:
+            messages.warning(request, f"Line {unmatched['row']}: subscription {unmatched['subscription']} of customer "
+                                      f"{unmatched['customer']} matches no account; left out.")
+    return redirect("connector_detail", connector=Connector.STRIPE)

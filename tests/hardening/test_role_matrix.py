@@ -150,9 +150,11 @@ POLICY: dict[str, dict[str, frozenset]] = {
     "segment-group": {"POST": frozenset({"key:ingest"})},
     "segment-page": {"POST": frozenset({"key:ingest"})},
     "segment-screen": {"POST": frozenset({"key:ingest"})},
+    "stripe-webhook": {"POST": NOBODY},  # only Stripe's signature, never a key or a session
     "connectors": {"GET": ADMIN, "POST": ADMIN},
     "connector_detail": {"GET": ADMIN, "POST": ADMIN},
     "connector_secret": {"GET": ADMIN, "POST": ADMIN},  # GET: 405 past the sign-in
+    "stripe_backfill": {"GET": ADMIN, "POST": ADMIN},  # GET: 405 past the sign-in
 }
 PUBLIC = {"healthz", "login", "logout", "admin:login", "admin:logout", "api-schema", "api-docs"}
 ADMIN_SITE = ADMIN

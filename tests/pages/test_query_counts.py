@@ -172,7 +172,7 @@ PAGES: dict[str, PageCase] = {
     "password change": PageCase(lambda p: "/password/", Role.CSM, 5),
     "accounts": PageCase(lambda p: "/accounts/", Role.LEADER, 7),
     "account page": PageCase(lambda p: f"/accounts/{p.account.pk}/", Role.LEADER, 13),
-    "data health": PageCase(lambda p: "/data-health/", Role.ADMIN, 13),
+    "data health": PageCase(lambda p: "/data-health/", Role.ADMIN, 14),  # 14th: the connectors' held calls
     "csv import": PageCase(lambda p: "/data/import/", Role.ADMIN, 5),
     "api keys": PageCase(lambda p: "/settings/api-keys/", Role.ADMIN, 6),
     "dashboard": PageCase(lambda p: "/dashboard/", Role.LEADER, 14),
