@@ -1,16 +1,21 @@
-"""Benchmark: 1,000,000 usage events through the real HTTP API versus raw COPY into the same table.
+"""Benchmark: 1,000,000 usage events through the real HTTP API versus raw COPY into the same table, and
+track calls through the Segment-compatible tracking API beside them.
 
     make bench-ingest            (or: .venv/bin/python scripts/bench_ingest.py --events 1000000)
 
 Runs against the embedded (or DATABASE_URL) PostgreSQL in a dedicated tenant `bench`, starts a real
 gunicorn server, pushes the events in batches of 5,000 over keep-alive HTTP connections, then loads the
 same rows with psycopg COPY into the same (emptied) table, and prints both rates, their ratio and the
-web workers' peak memory.
+web workers' peak memory. Then it sends the first `--segment-events` of the same events as Segment track calls
+(`context.groupId` naming the account) to /api/segment/v1/batch, `--segment-batch` calls a request (100 is
+what Segment's and RudderStack's libraries send), authenticated by HTTP Basic with the write key.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import gzip
 import http.client
 import os
 import random
@@ -19,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -103,7 +109,7 @@ def serve(port: int, workers: int) -> subprocess.Popen:
         [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
          "--worker-class", "gthread", "--threads", "2", "--log-level", "warning", "--timeout", "120"],
         cwd=ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.dev", "DJANGO_DEBUG": "false",
-                       "API_RATE_LIMIT": "100000/min"},
+                       "API_RATE_LIMIT": "100000/min", "CONNECTOR_RATE_LIMIT": "1000000/min"},
     )
     for _ in range(100):
         try:
@@ -117,8 +123,10 @@ def serve(port: int, workers: int) -> subprocess.Popen:
     sys.exit("gunicorn did not start")
 
 
-def api_load(port: int, key: str, bodies: list[bytes], clients: int) -> tuple[float, list[float]]:
-    """POST every body, `clients` connections at a time; returns (seconds, per-request latencies)."""
+def api_load(port: int, bodies: list[bytes], clients: int, *, path: str, headers: dict[str, str],
+             created: Callable[[dict], int], per_body: int) -> tuple[float, list[float]]:
+    """POST every body to `path`, `clients` connections at a time, each answer counting `per_body` new events
+    (read by `created`); returns (seconds, per-request latencies)."""
     queue = list(reversed(bodies))
     lock = threading.Lock()
     latencies: list[float] = []
@@ -126,18 +134,17 @@ def api_load(port: int, key: str, bodies: list[bytes], clients: int) -> tuple[fl
 
     def client() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        headers = {"Host": HOST, "Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         while True:
             with lock:
                 if not queue:
                     return
                 body = queue.pop()
             sent = time.perf_counter()
-            conn.request("POST", "/api/v1/events/bulk", body=body, headers=headers)
+            conn.request("POST", path, body=body, headers={"Host": HOST, **headers})
             response = conn.getresponse()
             payload = response.read()
             latencies.append(time.perf_counter() - sent)
-            if response.status != 200 or orjson.loads(payload)["created"] != 5000:
+            if response.status != 200 or created(orjson.loads(payload)) != per_body:
                 failures.append(f"{response.status}: {payload[:300]!r}")
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
@@ -152,6 +159,30 @@ def api_load(port: int, key: str, bodies: list[bytes], clients: int) -> tuple[fl
     return elapsed, latencies
 
 
+def segment_batches(events: list[tuple], size: int, *, compress: bool) -> list[bytes]:
+    """The events as Segment batches of track calls, shaped as Segment's library sends them."""
+    bodies = []
+    for start in range(0, len(events), size):
+        calls = [{"type": "track", "messageId": k, "userId": u, "event": e, "timestamp": t, "properties": {},
+                  "context": {"groupId": a, "library": {"name": "analytics-python", "version": "2.4.0"}},
+                  "integrations": {}} for k, a, u, e, t in events[start:start + size]]
+        body = orjson.dumps({"batch": calls, "sentAt": datetime.now(UTC).isoformat()})
+        bodies.append(gzip.compress(body) if compress else body)
+    return bodies
+
+
+def events_count(schema: str) -> int:
+    with schema_context(schema), connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM accounts_usageevent")
+        return cursor.fetchone()[0]
+
+
+def _latency(latencies: list[float]) -> str:
+    latencies = sorted(latencies)
+    return (f"(batch latency median {statistics.median(latencies) * 1000:.0f} ms, "
+            f"p95 {latencies[int(len(latencies) * 0.95) - 1] * 1000:.0f} ms)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -159,6 +190,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--port", type=int, default=8099)
+    parser.add_argument("--segment-events", type=int, default=200_000)
+    parser.add_argument("--segment-batch", type=int, default=100)
+    parser.add_argument("--segment-gzip", action="store_true", help="gzip the Segment bodies, as RudderStack does")
     args = parser.parse_args()
 
     schema, key = bench_tenant()
@@ -190,22 +224,32 @@ def main() -> None:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        api_seconds, latencies = api_load(args.port, key, bodies, args.clients)
+        api_seconds, latencies = api_load(
+            args.port, bodies, args.clients, path="/api/v1/events/bulk", per_body=args.batch,
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            created=lambda answer: answer["created"])
+        stored = events_count(schema)
+        events_clear(schema)
+        segment = events[:args.segment_events]
+        segment_bodies = segment_batches(segment, args.segment_batch, compress=args.segment_gzip)
+        segment_seconds, segment_latencies = api_load(
+            args.port, segment_bodies, args.clients, path="/api/segment/v1/batch", per_body=args.segment_batch,
+            headers={"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode(),
+                     "Content-Type": "application/json", **({"Content-Encoding": "gzip"} if args.segment_gzip else {})},
+            created=lambda answer: answer["events"]["created"])
+        segment_stored = events_count(schema)
     finally:
         sampling.set()
         server.terminate()
         server.wait(timeout=30)
-    with schema_context(schema), connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM accounts_usageevent")
-        stored = cursor.fetchone()[0]
-    latencies.sort()
-    print(f"HTTP API:      {api_seconds:6.1f} s  {args.events / api_seconds:10,.0f} rows/s  "
-          f"(batch latency median {statistics.median(latencies) * 1000:.0f} ms, "
-          f"p95 {latencies[int(len(latencies) * 0.95) - 1] * 1000:.0f} ms)")
+    print(f"HTTP API:      {api_seconds:6.1f} s  {args.events / api_seconds:10,.0f} rows/s  {_latency(latencies)}")
     print(f"ratio API/COPY: {copy_seconds / api_seconds:.2f}  (goal >= 0.33)")
+    print(f"Segment API:   {segment_seconds:6.1f} s  {len(segment) / segment_seconds:10,.0f} rows/s  "
+          f"{_latency(segment_latencies)}, {len(segment_bodies):,} batches of {args.segment_batch} track calls"
+          f"{' (gzip)' if args.segment_gzip else ''}")
     print(f"peak web worker RSS: {peak['rss'] / 2**20:.0f} MB  (goal < 300 MB)")
-    print(f"events stored: {stored:,} of {args.events:,}")
-    if stored != args.events:
+    print(f"events stored: {stored:,} of {args.events:,} (bulk), {segment_stored:,} of {len(segment):,} (Segment)")
+    if stored != args.events or segment_stored != len(segment):
         sys.exit("event count mismatch")
     from config.celery import app
 
