@@ -24,9 +24,9 @@ from accounts.models import Account
 from connectors.billing import CALLER, CENT, MONTHS_PER, PAYING_STATUSES, monthly
 from connectors.models import AccountRef, BillingSubscription, Connector
 from connectors.options import connector_options, connector_settings
-from integrations.csv_import import MAX_CSV_BYTES
+from core.errors import InvalidInput
+from integrations.csv_import import csv_text
 from integrations.ingest import MAX_BATCH_ITEMS
-from integrations.validation import InvalidInput
 
 REQUIRED = ("id", "Customer ID", "Status", "Currency", "Interval", "Amount", "Quantity", "Start (UTC)")
 SKIPPED_STATUSES = ("incomplete", "incomplete_expired")
@@ -122,13 +122,7 @@ def _row(line: int, cells: dict[str, str], metadata_column: str, errors: list[di
 
 
 def _rows(data: bytes) -> list[_Row]:
-    if len(data) > MAX_CSV_BYTES:
-        raise InvalidInput(f"The file is {len(data):,} bytes; the limit is {MAX_CSV_BYTES:,}.", status_code=413)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidInput("The file is not UTF-8 text; export the CSV from Stripe again.") from None
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(csv_text(data)))
     header = [name.strip() for name in reader.fieldnames or []]
     missing = [name for name in REQUIRED if name not in header]
     if missing:

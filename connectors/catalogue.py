@@ -50,4 +50,26 @@ GUIDES: dict[str, Guide] = {
             "For history, export Billing → Subscriptions as CSV (with the metadata column) and upload it below.",
         ),
     ),
+    Connector.HUBSPOT: Guide(
+        connector=Connector.HUBSPOT, title="HubSpot",
+        summary="Accounts, owners and renewal dates from HubSpot's companies export, by HubSpot's own column names.",
+        steps=(
+            "In HubSpot: Companies → Export (CSV), with the columns Record ID, Company name, Company owner, "
+            "Industry, Country/Region, Lifecycle Stage, and your Renewal date, Contract start date, Plan and "
+            "Seats properties if you keep them.",
+            "Upload it below. Record ID becomes the account's external id; the owner is matched to a Bellwether "
+            "user by email or full name. All rows are stored, or none, with every problem by line.",
+        ),
+    ),
+    Connector.SALESFORCE: Guide(
+        connector=Connector.SALESFORCE, title="Salesforce",
+        summary="Accounts, owners and renewal dates from a Salesforce accounts report or Data Loader export.",
+        steps=(
+            "In Salesforce: an Accounts report exported as CSV (Account ID, Account Name, Account Owner, Industry, "
+            "Billing Country, Type, and your Renewal Date, Contract Start Date and Seats fields), or a Data "
+            "Loader export (Id, Name, Owner.Email, Industry, BillingCountry...).",
+            "Upload it below. The Account ID becomes the external id; Type becomes the plan; the owner is matched "
+            "by email or full name. Dates as 2026-03-01 or a US report's 3/1/2026.",
+        ),
+    ),
 }

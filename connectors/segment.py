@@ -28,9 +28,10 @@ from accounts import ingestion
 from accounts.ingestion import accounts_resolve
 from connectors.models import Connector, HeldCall
 from connectors.options import connector_options
+from core.errors import InvalidInput
 from integrations.ingest import Caller, IngestResult
 from integrations.services import batch_rejection_record
-from integrations.validation import BatchRejected, FieldError, InvalidInput, Text, Timestamp
+from integrations.validation import BatchRejected, FieldError, Text, Timestamp
 
 MESSAGE_LIMIT = 32 * 1024
 BATCH_LIMIT = 500 * 1024

@@ -17,4 +17,5 @@ urlpatterns = [
     path("settings/connectors/<slug:connector>/", views.connector_detail, name="connector_detail"),
     path("settings/connectors/<slug:connector>/secret", views.connector_secret, name="connector_secret"),
     path("settings/connectors/stripe/backfill", views.stripe_backfill, name="stripe_backfill"),
+    path("settings/connectors/<slug:connector>/import", views.crm_import, name="crm_import"),
 ]

@@ -12,12 +12,16 @@ from django.views.decorators.http import require_POST
 from connectors import selectors
 from connectors.backfill import stripe_subscriptions_backfill
 from connectors.catalogue import GUIDES, Guide
+from connectors.crm import EXPORTS, crm_accounts_import
 from connectors.http import unauthenticated_calls
 from connectors.models import Connector
 from connectors.options import SEGMENT_ACCOUNT_TRAITS, connector_options, connector_settings
 from connectors.services import connector_configure
+from core.errors import InvalidInput
+from integrations.ingest import Caller
 from integrations.models import ApiKey, Scope
-from integrations.validation import InvalidInput
+from integrations.services import batch_rejection_record
+from integrations.validation import BatchRejected
 from users.permissions import admin_required
 
 
@@ -100,7 +104,7 @@ def connector_detail(request: HttpRequest, connector: str) -> HttpResponse:
         "accepted": selectors.calls_recent(connector=connector, refused=False, limit=20),
         "refused": selectors.calls_recent(connector=connector, refused=True, limit=20),
         "unauthenticated": unauthenticated_calls(connector),
-        "held_count": held_count, "held": held,
+        "held_count": held_count, "held": held, "csv_import": connector in EXPORTS,
     }, status=400 if form is not None and form.errors else 200)
 
 
@@ -138,3 +142,30 @@ def stripe_backfill(request: HttpRequest) -> HttpResponse:
             messages.warning(request, f"Line {unmatched['row']}: subscription {unmatched['subscription']} of customer "
                                       f"{unmatched['customer']} matches no account; left out.")
     return redirect("connector_detail", connector=Connector.STRIPE)
+
+
+@admin_required
+@require_POST
+def crm_import(request: HttpRequest, connector: str) -> HttpResponse:
+    """Upload a HubSpot or Salesforce accounts export: every row stored, or none and every problem listed."""
+    guide = _guide(connector)
+    upload = request.FILES.get("file")
+    if connector not in EXPORTS:
+        raise Http404("No CSV import for this connector.")
+    if upload is None:
+        messages.error(request, f"Choose the CSV exported from {guide.title}.")
+        return redirect("connector_detail", connector=connector)
+    try:
+        result, _ = crm_accounts_import(connector=connector, data=upload.read(),
+                                        caller=Caller(user=request.user, source=connector))
+    except BatchRejected as rejection:
+        batch_rejection_record(rejection=rejection)
+        messages.error(request, f"{rejection.detail} " + "; ".join(
+            f"item {error['index']} {error['field']}: {error['message']}" for error in rejection.errors[:5]))
+    except InvalidInput as error:
+        messages.error(request, f"{error.detail} " + "; ".join(
+            f"line {problem.get('row')} {problem.get('field')}: {problem['message']}" for problem in error.errors[:5]))
+    else:
+        messages.success(request, f"Imported the {guide.title} export: {result.created} account(s) created, "
+                                  f"{result.updated} updated, {result.duplicates} unchanged.")
+    return redirect("connector_detail", connector=connector)

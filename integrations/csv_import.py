@@ -13,6 +13,16 @@ from integrations.validation import Integer, ItemSpec, Object
 MAX_CSV_BYTES = 10 * 1024 * 1024
 
 
+def csv_text(data: bytes) -> str:
+    """An uploaded CSV file as text: within the size limit (413 past it) and UTF-8 (a BOM is dropped)."""
+    if len(data) > MAX_CSV_BYTES:
+        raise InvalidInput(f"The file is {len(data):,} bytes; the limit is {MAX_CSV_BYTES:,}.", status_code=413)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput("The file is not UTF-8 text; export the CSV as UTF-8.") from None
+
+
 def csv_items(*, data: bytes, spec: ItemSpec) -> tuple[list[dict], list[int]]:
     """Rows of a CSV file (header = field names) as items for `spec`, and the line each row starts on.
 
@@ -20,13 +30,7 @@ def csv_items(*, data: bytes, spec: ItemSpec) -> tuple[list[dict], list[int]]:
     they came as JSON. Blank lines are skipped and a quoted cell may span lines, so an item's index is not
     its line: the lines are what a person needs to find a bad row.
     """
-    if len(data) > MAX_CSV_BYTES:
-        raise InvalidInput(f"The file is {len(data):,} bytes; the limit is {MAX_CSV_BYTES:,}.", status_code=413)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidInput("The file is not UTF-8 text; export the CSV as UTF-8.") from None
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(csv_text(data)))
     header = [name.strip() for name in next(reader, [])]
     if not header:
         raise InvalidInput("The file is empty: it needs a header row naming the columns.")

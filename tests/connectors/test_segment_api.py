@@ -179,7 +179,7 @@ def ingest_key_bulk():
 
 def test_an_account_made_by_the_bulk_api_enqueues_the_replay_of_its_held_calls(
         client, write_key, django_capture_on_commit_callbacks):
-    from accounts.ingestion import batch_follow_up
+    from accounts.follow_up import batch_follow_up
     from connectors import tasks
 
     segment_post(client, "track", _track(group_id="CRM-6", message_id="waiting-6"), write_key)

@@ -15,7 +15,7 @@ from connectors.backfill import stripe_subscriptions_backfill
 from connectors.models import AccountRef, BillingSubscription, Connector
 from connectors.options import connector_options
 from connectors.services import connector_configure
-from integrations.validation import InvalidInput
+from core.errors import InvalidInput
 from tests.accounts.factories import AccountFactory
 from tests.conftest import login
 from tests.users.factories import UserFactory
@@ -50,7 +50,8 @@ EXPORT = HEADER + "".join([
 def accounts():
     acme = AccountFactory(external_id="ACME")
     AccountRef.objects.create(connector=Connector.STRIPE, ref="cus_A", account=acme)
-    return {"ACME": acme, "GLOBEX": AccountFactory(external_id="GLOBEX"), "INITECH": AccountFactory(external_id="INITECH")}
+    return {"ACME": acme, "GLOBEX": AccountFactory(external_id="GLOBEX"),
+            "INITECH": AccountFactory(external_id="INITECH")}
 
 
 def _series(account) -> dict[str, str]:

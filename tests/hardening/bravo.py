@@ -242,6 +242,7 @@ PARAMS: dict[str, str | dict[str, str]] = {
     "webhook_delivery_redeliver": "notifications.webhookdelivery.pk",
     "connector_detail": {"connector": Literal("segment")},
     "connector_secret": {"connector": Literal("stripe")},
+    "crm_import": {"connector": Literal("hubspot")},
     "admin:view_on_site": {"content_type_id": "contenttypes.contenttype.pk", "object_id": "accounts.account.pk"},
     "admin:app_list": {"app_label": Literal("accounts")},
     "admin/(?P<url>.*)$": {"url": Literal("accounts/account/unknown/")},

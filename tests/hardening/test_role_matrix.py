@@ -155,6 +155,7 @@ POLICY: dict[str, dict[str, frozenset]] = {
     "connector_detail": {"GET": ADMIN, "POST": ADMIN},
     "connector_secret": {"GET": ADMIN, "POST": ADMIN},  # GET: 405 past the sign-in
     "stripe_backfill": {"GET": ADMIN, "POST": ADMIN},  # GET: 405 past the sign-in
+    "crm_import": {"GET": ADMIN, "POST": ADMIN},  # GET: 405 past the sign-in
 }
 PUBLIC = {"healthz", "login", "logout", "admin:login", "admin:logout", "api-schema", "api-docs"}
 ADMIN_SITE = ADMIN

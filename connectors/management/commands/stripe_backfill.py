@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import tenant_context
 
 from connectors.backfill import stripe_subscriptions_backfill
-from integrations.validation import InvalidInput
+from core.errors import InvalidInput
 from tenants.models import Tenant
 
 
