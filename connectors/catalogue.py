@@ -72,4 +72,30 @@ GUIDES: dict[str, Guide] = {
             "by email or full name. Dates as 2026-03-01 or a US report's 3/1/2026.",
         ),
     ),
+    Connector.ZENDESK: Guide(
+        connector=Connector.ZENDESK, title="Zendesk",
+        summary="Support tickets (created, updated, solved) and CSAT ratings from a Zendesk webhook.",
+        endpoint="/api/zendesk/webhook", secret="signing_secret",
+        steps=(
+            "In Zendesk Admin Center: Apps and integrations → Webhooks → Create webhook, endpoint {endpoint}, "
+            "method POST, format JSON; copy its signing secret and save it below.",
+            "Add a trigger (ticket is created, or updated) that notifies the webhook with the body shown below. "
+            "The organization's external id names the account.",
+            "Each delivery is checked (X-Zendesk-Webhook-Signature, 300 s) and applied once; a good or bad "
+            "satisfaction rating becomes a CSAT answer of 5 or 1.",
+        ),
+    ),
+    Connector.INTERCOM: Guide(
+        connector=Connector.INTERCOM, title="Intercom",
+        summary="Conversations as support tickets (opened, first reply, closed) and their ratings as CSAT.",
+        endpoint="/api/intercom/webhook", secret="signing_secret",
+        steps=(
+            "In the Intercom developer hub: your app → Webhooks, endpoint {endpoint}, topics "
+            "conversation.user.created, conversation.admin.replied, conversation.admin.closed and "
+            "conversation.rating.added.",
+            "Save the app's client secret below: it signs every notification (X-Hub-Signature).",
+            "A conversation's account is its contact's (the user id your product sends to the tracking API), or "
+            "the conversation attribute named below.",
+        ),
+    ),
 }

@@ -14,11 +14,12 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from connectors.billing import stripe_event_apply
+from connectors.helpdesk import helpdesk_apply, intercom_read, zendesk_read
 from connectors.http import Refusal, body_read, call_log, json_answer, json_object, throttle_check
 from connectors.models import Connector
 from connectors.options import connector_settings
 from connectors.segment import BATCH_LIMIT, BatchRefused, segment_calls_apply
-from connectors.signatures import stripe_signature_check
+from connectors.signatures import intercom_signature_check, stripe_signature_check, zendesk_signature_check
 from integrations.ingest import Caller
 from integrations.models import ApiKey, Scope
 from integrations.services import api_key_authenticate
@@ -138,3 +139,30 @@ class StripeWebhook(SignedWebhook):
     def apply(self, document: dict) -> tuple[dict, str]:
         applied = stripe_event_apply(document)
         return applied.body(), applied.summary
+
+
+class ZendeskWebhook(SignedWebhook):
+    """Zendesk's webhook (from a trigger on ticket created, updated or solved): tickets and CSAT."""
+
+    connector = Connector.ZENDESK
+
+    def verify(self, request: HttpRequest, body: bytes, secret: str) -> None:
+        zendesk_signature_check(signature=request.headers.get("X-Zendesk-Webhook-Signature", ""),
+                                timestamp=request.headers.get("X-Zendesk-Webhook-Signature-Timestamp", ""),
+                                payload=body, secret=secret)
+        self.invocation_id = request.headers.get("X-Zendesk-Webhook-Invocation-Id", "")
+
+    def apply(self, document: dict) -> tuple[dict, str]:
+        return helpdesk_apply(zendesk_read(document, self.invocation_id), message={"body": document})
+
+
+class IntercomWebhook(SignedWebhook):
+    """Intercom's notifications (conversation created, replied, closed, rated): tickets and CSAT."""
+
+    connector = Connector.INTERCOM
+
+    def verify(self, request: HttpRequest, body: bytes, secret: str) -> None:
+        intercom_signature_check(header=request.headers.get("X-Hub-Signature", ""), payload=body, secret=secret)
+
+    def apply(self, document: dict) -> tuple[dict, str]:
+        return helpdesk_apply(intercom_read(document), message={"body": document})

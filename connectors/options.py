@@ -25,6 +25,10 @@ DEFAULTS: dict[str, dict] = {
         # The tenant's one revenue currency; blank until the first event, whose currency is adopted.
         "currency": "",
     },
+    Connector.INTERCOM: {
+        # The conversation attribute that names the account, when its contact is no user the tracking API knows.
+        "account_attribute": "account_id",
+    },
 }
 
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from connectors.billing import stripe_held_replay
+from connectors.helpdesk import helpdesk_held_replay
 from connectors.models import ConnectorCall, ReceivedEvent
 from connectors.options import connector_settings
 from connectors.segment import held_calls_replay
@@ -23,7 +24,8 @@ def held_calls_replay_for_accounts(*, account_ids: Iterable[int]) -> int:
     keys = set(Account.objects.filter(pk__in=list(account_ids)).values_list("external_id", flat=True))
     if not keys:
         return 0
-    return held_calls_replay(account_keys=keys).replayed + stripe_held_replay(account_keys=keys)
+    return (held_calls_replay(account_keys=keys).replayed + stripe_held_replay(account_keys=keys)
+            + helpdesk_held_replay(account_keys=keys))
 
 
 def connector_logs_purge(*, now=None) -> int:

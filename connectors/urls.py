@@ -13,6 +13,8 @@ segment = [
 urlpatterns = [
     *segment,
     path("api/stripe/webhook", endpoints.StripeWebhook.as_view(), name="stripe-webhook"),
+    path("api/zendesk/webhook", endpoints.ZendeskWebhook.as_view(), name="zendesk-webhook"),
+    path("api/intercom/webhook", endpoints.IntercomWebhook.as_view(), name="intercom-webhook"),
     path("settings/connectors/", views.connector_list, name="connectors"),
     path("settings/connectors/<slug:connector>/", views.connector_detail, name="connector_detail"),
     path("settings/connectors/<slug:connector>/secret", views.connector_secret, name="connector_secret"),

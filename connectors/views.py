@@ -13,6 +13,7 @@ from connectors import selectors
 from connectors.backfill import stripe_subscriptions_backfill
 from connectors.catalogue import GUIDES, Guide
 from connectors.crm import EXPORTS, crm_accounts_import
+from connectors.helpdesk import ZENDESK_BODY
 from connectors.http import unauthenticated_calls
 from connectors.models import Connector
 from connectors.options import SEGMENT_ACCOUNT_TRAITS, connector_options, connector_settings
@@ -67,7 +68,20 @@ class StripeOptionsForm(forms.Form):
                 "currency": self.cleaned_data["currency"].strip().lower()}
 
 
-OPTION_FORMS: dict[str, type[forms.Form]] = {Connector.SEGMENT: SegmentMappingForm, Connector.STRIPE: StripeOptionsForm}
+class IntercomOptionsForm(forms.Form):
+    account_attribute = forms.CharField(max_length=100, required=False,
+                                        label="Conversation attribute naming the account")
+
+    @classmethod
+    def initial_from(cls, options: dict) -> dict:
+        return {"account_attribute": options["account_attribute"]}
+
+    def options(self) -> dict:
+        return {"account_attribute": self.cleaned_data["account_attribute"].strip()}
+
+
+OPTION_FORMS: dict[str, type[forms.Form]] = {Connector.SEGMENT: SegmentMappingForm, Connector.STRIPE: StripeOptionsForm,
+                                             Connector.INTERCOM: IntercomOptionsForm}
 
 
 def _guide(connector: str) -> Guide:
@@ -105,6 +119,7 @@ def connector_detail(request: HttpRequest, connector: str) -> HttpResponse:
         "refused": selectors.calls_recent(connector=connector, refused=True, limit=20),
         "unauthenticated": unauthenticated_calls(connector),
         "held_count": held_count, "held": held, "csv_import": connector in EXPORTS,
+        "zendesk_body": ZENDESK_BODY if connector == Connector.ZENDESK else "",
     }, status=400 if form is not None and form.errors else 200)
 
 

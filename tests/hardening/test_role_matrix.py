@@ -151,6 +151,8 @@ POLICY: dict[str, dict[str, frozenset]] = {
     "segment-page": {"POST": frozenset({"key:ingest"})},
     "segment-screen": {"POST": frozenset({"key:ingest"})},
     "stripe-webhook": {"POST": NOBODY},  # only Stripe's signature, never a key or a session
+    "zendesk-webhook": {"POST": NOBODY},  # only Zendesk's signature
+    "intercom-webhook": {"POST": NOBODY},  # only Intercom's signature
     "connectors": {"GET": ADMIN, "POST": ADMIN},
     "connector_detail": {"GET": ADMIN, "POST": ADMIN},
     "connector_secret": {"GET": ADMIN, "POST": ADMIN},  # GET: 405 past the sign-in
