@@ -3,7 +3,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from config import errors
 from config.health import healthz
+
+handler400 = errors.bad_request
+handler403 = errors.permission_denied
+handler404 = errors.page_not_found
+handler500 = errors.server_error
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

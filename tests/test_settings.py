@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from config.settings.base import DEVELOPMENT_SECRET_KEY
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -35,3 +37,21 @@ def test_production_refuses_to_start_without_a_secret_key():
 
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+PRODUCTION = {"DJANGO_ALLOWED_HOSTS": ".bellwether.example", "DATABASE_URL": "postgres://bellwether@127.0.0.1:54329/bellwether",
+              "REDIS_URL": "redis://127.0.0.1:63799/0"}
+
+
+def test_production_refuses_the_development_secret_key():
+    result = _manage("check", DJANGO_SECRET_KEY=DEVELOPMENT_SECRET_KEY, **PRODUCTION)
+
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is a development key" in result.stderr
+
+
+def test_production_refuses_to_start_with_debug_on():
+    result = _manage("check", DJANGO_SECRET_KEY=secrets.token_urlsafe(50), DJANGO_DEBUG="true", **PRODUCTION)
+
+    assert result.returncode != 0
+    assert "DJANGO_DEBUG is on: production never shows debug pages" in result.stderr

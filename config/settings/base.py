@@ -1,15 +1,21 @@
 """Settings shared by every environment; each value comes from the environment with a safe local default.
 
-The defaults point at the embedded PostgreSQL and Valkey servers that `make run` starts under `.data/`,
-so `manage.py` works from the project folder with no extra environment.
+The defaults point at the embedded PostgreSQL and Valkey servers that `make run` starts under `.data/`, on
+the ports EMBEDDED_PG_PORT and EMBEDDED_REDIS_PORT name (config/embedded.py), so `manage.py` works from the
+project folder with no extra environment, and moving a server's port moves the app with it.
 """
+
+from config import embedded
 
 from .environment import BASE_DIR, env
 
-SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-local-development-key-change-me-in-production")
+# Development only: config/settings/production.py refuses to start with it.
+DEVELOPMENT_SECRET_KEY = "insecure-local-development-key-change-me-in-production"
+SECRET_KEY = env("DJANGO_SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 BASE_DOMAIN = env("BASE_DOMAIN", default="localhost")
-PORT = env.int("PORT", default=8000)
+# The port `make run` serves the web on (recorded in the data folder while it does): the address commands print.
+PORT = embedded.port("PORT")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[BASE_DOMAIN, f".{BASE_DOMAIN}"])
 
 # --- Tenancy: decided once. Public schema: tenants and their domains. Everything else: per tenant.
@@ -50,6 +56,8 @@ ROOT_URLCONF = "config.urls"
 TENANT_BASE_SCHEMA = "tenant_template"
 TENANT_CREATION_FAKES_MIGRATIONS = True
 SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
+# A host that is no team's gets the product's own 404 page (a mistyped team name), never Django's debug page.
+DEFAULT_NOT_FOUND_TENANT_VIEW = "config.errors.unknown_tenant"
 # Set search_path once per tenant switch instead of before every query: half the round trips.
 TENANT_LIMIT_SET_CALLS = True
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
@@ -88,6 +96,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
 
 TEMPLATES = [
     {
@@ -107,16 +116,14 @@ TEMPLATES = [
 WSGI_APPLICATION = "config.wsgi.application"
 
 DATABASES = {
-    "default": env.db(
-        "DATABASE_URL", default="postgres://bellwether@127.0.0.1:54329/bellwether"
-    )
+    "default": env.db("DATABASE_URL", default=embedded.database_url())
 }
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:63799/0")
+REDIS_URL = env("REDIS_URL", default=embedded.redis_url())
 CACHES = {
     "default": {
         # Degrades to a miss when Redis is down (config/cache.py): an outage never fails a request.
@@ -157,7 +164,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="config.dev_mail.MailFolderBackend")
+# Where development emails go (config/dev_mail.py): one .eml file each, listed at /dev/mail/ on the bare host.
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(embedded.data_dir() / "mail"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Bellwether <bellwether@localhost>")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
@@ -225,12 +234,18 @@ SPECTACULAR_SETTINGS = {
 # Bulk endpoints check their own (larger) limit first and answer 413; this caps everything else.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024
 
+# One handler, on the root logger: Django's own `django` logger gets none of its own (its default console handler
+# printed every record a second time). A refused request (4xx) is one line, without a traceback: the access log
+# already names it, and its traceback only shows where the view said no. Server errors keep theirs.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"client_errors_in_one_line": {"()": "config.logs.ClientErrorsInOneLine"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
+                             "filters": ["client_errors_in_one_line"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"django": {"handlers": [], "level": env("LOG_LEVEL", default="INFO"), "propagate": True}},
 }
 
 from .celery import *  # noqa: E402,F403

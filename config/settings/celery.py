@@ -2,9 +2,11 @@
 
 from celery.schedules import crontab
 
+from config import embedded
+
 from .environment import env
 
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=env("REDIS_URL", default="redis://127.0.0.1:63799/0"))
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=env("REDIS_URL", default=embedded.redis_url()))
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]

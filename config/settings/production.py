@@ -5,14 +5,22 @@ the settings refuse to load (tests/hardening/test_security_settings.py), so a fo
 start the site on the development key or the embedded servers.
 """
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
-from .base import CACHES
+from .base import CACHES, DEVELOPMENT_SECRET_KEY
 from .environment import env
 
+if env.bool("DJANGO_DEBUG", default=False):
+    raise ImproperlyConfigured("DJANGO_DEBUG is on: production never shows debug pages (they print settings and "
+                               "code to anyone). Unset it; use config.settings.dev on your own machine.")
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
+if SECRET_KEY == DEVELOPMENT_SECRET_KEY or SECRET_KEY.startswith(("insecure-", "django-insecure-")):
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY is a development key, published with the code. Generate one: "
+                               "python -c 'import secrets; print(secrets.token_urlsafe(50))'")
 if len(SECRET_KEY) < 50:
-    raise ValueError("DJANGO_SECRET_KEY must be at least 50 characters of random text.")
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 50 characters of random text.")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 DATABASES = {"default": env.db("DATABASE_URL")}
 REDIS_URL = env("REDIS_URL")

@@ -1,10 +1,12 @@
 """Test settings: fast hashing, in-memory email, plain static storage."""
 
+from config import embedded
+
 from .base import *  # noqa: F403
 from .environment import env
 
 # Tests use their own Redis database, so a running `make run` worker never takes a test's message.
-REDIS_URL = env("TEST_REDIS_URL", default="redis://127.0.0.1:63799/1")
+REDIS_URL = env("TEST_REDIS_URL", default=embedded.redis_url(1))
 CELERY_BROKER_URL = REDIS_URL
 CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
 

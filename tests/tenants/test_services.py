@@ -77,11 +77,13 @@ def test_tenant_create_refuses_bad_email_and_empty_name():
     assert not schema_exists("umbrella")
 
 
-def test_tenant_create_command_prints_url_and_one_time_password(capsys):
+def test_tenant_create_command_prints_url_and_one_time_password(capsys, settings):
+    settings.PORT = 8790  # the port `make run` serves on (PORT, or the one it recorded in the data folder)
+
     call_command("tenant_create", slug="hooli", name="Hooli", admin_email="admin@hooli.example")
 
     out = capsys.readouterr().out
-    assert "http://hooli.localhost:8000/" in out
+    assert "http://hooli.localhost:8790/" in out
     assert "admin@hooli.example" in out
     password = out.split("Password: ")[1].split()[0]
     with schema_context("hooli"):
