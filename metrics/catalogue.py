@@ -1,4 +1,4 @@
-"""The default KPI catalogue every new tenant starts with (../shared/METRICS.md, "The default catalogue")."""
+"""The default KPI catalogue every new tenant starts with (docs/metrics.md, "The default catalogue")."""
 
 from __future__ import annotations
 

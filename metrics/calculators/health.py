@@ -1,4 +1,4 @@
-"""The health score: a weighted composite of component KPIs (see ../shared/METRICS.md, Health score), and the
+"""The health score: a weighted composite of component KPIs (see docs/metrics.md, Health score), and the
 comment sentiment KPI it can use as a component."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Revenue KPIs from monthly revenue snapshots (see ../shared/METRICS.md, Revenue).
+"""Revenue KPIs from monthly revenue snapshots (see docs/metrics.md, Revenue).
 
 An account's MRR on a date is its latest snapshot on or before that date (a snapshot is dated on its
 month's first day), 0 when it has none. "w months before t" is the same day w months earlier, or that

@@ -1,4 +1,4 @@
-"""Support and cost KPIs from support tickets (see ../shared/METRICS.md, Support and cost)."""
+"""Support and cost KPIs from support tickets (see docs/metrics.md, Support and cost)."""
 
 from __future__ import annotations
 

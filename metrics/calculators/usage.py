@@ -1,4 +1,4 @@
-"""Usage KPIs from usage events and their daily rollups (see ../shared/METRICS.md, Usage).
+"""Usage KPIs from usage events and their daily rollups (see docs/metrics.md, Usage).
 
 Every window of n days ends on the as-of date t inclusive (days t-n+1 .. t). The rollups (UsageDaily per
 account, day and event; UserDaily per account, day and user) are already counted in tenant-local days, so

@@ -1,4 +1,4 @@
-"""Every new tenant starts with the default catalogue of ../shared/METRICS.md."""
+"""Every new tenant starts with the default catalogue of docs/metrics.md."""
 
 from django_tenants.utils import schema_context
 
