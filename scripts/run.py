@@ -48,7 +48,7 @@ DEVELOPMENT_WARNING = (
 )
 READY_SECONDS = 120
 # Seconds each process may take to finish what it is doing once asked to stop.
-STOP_SECONDS = {"beat": 10, "web": 15, "worker": 60}
+STOP_SECONDS = {"beat": 10, "web": 25, "worker": 60}
 # A Celery log record's first line: "[2026-11-22 09:30:00,123: WARNING/MainProcess] ...".
 CELERY_RECORD = re.compile(r"^\[\d{4}-\d\d-\d\d [\d:,]+: (?P<level>[A-Z]+)/")
 CONSOLE_LEVELS = {"WARNING", "ERROR", "CRITICAL"}
