@@ -24,6 +24,11 @@ class Event(models.TextChoices):
 SUBSCRIBABLE_EVENTS = [event for event in Event.values if event != Event.PING]
 
 
+class WebhookFormat(models.TextChoices):
+    BELLWETHER = "bellwether", "Bellwether JSON (signed)"
+    SLACK = "slack", "Slack incoming webhook"
+
+
 class Webhook(models.Model):
     """An endpoint that receives the events it subscribes to, signed with its secret."""
 
@@ -31,6 +36,8 @@ class Webhook(models.Model):
     url = models.URLField(max_length=500)
     secret = models.CharField(max_length=80, help_text="Signs each delivery (HMAC-SHA256).")
     events = models.JSONField(default=list, help_text="Event names this endpoint receives.")
+    format = models.CharField(max_length=16, choices=WebhookFormat.choices, db_default=WebhookFormat.BELLWETHER,
+                              help_text="What each delivery's body is: Bellwether's event, or a Slack message.")
     is_active = models.BooleanField(default=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from notifications import webhooks
-from notifications.models import SUBSCRIBABLE_EVENTS, Event, Webhook, WebhookDelivery
+from notifications.models import SUBSCRIBABLE_EVENTS, Event, Webhook, WebhookDelivery, WebhookFormat
 from users.permissions import admin_required
 
 DELIVERIES_SHOWN = 50
@@ -20,7 +20,13 @@ class WebhookForm(forms.Form):
     url = forms.CharField(max_length=500, label="URL", help_text="An http(s) endpoint that accepts POSTed JSON.")
     events = forms.MultipleChoiceField(choices=[(event, Event(event).label) for event in SUBSCRIBABLE_EVENTS],
                                        widget=forms.CheckboxSelectMultiple)
+    format = forms.ChoiceField(choices=WebhookFormat.choices, initial=WebhookFormat.BELLWETHER, required=False,
+                               help_text="Slack: paste a Slack incoming-webhook URL; each event arrives as a short, "
+                                         "linked message.")
     is_active = forms.BooleanField(required=False, initial=True, label="Active")
+
+    def clean_format(self) -> str:
+        return self.cleaned_data["format"] or WebhookFormat.BELLWETHER
 
 
 def _saved(form: WebhookForm, call) -> Webhook | None:
@@ -48,7 +54,8 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
 def webhook_detail(request: HttpRequest, pk: int) -> HttpResponse:
     webhook = get_object_or_404(Webhook, pk=pk)
     form = WebhookForm(request.POST or None, initial={"name": webhook.name, "url": webhook.url,
-                                                      "events": webhook.events, "is_active": webhook.is_active})
+                                                      "events": webhook.events, "is_active": webhook.is_active,
+                                                      "format": webhook.format})
     if request.method == "POST" and form.is_valid() and _saved(
             form, lambda: webhooks.webhook_update(webhook=webhook, **form.cleaned_data)):
         messages.success(request, "Webhook saved.")

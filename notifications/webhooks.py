@@ -25,7 +25,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core import outbound
-from notifications.models import SUBSCRIBABLE_EVENTS, DeliveryStatus, Event, Webhook, WebhookDelivery
+from notifications.models import (
+    SUBSCRIBABLE_EVENTS,
+    DeliveryStatus,
+    Event,
+    Webhook,
+    WebhookDelivery,
+    WebhookFormat,
+)
+from notifications.slack import slack_message
 from tenants.tasks import on_commit_in_tenant
 
 logger = logging.getLogger(__name__)
@@ -103,19 +111,29 @@ def secret_new() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def webhook_create(*, name: str, url: str, events: Iterable[str], created_by=None, is_active: bool = True) -> Webhook:
+def webhook_create(*, name: str, url: str, events: Iterable[str], created_by=None, is_active: bool = True,
+                   format: str = WebhookFormat.BELLWETHER) -> Webhook:
     if not name.strip():
         raise WebhookError("Give the webhook a name.", field="name")
     return Webhook.objects.create(name=name.strip(), url=url_check(url), events=events_check(events),
-                                  secret=secret_new(), created_by=created_by, is_active=is_active)
+                                  secret=secret_new(), created_by=created_by, is_active=is_active,
+                                  format=format_check(format))
+
+
+def format_check(value: str) -> str:
+    if value not in WebhookFormat.values:
+        raise WebhookError(f"Unknown format {value!r}; choose from {', '.join(WebhookFormat.values)}.", field="format")
+    return value
 
 
 def webhook_update(*, webhook: Webhook, **changes) -> Webhook:
-    """Change name, url, events or active flag; each is checked as on creation."""
+    """Change name, url, events, format or active flag; each is checked as on creation."""
     if "url" in changes:
         changes["url"] = url_check(changes["url"])
     if "events" in changes:
         changes["events"] = events_check(changes["events"])
+    if "format" in changes:
+        changes["format"] = format_check(changes["format"])
     if "name" in changes:
         if not changes["name"].strip():
             raise WebhookError("Give the webhook a name.", field="name")
@@ -219,7 +237,8 @@ def delivery_attempt(delivery_id: int, *, now: datetime | None = None) -> Webhoo
     if delivery is None:
         return None
     webhook = delivery.webhook
-    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+    content = slack_message(delivery.payload) if webhook.format == WebhookFormat.SLACK else delivery.payload
+    body = json.dumps(content, separators=(",", ":"), sort_keys=True).encode()
     status_code, response_body, error = None, "", ""
     started = time.monotonic()
     try:

@@ -16,13 +16,13 @@ from core.errors import InvalidInput
 from integrations.api.idempotency import idempotent
 from integrations.models import ApiKey
 from notifications import webhooks
-from notifications.models import SUBSCRIBABLE_EVENTS, DeliveryStatus, Webhook, WebhookDelivery
+from notifications.models import SUBSCRIBABLE_EVENTS, DeliveryStatus, Webhook, WebhookDelivery, WebhookFormat
 
 
 class WebhookOut(serializers.ModelSerializer):
     class Meta:
         model = Webhook
-        fields = ["id", "name", "url", "events", "is_active", "created_at"]
+        fields = ["id", "name", "url", "events", "format", "is_active", "created_at"]
 
 
 class WebhookWithSecret(WebhookOut):
@@ -36,6 +36,8 @@ class WebhookIn(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     url = serializers.CharField(max_length=500)
     events = serializers.ListField(child=serializers.ChoiceField(choices=SUBSCRIBABLE_EVENTS), min_length=1)
+    format = serializers.ChoiceField(choices=WebhookFormat.choices, default=WebhookFormat.BELLWETHER,
+                                     help_text="bellwether: the signed event; slack: a Slack incoming-webhook message.")
     is_active = serializers.BooleanField(default=True)
 
 
