@@ -71,4 +71,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.tasks.idempotent_requests_purge_all_tenants",
         "schedule": crontab(hour=3, minute=30),
     },
+    "purge-connector-logs": {
+        # The connectors' call logs and applied vendor event ids past their retention (30 days).
+        "task": "connectors.tasks.connector_logs_purge_all_tenants",
+        "schedule": crontab(hour=3, minute=50),
+    },
 }

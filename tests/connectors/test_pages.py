@@ -94,3 +94,21 @@ def test_data_health_reports_the_held_calls(admin_client, write_key):
 
     assert "Calls held for an unknown account" in page and "LATER-1" in page
     assert api["reports"][0]["count"] == HeldCall.objects.count() == 2
+
+
+def test_call_logs_and_event_ids_past_their_retention_are_purged():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from connectors.models import ReceivedEvent
+    from connectors.services import connector_logs_purge
+
+    old, _kept = (ConnectorCall.objects.create(connector=Connector.SEGMENT, status_code=200, summary=label)
+                  for label in ("old", "kept"))
+    ConnectorCall.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(days=31))
+    ReceivedEvent.objects.create(connector=Connector.STRIPE, event_id="evt_old", kind="x")
+    ReceivedEvent.objects.update(received_at=timezone.now() - timedelta(days=31))
+
+    assert connector_logs_purge() == 2
+    assert list(ConnectorCall.objects.values_list("summary", flat=True)) == ["kept"]
