@@ -277,6 +277,9 @@ class AlertRule(models.Model):
     dimension = models.CharField(max_length=20, blank=True, default="",
                                  help_text="Only subjects in this segment (e.g. plan) ...")
     segment = models.CharField(max_length=200, blank=True, default="", help_text="... with this value.")
+    renewal_within_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Account rules: only accounts whose renewal date falls within this many days "
+                                         "after the evaluated date.")
     persistence = models.PositiveSmallIntegerField(default=1, help_text="Consecutive evaluations before it opens.")
     hysteresis = models.FloatField(default=0, help_text="How far past the threshold a value must recover to close.")
     cooldown_hours = models.PositiveIntegerField(default=0, help_text="No new breach this soon after one closed.")
@@ -369,3 +372,60 @@ class Annotation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kpi_id} {self.date}: {self.text[:40]}"
+
+
+class PredictionTarget(models.TextChoices):
+    RENEWAL = "renewal", "Renewal (the model predicts churn)"
+    EXPANSION = "expansion", "Expansion"
+
+
+class PredictionModel(models.Model):
+    """One version of a tenant's model for a predictive KPI: what it was trained on (outcomes known on or before
+    `cutoff`), how, and how well it did in its out-of-time back-test. A KPI value for date t is only ever made by
+    a version whose cutoff is on or before t. A version that could not learn keeps the reason instead."""
+
+    class Status(models.TextChoices):
+        TRAINED = "trained", "Trained"
+        INSUFFICIENT = "insufficient", "Not enough history"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "On demand"
+        COMPUTE = "compute", "Needed by a KPI computation"
+
+    target = models.CharField(max_length=10, choices=PredictionTarget.choices)
+    spec_key = models.CharField(max_length=32, help_text="Models with the same key answer the same question.")
+    spec = models.JSONField(help_text="The question: target, horizon, grace, share, history, event names.")
+    version = models.PositiveIntegerField()
+    cutoff = models.DateField(help_text="Trained only on data dated on or before this day.")
+    status = models.CharField(max_length=12, choices=Status.choices)
+    reason = models.TextField(blank=True)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    kpi_slug = models.CharField(max_length=60, blank=True, help_text="The KPI it was trained for, if any.")
+    algorithm = models.CharField(max_length=24, blank=True)
+    calibration = models.CharField(max_length=10, blank=True)
+    features = models.JSONField(default=list, blank=True, help_text="The model's input columns.")
+    hyperparameters = models.JSONField(default=dict, blank=True)
+    observed_from = models.DateField(null=True, blank=True)
+    observed_until = models.DateField(null=True, blank=True)
+    rows = models.PositiveIntegerField(default=0, help_text="Observations whose outcome was known at the cutoff.")
+    events = models.PositiveIntegerField(default=0, help_text="Of which churned (or expanded).")
+    censored = models.PositiveIntegerField(default=0, help_text="Observations whose outcome was not known yet.")
+    metrics = models.JSONField(default=dict, blank=True, help_text="The back-test: per fold and pooled.")
+    artifact = models.BinaryField(null=True, editable=False)
+    artifact_digest = models.CharField(max_length=64, blank=True)
+    seconds = models.FloatField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["spec_key", "version"], name="prediction_model_version_unique"),
+            models.CheckConstraint(condition=~Q(status="trained") | Q(artifact__isnull=False),
+                                   name="prediction_model_trained_has_artifact"),
+        ]
+        indexes = [models.Index(fields=["spec_key", "cutoff"])]
+
+    def __str__(self) -> str:
+        return f"{self.target} model v{self.version} (cutoff {self.cutoff}, {self.status})"

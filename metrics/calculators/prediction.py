@@ -1,0 +1,129 @@
+"""Predictive KPIs: renewal probability and expansion potential (see ../shared/METRICS.md, Predictive KPIs).
+
+The probabilities come from the tenant's own model (metrics.prediction): the calculator asks for every account's
+prediction on the as-of date before its statement runs, and its query reads them back, so the values are stored,
+versioned, aggregated and evaluated by alert rules like any other KPI's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import ClassVar
+
+from psycopg.types.json import Jsonb
+
+from metrics.calculators.base import GROUP_COLUMNS, Calculator, Param, by_group, register
+from metrics.calculators.usage import ACTIVATION_EVENTS, CORE_FEATURE, CORE_FEATURES, VALUE_EVENT, EventNames
+from metrics.prediction.spec import EXPANSION, RENEWAL, Spec
+
+_COMMON_PARAMS = {
+    "horizon_days": Param(int, default=None, minimum=1, maximum=730,
+                          help="Days after the as-of date; left out: through the account's next renewal date (or "
+                               "90 days without one)."),
+    "grace_days": Param(int, default=30, minimum=0, maximum=365,
+                        help="Days after a renewal date the account must still be paying to count as renewed."),
+    "history_days": Param(int, default=730, minimum=90, maximum=1825,
+                          help="Days of history the model learns from, ending on the as-of date."),
+    "min_events": Param(int, default=20, minimum=5, maximum=100000,
+                        help="Observations of each outcome the model needs (fewer: the value is null)."),
+    "retrain_days": Param(int, default=30, minimum=1, maximum=365,
+                          help="A model serves the dates up to this many days after its cutoff."),
+    "core_features": EventNames(default=CORE_FEATURES, help="The event names of the core features (breadth)."),
+    "key_feature": Param(str, default=CORE_FEATURE, help="The event name of the key feature."),
+    "activation_events": EventNames(default=ACTIVATION_EVENTS, help="Events that count as activation."),
+    "value_event": Param(str, default=VALUE_EVENT, help="The event that means the account got value."),
+}
+
+_MODEL_TEXT = (
+    "It comes from the tenant's own model (a regularised logistic regression or gradient-boosted trees, whichever "
+    "did better in the out-of-time back-test, then calibrated on a later stretch of history), trained only on "
+    "outcomes known on t, with features dated on or before t: usage level and trend over 30 and 90 days, active "
+    "days and users, seat use, breadth and key-feature use, activation and time to first value, NPS, CSAT and CES "
+    "answers and how recent they are, tickets, unresolved tickets and first-response times, tenure, MRR and its "
+    "change over 90 days and a year, seats, plan, region, industry, days to renewal and open alerts. Null, with "
+    "the reason, when the history cannot support a model (fewer than min_events observations of either "
+    "outcome) and for accounts with no revenue recorded. Each account's value lists its largest drivers in "
+    "points of probability. Segment and portfolio: the mean probability of their accounts.")
+
+
+class PredictiveCalculator(Calculator):
+    """An account's probability (0-100) with numerator p (0-1) and denominator 1, so Σ numerators is the
+    expected number of accounts with the outcome; details carry the drivers, the ARR and the model."""
+
+    target: ClassVar[str]
+    expected: ClassVar[str]  # the aggregate's name for Σ p: "expected_renewing"
+    params = dict(_COMMON_PARAMS)
+
+    def spec(self, params: dict) -> Spec:
+        return Spec(target=self.target, horizon_days=params["horizon_days"], grace_days=params["grace_days"],
+                    share=params.get("share", 0.10), history_days=params["history_days"],
+                    min_events=params["min_events"], core_features=tuple(params["core_features"]),
+                    key_feature=params["key_feature"], activation_events=tuple(params["activation_events"]),
+                    value_event=params["value_event"])
+
+    def sql_params(self, *, as_of: date, params: dict, account_ids: Sequence[int] | None) -> dict:
+        from metrics.prediction.services import account_predictions
+
+        predictions = account_predictions(spec=self.spec(params), as_of=as_of, retrain_days=params["retrain_days"],
+                                          account_ids=account_ids)
+        rows = [{"account_id": prediction.account_id,
+                 "value": None if prediction.probability is None else round(100 * prediction.probability, 2),
+                 "numerator": prediction.probability, "details": prediction.details} for prediction in predictions]
+        return {**super().sql_params(as_of=as_of, params=params, account_ids=account_ids),
+                "predictions": Jsonb(rows)}
+
+    def account_sql(self, params: dict) -> str:
+        return """
+            SELECT p.account_id, p.numerator, CASE WHEN p.numerator IS NOT NULL THEN 1 END, 1, p.value, p.details
+            FROM jsonb_to_recordset(%(predictions)s::jsonb)
+                 AS p(account_id bigint, value float8, numerator float8, details jsonb)
+        """
+
+    def aggregate_sql(self, params: dict) -> str:
+        # Per group: the mean probability, Σ p (expected accounts) over the accounts with one, and Σ p x ARR.
+        return f"""
+            SELECT {GROUP_COLUMNS}, avg(value), coalesce(sum(numerator), 0), count(value), count(value),
+                   jsonb_build_object(
+                       '{self.expected}', round(coalesce(sum(numerator), 0)::numeric, 2),
+                       'accounts', count(value),
+                       'arr', round(coalesce(sum((details ->> 'arr')::float8) FILTER (WHERE value IS NOT NULL),
+                                             0)::numeric, 2),
+                       '{self.expected}_arr', round(coalesce(sum((details ->> 'expected_arr')::float8), 0)::numeric, 2),
+                       'without_value', count(details) - count(value),
+                       'reason', min(details ->> 'reason') FILTER (WHERE value IS NULL))
+            FROM members
+            {by_group()}
+        """
+
+
+@register
+class RenewalProbability(PredictiveCalculator):
+    id = "prediction.renewal"
+    name = "Renewal probability"
+    target = RENEWAL
+    expected = "expected_renewing"
+    formula = (
+        "Renewal probability = the calibrated probability, in percent, that the account is still paying (MRR above "
+        "0) horizon_days after the as-of date t, and, when a renewal date falls in that time, still paying "
+        "grace_days after it; without horizon_days, through the account's next renewal date (renewals recur "
+        "yearly on the renewal date), or 90 days for an account without one. " + _MODEL_TEXT +
+        " Details give the expected renewing accounts (Σ p) and the expected renewing ARR (Σ p x ARR, ARR = 12 x "
+        "MRR on t).")
+
+
+@register
+class ExpansionPotential(PredictiveCalculator):
+    id = "prediction.expansion"
+    name = "Expansion potential"
+    target = EXPANSION
+    expected = "expected_expanding"
+    params = {**_COMMON_PARAMS,
+              "share": Param(float, default=0.10, minimum=0.01, maximum=10,
+                             help="The rise of MRR that counts as expanding: 0.10 is 10%.")}
+    formula = (
+        "Expansion potential = the calibrated probability, in percent, that the account's MRR horizon_days after "
+        "the as-of date t is at least (1 + share) x its MRR on t (share 0.10: a rise of 10% or more); without "
+        "horizon_days, through the account's next renewal date (yearly on the renewal date), or 90 days without "
+        "one. " + _MODEL_TEXT + " Details give the expected expanding accounts (Σ p) and the ARR they hold, "
+        "weighted by p (Σ p x ARR).")

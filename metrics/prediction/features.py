@@ -1,0 +1,520 @@
+"""Features of every paying account on every observation date, computed set-based in one SQL statement.
+
+Observation dates are the cutoff t and every STEP_DAYS before it: o_k = t - 30k. A feature of (account, o_k)
+reads only data dated on or before o_k, so the same row is the same whether it is computed for scoring on o_k
+or as history for a model trained later: that is what makes a back-test honest.
+
+How it stays fast: each source table is read once and summed per account and 30-day bucket (bucket k holds the
+days o_k - 29 .. o_k), and a window of 30, 90 or 180 days ending on o_k is then 1, 3 or 6 consecutive buckets
+(window functions over a dense account x bucket frame). Distinct users and distinct core features do not add
+up across buckets, so they are only ever taken over one bucket (30 days), where they are exact.
+
+What counts as "dated": usage rollup days, survey answer days and ticket days in the tenant's time zone; a
+ticket's first response and resolution count from the day they happened (a ticket resolved after o_k is open
+on o_k); a monthly revenue snapshot is dated on its month's first day, as for the revenue KPIs; an alert
+breach counts as open on o when it opened before o and had not resolved by o. Account attributes (plan, region,
+industry, seats, start and renewal dates) are the current ones: no history of them is kept (as for segments).
+
+The result comes back as one bytea per column (float8send / int8send concatenated in row order), read by
+numpy without building a Python object per value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+from django.db import connection
+
+from metrics.prediction.spec import DEFAULT_HORIZON_DAYS, EXPANSION, STEP_DAYS, Spec
+
+# Buckets of history read before the oldest observation date: a year and a bit, for "days since" features.
+LOOKBACK_BUCKETS = 13
+# "Days since" features are capped here: longer ago (or never within reach) reads as this.
+DAYS_CAP = LOOKBACK_BUCKETS * STEP_DAYS
+CATEGORIES = ("plan", "region", "industry")
+EPOCH = date(2000, 1, 1)
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _change(noun: str, span: str) -> Callable[[float], str]:
+    def phrase(value: float) -> str:
+        change = 100 * value
+        if abs(change) < 0.5:
+            return f"{noun} flat over {span}"
+        return f"{noun} {'up' if change > 0 else 'down'} {abs(change):.0f}% over {span}"
+    return phrase
+
+
+def _log_change(noun: str, span: str) -> Callable[[float], str]:
+    return lambda value: _change(noun, span)(math.expm1(value))
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One model input: its SQL over the joined row, what it means, and how an account's value reads."""
+
+    name: str
+    label: str
+    group: str
+    sql: str
+    description: str
+    phrase: Callable[[float], str]
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("events_30", "Usage, 30 days", "usage", "ln(1 + w.events_30)",
+            "ln(1 + product events in the 30 days ending on the observation date).",
+            lambda v: f"{_number(math.expm1(v))} events in 30 days"),
+    Feature("events_90", "Usage, 90 days", "usage", "ln(1 + w.events_90)",
+            "ln(1 + product events in the 90 days ending on the observation date).",
+            lambda v: f"{_number(math.expm1(v))} events in 90 days"),
+    Feature("usage_trend_30", "Usage trend, 30 days", "usage", "ln((1 + w.events_30) / (1 + w.events_30_before))",
+            "ln((1 + events in the last 30 days) / (1 + events in the 30 days before)): 0 is flat, -0.69 halved.",
+            _log_change("usage", "30 days")),
+    Feature("usage_trend_90", "Usage trend, 90 days", "usage", "ln((1 + w.events_90) / (1 + w.events_90_before))",
+            "ln((1 + events in the last 90 days) / (1 + events in the 90 days before)).",
+            _log_change("usage", "90 days")),
+    Feature("active_days_30", "Active days, 30 days", "usage", "w.active_days_30::float8",
+            "Days with at least one event among the last 30.",
+            lambda v: f"active on {v:.0f} of the last 30 days"),
+    Feature("days_since_last_use", "Days since last use", "usage",
+            f"least(coalesce(o.o - w.last_use, {DAYS_CAP}), {DAYS_CAP})::float8",
+            f"Days since the last day with an event (capped at {DAYS_CAP}: none within reach).",
+            lambda v: f"no use in over {DAYS_CAP} days" if v >= DAYS_CAP else f"last used {v:.0f} days ago"),
+    Feature("active_users_30", "Active users, 30 days", "usage", "ln(1 + w.users_30)",
+            "ln(1 + distinct active users in the last 30 days).",
+            lambda v: f"{_number(math.expm1(v))} active users in 30 days"),
+    Feature("users_trend_30", "Active users trend", "usage", "ln((1 + w.users_30) / (1 + w.users_30_before))",
+            "ln((1 + active users in the last 30 days) / (1 + active users in the 30 days before)).",
+            _log_change("active users", "30 days")),
+    Feature("seat_utilisation", "Seat use", "usage", "w.users_30::float8 / nullif(o.licensed_seats, 0)",
+            "Distinct active users in the last 30 days / licensed seats (missing without seats).",
+            lambda v: f"{100 * v:.0f}% of seats used"),
+    Feature("breadth_30", "Breadth of use", "usage",
+            "bit_count(w.core_mask_30::bit(64))::float8 / nullif(cardinality(%(core_features)s::text[]), 0)",
+            "Core features used in the last 30 days / core features defined.",
+            lambda v: f"{100 * v:.0f}% of core features used"),
+    Feature("key_feature_share_30", "Key feature use", "usage", "w.key_events_30::float8 / nullif(w.events_30, 0)",
+            "Events of the key feature / all events, last 30 days (missing without events).",
+            lambda v: f"{100 * v:.0f}% of use on the key feature"),
+    Feature("activated", "Activation", "onboarding",
+            """CASE WHEN o.start_date IS NULL THEN NULL
+                    WHEN fe.first_activation < o.start_date + %(activation_days)s::int
+                         AND fe.first_activation <= o.o THEN 1 ELSE 0 END::float8""",
+            "1 when an activation event came within 30 days of the start (and by the observation date), else 0.",
+            lambda v: "activated in its first 30 days" if v >= 0.5 else "not activated in its first 30 days"),
+    Feature("value_reached", "First value", "onboarding", "(fe.first_value <= o.o)::int::float8",
+            "1 when the value event has happened by the observation date.",
+            lambda v: "reached first value" if v >= 0.5 else "has not reached first value"),
+    Feature("days_to_first_value", "Time to first value", "onboarding",
+            f"""least(CASE WHEN fe.first_value <= o.o THEN greatest(fe.first_value - o.start_date, 0)
+                          ELSE o.o - o.start_date END, {DAYS_CAP})::float8""",
+            "Days from the start to the first value event; without one yet, the days since the start (capped).",
+            lambda v: f"{v:.0f} days to first value"),
+    Feature("nps_last", "Last NPS answer", "surveys", "w.last_nps[2]::float8",
+            "The latest NPS answer (0-10) within reach (missing without one).",
+            lambda v: f"last NPS answer {v:.0f}"),
+    Feature("nps_detractor", "NPS detractor", "surveys", "coalesce(w.last_nps[2] <= 6, false)::int::float8",
+            "1 when the latest NPS answer is 0-6.",
+            lambda v: "latest NPS answer from a detractor" if v >= 0.5 else "latest NPS answer not a detractor"),
+    Feature("days_since_nps", "Days since NPS", "surveys",
+            f"least(coalesce(o.o - (DATE '{EPOCH.isoformat()}' + w.last_nps[1]), {DAYS_CAP}), {DAYS_CAP})::float8",
+            f"Days since the latest NPS answer (capped at {DAYS_CAP}).",
+            lambda v: f"no NPS answer in {DAYS_CAP} days" if v >= DAYS_CAP else f"last NPS answer {v:.0f} days ago"),
+    Feature("nps_mean_180", "NPS answers, 180 days", "surveys", "w.nps_sum_180::float8 / nullif(w.nps_n_180, 0)",
+            "Mean NPS answer (0-10) over 180 days.",
+            lambda v: f"NPS answers average {v:.1f} over 180 days"),
+    Feature("csat_180", "CSAT, 180 days", "surveys", "w.csat_good_180::float8 / nullif(w.csat_n_180, 0)",
+            "Share of CSAT answers of 4 or 5 over 180 days.",
+            lambda v: f"{100 * v:.0f}% satisfied over 180 days"),
+    Feature("ces_180", "Effort score, 180 days", "surveys", "w.ces_sum_180::float8 / nullif(w.ces_n_180, 0)",
+            "Mean CES answer (1-7, 7 = very easy) over 180 days.",
+            lambda v: f"effort score {v:.1f} of 7"),
+    Feature("survey_answers_180", "Survey answers", "surveys", "(w.nps_n_180 + w.csat_n_180 + w.ces_n_180)::float8",
+            "NPS, CSAT and CES answers over 180 days.",
+            lambda v: f"{v:.0f} survey answers in 180 days"),
+    Feature("tickets_90", "Tickets, 90 days", "support", "w.tickets_90::float8",
+            "Support tickets opened in the last 90 days.",
+            lambda v: f"{v:.0f} tickets in 90 days"),
+    Feature("urgent_tickets_90", "Urgent tickets", "support", "w.urgent_90::float8",
+            "High and urgent tickets opened in the last 90 days.",
+            lambda v: f"{v:.0f} high or urgent tickets in 90 days"),
+    Feature("open_tickets", "Unresolved tickets", "support", "coalesce(ot.open_tickets, 0)::float8",
+            "Tickets opened by the observation date and not resolved by then.",
+            lambda v: f"{v:.0f} unresolved tickets"),
+    Feature("first_response_hours_90", "First response", "support",
+            "w.response_hours_90 / nullif(w.responses_90, 0)",
+            "Mean hours to first response of the last 90 days' tickets answered by the end of their 30 days.",
+            lambda v: f"first responses took {v:.0f} hours on average"),
+    Feature("tenure_years", "Tenure", "account", "((o.o - o.start_date) / 365.25)::float8",
+            "Years since the start date.",
+            lambda v: f"customer for {v:.1f} years"),
+    Feature("mrr_log", "MRR", "revenue", "ln(1 + o.mrr)",
+            "ln(1 + MRR in force on the observation date).",
+            lambda v: f"MRR {_number(math.expm1(v))}"),
+    Feature("mrr_change_90", "MRR change, 90 days", "revenue", "(o.mrr - o.mrr_90) / nullif(o.mrr_90, 0)",
+            "(MRR now - MRR 90 days before) / MRR 90 days before (missing when not paying then).",
+            _change("MRR", "90 days")),
+    Feature("mrr_change_365", "MRR change, a year", "revenue", "(o.mrr - o.mrr_365) / nullif(o.mrr_365, 0)",
+            "(MRR now - MRR 365 days before) / MRR 365 days before.",
+            _change("MRR", "a year")),
+    Feature("seats_log", "Licensed seats", "account", "ln(1 + o.licensed_seats)",
+            "ln(1 + licensed seats).",
+            lambda v: f"{_number(math.expm1(v))} licensed seats"),
+    Feature("days_to_renewal", "Days to renewal", "account", "(o.next_renewal - o.o)::float8",
+            "Days from the observation date to the next renewal (renewals recur yearly on the renewal date).",
+            lambda v: f"renews in {v:.0f} days"),
+    Feature("open_breaches", "Open alerts", "account", "coalesce(ob.open_breaches, 0)::float8",
+            "Alert breaches of the account open on the observation date (predictive KPIs' own left out).",
+            lambda v: f"{v:.0f} open alerts"),
+)
+FEATURE_NAMES = tuple(feature.name for feature in FEATURES)
+BY_NAME = {feature.name: feature for feature in FEATURES}
+
+
+def next_renewal_sql(renewal: str, day: str) -> str:
+    """SQL for the first yearly anniversary of `renewal` after `day` (both date expressions)."""
+    return f"""(CASE WHEN {renewal} > {day}
+                     THEN {renewal} - make_interval(years => extract(year FROM age({renewal} - 1, {day}))::int)
+                     ELSE {renewal} + make_interval(years => extract(year FROM age({day}, {renewal}))::int + 1)
+                END)::date"""
+
+
+def _mrr_on(alias: str, day: str) -> str:
+    """Join the dense monthly MRR series as `alias` at the month of `day`."""
+    return (f"LEFT JOIN mrr_monthly {alias} ON {alias}.account_id = acc.account_id "
+            f"AND {alias}.month = date_trunc('month', ({day})::timestamp)::date")
+
+
+_FRAME = f"""
+accounts AS MATERIALIZED (
+    SELECT a.id AS account_id, a.start_date, a.renewal_date, a.licensed_seats
+    FROM accounts_account a
+    WHERE (%(account_ids)s::bigint[] IS NULL OR a.id = ANY(%(account_ids)s::bigint[]))
+      AND (a.start_date IS NULL OR a.start_date <= %(cutoff)s::date)
+),
+grid AS (
+    SELECT k, (%(cutoff)s::date - %(step)s::int * k) AS o FROM generate_series(0, %(steps)s::int - 1) AS k
+),
+mrr_periods AS (
+    SELECT r.account_id, r.month, r.mrr::float8 AS mrr,
+           lead(r.month) OVER (PARTITION BY r.account_id ORDER BY r.month) AS next_month
+    FROM accounts_revenuesnapshot r JOIN accounts acc ON acc.account_id = r.account_id
+    WHERE r.month <= %(cutoff)s::date
+),
+mrr_monthly AS (
+    SELECT p.account_id, m::date AS month, p.mrr
+    FROM mrr_periods p
+    CROSS JOIN LATERAL generate_series(p.month::timestamp,
+                                       coalesce(p.next_month::timestamp - interval '1 month',
+                                                date_trunc('month', %(cutoff)s::timestamp)),
+                                       interval '1 month') AS m
+),
+observed AS (
+    SELECT acc.account_id, g.k, g.o, acc.start_date, acc.licensed_seats, now_.mrr, before_90.mrr AS mrr_90,
+           before_365.mrr AS mrr_365,
+           CASE WHEN acc.renewal_date IS NOT NULL THEN {next_renewal_sql("acc.renewal_date", "g.o")} END
+               AS next_renewal
+    FROM accounts acc CROSS JOIN grid g
+    {_mrr_on("now_", "g.o")}
+    {_mrr_on("before_90", "g.o - 90")}
+    {_mrr_on("before_365", "g.o - 365")}
+    WHERE now_.mrr > 0 AND (acc.start_date IS NULL OR acc.start_date <= g.o)
+),
+usage_days AS (
+    SELECT d.account_id, d.day, sum(d.events) AS events,
+           sum(d.events) FILTER (WHERE d.event_name = %(key_feature)s) AS key_events,
+           bit_or(CASE WHEN array_position(%(core_features)s::text[], d.event_name::text) IS NOT NULL
+                       THEN 1::bigint << (array_position(%(core_features)s::text[], d.event_name::text) - 1)
+                       ELSE 0 END) AS core_mask
+    FROM accounts_usagedaily d JOIN accounts acc ON acc.account_id = d.account_id
+    WHERE d.day <= %(cutoff)s::date AND d.day > %(cutoff)s::date - %(step)s::int * %(buckets)s::int
+      AND d.events > 0
+    GROUP BY d.account_id, d.day
+),
+usage_buckets AS (
+    SELECT account_id, (%(cutoff)s::date - day) / %(step)s::int AS k, sum(events) AS events,
+           coalesce(sum(key_events), 0) AS key_events, bit_or(core_mask) AS core_mask, count(*) AS active_days,
+           max(day) AS last_day
+    FROM usage_days GROUP BY 1, 2
+),
+user_buckets AS (
+    SELECT account_id, k, count(*) AS users
+    FROM (SELECT u.account_id, (%(cutoff)s::date - u.day) / %(step)s::int AS k, u.user_id
+          FROM accounts_userdaily u JOIN accounts acc ON acc.account_id = u.account_id
+          WHERE u.day <= %(cutoff)s::date AND u.day > %(cutoff)s::date - %(step)s::int * %(buckets)s::int
+            AND u.events > 0
+          GROUP BY 1, 2, 3) per_user
+    GROUP BY 1, 2
+),
+surveys AS (
+    SELECT s.account_id, s.kind, s.score, (s.responded_at AT TIME ZONE %(tz)s)::date AS day
+    FROM accounts_surveyresponse s JOIN accounts acc ON acc.account_id = s.account_id
+    WHERE s.responded_at < (%(cutoff)s::date + 1)::timestamp AT TIME ZONE %(tz)s
+      AND s.responded_at >= (%(cutoff)s::date - %(step)s::int * %(buckets)s::int + 1)::timestamp AT TIME ZONE %(tz)s
+),
+survey_buckets AS (
+    SELECT account_id, (%(cutoff)s::date - day) / %(step)s::int AS k,
+           max(ARRAY[day - DATE '{EPOCH.isoformat()}', score::int]) FILTER (WHERE kind = 'nps') AS last_nps,
+           sum(score) FILTER (WHERE kind = 'nps') AS nps_sum, count(*) FILTER (WHERE kind = 'nps') AS nps_n,
+           count(*) FILTER (WHERE kind = 'csat' AND score >= 4) AS csat_good,
+           count(*) FILTER (WHERE kind = 'csat') AS csat_n,
+           sum(score) FILTER (WHERE kind = 'ces') AS ces_sum, count(*) FILTER (WHERE kind = 'ces') AS ces_n
+    FROM surveys GROUP BY 1, 2
+),
+tickets AS (
+    SELECT t.account_id, t.priority, (t.opened_at AT TIME ZONE %(tz)s)::date AS opened_day,
+           (t.resolved_at AT TIME ZONE %(tz)s)::date AS resolved_day,
+           (t.first_response_at AT TIME ZONE %(tz)s)::date AS response_day,
+           extract(epoch FROM t.first_response_at - t.opened_at)::float8 / 3600 AS response_hours
+    FROM accounts_supportticket t JOIN accounts acc ON acc.account_id = t.account_id
+    WHERE t.opened_at < (%(cutoff)s::date + 1)::timestamp AT TIME ZONE %(tz)s
+),
+ticket_buckets AS (
+    SELECT account_id, k, count(*) AS opened, count(*) FILTER (WHERE priority IN ('high', 'urgent')) AS urgent,
+           sum(response_hours) FILTER (WHERE response_day <= %(cutoff)s::date - %(step)s::int * k) AS response_hours,
+           count(*) FILTER (WHERE response_day <= %(cutoff)s::date - %(step)s::int * k) AS responses
+    FROM (SELECT *, (%(cutoff)s::date - opened_day) / %(step)s::int AS k FROM tickets
+          WHERE opened_day > %(cutoff)s::date - %(step)s::int * %(buckets)s::int) bucketed
+    GROUP BY 1, 2
+),
+open_tickets AS MATERIALIZED (
+    -- open on o_k when opened_day <= o_k < resolved_day: k from just after the resolution's bucket to the opening's
+    SELECT account_id, k, count(*) AS open_tickets
+    FROM tickets
+    CROSS JOIN LATERAL generate_series(
+        CASE WHEN resolved_day IS NULL OR resolved_day > %(cutoff)s::date THEN 0
+             ELSE (%(cutoff)s::date - resolved_day) / %(step)s::int + 1 END,
+        least((%(cutoff)s::date - opened_day) / %(step)s::int, %(steps)s::int - 1)) AS k
+    GROUP BY 1, 2
+),
+open_breaches AS MATERIALIZED (
+    -- open on o when opened_as_of < o <= resolved_as_of (or unresolved)
+    SELECT b.account_id, k, count(*) AS open_breaches
+    FROM metrics_breach b
+    JOIN accounts acc ON acc.account_id = b.account_id
+    JOIN metrics_kpi kpi ON kpi.id = b.kpi_id AND kpi.calculator NOT LIKE 'prediction.%%'
+    CROSS JOIN LATERAL generate_series(
+        CASE WHEN b.resolved_as_of IS NULL OR b.resolved_as_of > %(cutoff)s::date THEN 0
+             ELSE (%(cutoff)s::date - b.resolved_as_of + %(step)s::int - 1) / %(step)s::int END,
+        least((%(cutoff)s::date - b.opened_as_of - 1) / %(step)s::int, %(steps)s::int - 1)) AS k
+    WHERE b.opened_as_of < %(cutoff)s::date
+    GROUP BY 1, 2
+),
+first_events AS MATERIALIZED (
+    SELECT d.account_id,
+           min(d.day) FILTER (WHERE d.event_name = %(value_event)s) AS first_value,
+           min(d.day) FILTER (WHERE d.event_name = ANY(%(activation_events)s::text[])) AS first_activation
+    FROM accounts_usagedaily d JOIN accounts acc ON acc.account_id = d.account_id
+    WHERE d.day <= %(cutoff)s::date AND d.events > 0
+      AND (d.event_name = %(value_event)s OR d.event_name = ANY(%(activation_events)s::text[]))
+    GROUP BY d.account_id
+),
+frame AS (
+    SELECT acc.account_id, b.k, coalesce(ub.events, 0) AS events, coalesce(ub.key_events, 0) AS key_events,
+           coalesce(ub.core_mask, 0) AS core_mask, coalesce(ub.active_days, 0) AS active_days, ub.last_day,
+           coalesce(us.users, 0) AS users, sb.last_nps, coalesce(sb.nps_sum, 0) AS nps_sum,
+           coalesce(sb.nps_n, 0) AS nps_n, coalesce(sb.csat_good, 0) AS csat_good, coalesce(sb.csat_n, 0) AS csat_n,
+           coalesce(sb.ces_sum, 0) AS ces_sum, coalesce(sb.ces_n, 0) AS ces_n, coalesce(tb.opened, 0) AS tickets,
+           coalesce(tb.urgent, 0) AS urgent, coalesce(tb.response_hours, 0) AS response_hours,
+           coalesce(tb.responses, 0) AS responses
+    FROM accounts acc
+    CROSS JOIN generate_series(0, %(buckets)s::int - 1) AS b(k)
+    LEFT JOIN usage_buckets ub ON ub.account_id = acc.account_id AND ub.k = b.k
+    LEFT JOIN user_buckets us ON us.account_id = acc.account_id AND us.k = b.k
+    LEFT JOIN survey_buckets sb ON sb.account_id = acc.account_id AND sb.k = b.k
+    LEFT JOIN ticket_buckets tb ON tb.account_id = acc.account_id AND tb.k = b.k
+),
+windowed AS MATERIALIZED (
+    SELECT account_id, k,
+           events AS events_30, sum(events) OVER (w ROWS BETWEEN 1 FOLLOWING AND 1 FOLLOWING) AS events_30_before,
+           sum(events) OVER (w ROWS BETWEEN CURRENT ROW AND 2 FOLLOWING) AS events_90,
+           sum(events) OVER (w ROWS BETWEEN 3 FOLLOWING AND 5 FOLLOWING) AS events_90_before,
+           key_events AS key_events_30, core_mask AS core_mask_30, active_days AS active_days_30,
+           max(last_day) OVER (w ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS last_use,
+           users AS users_30, sum(users) OVER (w ROWS BETWEEN 1 FOLLOWING AND 1 FOLLOWING) AS users_30_before,
+           max(last_nps) OVER (w ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS last_nps,
+           sum(nps_sum) OVER (w ROWS BETWEEN CURRENT ROW AND 5 FOLLOWING) AS nps_sum_180,
+           sum(nps_n) OVER (w ROWS BETWEEN CURRENT ROW AND 5 FOLLOWING) AS nps_n_180,
+           sum(csat_good) OVER (w ROWS BETWEEN CURRENT ROW AND 5 FOLLOWING) AS csat_good_180,
+           sum(csat_n) OVER (w ROWS BETWEEN CURRENT ROW AND 5 FOLLOWING) AS csat_n_180,
+           sum(ces_sum) OVER (w ROWS BETWEEN CURRENT ROW AND 5 FOLLOWING) AS ces_sum_180,
+           sum(ces_n) OVER (w ROWS BETWEEN CURRENT ROW AND 5 FOLLOWING) AS ces_n_180,
+           sum(tickets) OVER (w ROWS BETWEEN CURRENT ROW AND 2 FOLLOWING) AS tickets_90,
+           sum(urgent) OVER (w ROWS BETWEEN CURRENT ROW AND 2 FOLLOWING) AS urgent_90,
+           sum(response_hours) OVER (w ROWS BETWEEN CURRENT ROW AND 2 FOLLOWING) AS response_hours_90,
+           sum(responses) OVER (w ROWS BETWEEN CURRENT ROW AND 2 FOLLOWING) AS responses_90
+    FROM frame
+    WINDOW w AS (PARTITION BY account_id ORDER BY k)
+)"""
+
+
+def frame_ctes() -> str:
+    """The CTEs every observation statement starts from (see the module docstring); `observed` and `windowed`
+    are what the features read."""
+    return _FRAME
+
+
+def _rows_sql(extra_columns: Sequence[tuple[str, str]], extra_ctes: str, extra_joins: str) -> str:
+    features = ",\n".join(f"({feature.sql}) AS {feature.name}" for feature in FEATURES)
+    extras = "".join(f",\n({sql}) AS {name}" for name, sql in extra_columns)
+    return f"""WITH {_FRAME}{extra_ctes},
+rows AS (
+    SELECT o.account_id, o.k, o.o, o.mrr, o.next_renewal, hz.h AS horizon,
+           {features}{extras}
+    FROM observed o
+    CROSS JOIN LATERAL (SELECT coalesce(%(horizon_days)s::int, o.next_renewal - o.o, %(default_horizon)s::int)
+                        AS h) hz
+    JOIN windowed w ON w.account_id = o.account_id AND w.k = o.k
+    LEFT JOIN open_tickets ot ON ot.account_id = o.account_id AND ot.k = o.k
+    LEFT JOIN open_breaches ob ON ob.account_id = o.account_id AND ob.k = o.k
+    LEFT JOIN first_events fe ON fe.account_id = o.account_id
+    {extra_joins}
+)"""
+
+
+def _packed(columns: Sequence[tuple[str, str]]) -> str:
+    """One bytea per column, the rows concatenated in (account, k) order."""
+    order = "ORDER BY account_id, k"
+    parts = [f"string_agg({send}({name}), ''::bytea {order})" for name, send in columns]
+    return f"SELECT count(*), {', '.join(parts)} FROM rows"
+
+
+def _unpack(raw: bytes | memoryview | None, dtype: str, count: int) -> np.ndarray:
+    """A packed big-endian column (`dtype` like ">f8") as a native array."""
+    native = dtype.lstrip(">")
+    if count == 0 or raw is None:
+        return np.empty(0, dtype=native)
+    return np.frombuffer(bytes(raw), dtype=dtype).astype(native)
+
+
+@dataclass
+class Observations:
+    """Rows of (account, observation date): features, and the labels when asked for (see labels.py)."""
+
+    account_ids: np.ndarray  # int64
+    observed_on: np.ndarray  # datetime64[D]
+    values: np.ndarray  # (rows, len(FEATURES)) float64, NaN where missing
+    mrr: np.ndarray
+    next_renewal: np.ndarray  # datetime64[D], NaT without a renewal date
+    categories: dict[str, np.ndarray]  # per row, the account's plan, region, industry
+    horizon_days: np.ndarray  # days from the observation date to the end of its horizon
+    label: np.ndarray | None = None  # 1 churned (or expanded), 0 not, -1 not known by the cutoff (censored)
+    known_on: np.ndarray | None = None  # datetime64[D]: the day the outcome became known
+
+    def __len__(self) -> int:
+        return len(self.account_ids)
+
+    def subset(self, mask: np.ndarray) -> Observations:
+        def pick(array: np.ndarray | None) -> np.ndarray | None:
+            return None if array is None else array[mask]
+
+        return Observations(
+            account_ids=self.account_ids[mask], observed_on=self.observed_on[mask], values=self.values[mask],
+            mrr=self.mrr[mask], next_renewal=self.next_renewal[mask], horizon_days=self.horizon_days[mask],
+            categories={name: values[mask] for name, values in self.categories.items()},
+            label=pick(self.label), known_on=pick(self.known_on))
+
+
+def statement_params(*, spec: Spec, cutoff: date, steps: int, account_ids: Sequence[int] | None) -> dict:
+    from accounts.services import tenant_time_zone
+
+    return {
+        "cutoff": cutoff, "step": STEP_DAYS, "steps": steps, "buckets": steps + LOOKBACK_BUCKETS,
+        "account_ids": list(account_ids) if account_ids is not None else None, "tz": tenant_time_zone(),
+        "core_features": list(spec.core_features), "key_feature": spec.key_feature,
+        "activation_events": list(spec.activation_events), "value_event": spec.value_event,
+        "activation_days": 30, "horizon_days": spec.horizon_days, "default_horizon": DEFAULT_HORIZON_DAYS,
+        "grace_days": spec.grace_days, "share": spec.share, "expansion": spec.target == EXPANSION,
+    }
+
+
+def _days(values: np.ndarray) -> np.ndarray:
+    """Days since EPOCH (int, -1 for none) as datetime64[D] (NaT for none)."""
+    dates = (np.datetime64(EPOCH, "D") + values.astype("timedelta64[D]")).astype("datetime64[D]")
+    dates[values < 0] = np.datetime64("NaT")
+    return dates
+
+
+def observations(*, spec: Spec, cutoff: date, steps: int, account_ids: Sequence[int] | None = None,
+                 with_labels: bool = True) -> Observations:
+    """Every paying account on each of the `steps` observation dates ending on `cutoff`, in one statement.
+
+    With `with_labels`, each row also carries its outcome as known on `cutoff` (labels.py): outcomes known only
+    later are -1 (censored), never 0.
+    """
+    from metrics.prediction.labels import LABEL_COLUMNS, LABEL_CTES, LABEL_JOINS
+
+    epoch = f"DATE '{EPOCH.isoformat()}'"
+    extra = LABEL_COLUMNS if with_labels else ()
+    sql = _rows_sql(extra, LABEL_CTES if with_labels else "", LABEL_JOINS if with_labels else "")
+    columns = [("account_id", "int8send"), (f"(o - {epoch})::int", "int4send"), ("mrr", "float8send"),
+               (f"coalesce(next_renewal - {epoch}, -1)", "int4send"), ("horizon", "int4send")]
+    columns += [(f"coalesce({feature.name}, 'NaN')", "float8send") for feature in FEATURES]
+    if with_labels:
+        columns += [("label", "int4send"), (f"(known_on - {epoch})::int", "int4send")]
+    params = statement_params(spec=spec, cutoff=cutoff, steps=steps, account_ids=account_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(sql + _packed(columns), params)
+        count, *packed = cursor.fetchone()
+        cursor.execute("SELECT id, " + ", ".join(f"coalesce(nullif({name}, ''), '(none)')" for name in CATEGORIES)
+                       + " FROM accounts_account WHERE %(account_ids)s::bigint[] IS NULL"
+                       " OR id = ANY(%(account_ids)s::bigint[])", params)
+        attributes = {row[0]: row[1:] for row in cursor.fetchall()}
+    count = int(count)
+    ids = _unpack(packed[0], ">i8", count)
+    observed_days = _unpack(packed[1], ">i4", count)
+    renewal_days = _unpack(packed[3], ">i4", count)
+    horizons = _unpack(packed[4], ">i4", count).astype("int64")
+    features = packed[5:5 + len(FEATURES)]
+    values = np.empty((count, len(FEATURES)), dtype="float64")
+    for index, raw in enumerate(features):
+        values[:, index] = _unpack(raw, ">f8", count)
+    categories = {name: np.array([attributes[account_id][position] for account_id in ids.tolist()], dtype=object)
+                  for position, name in enumerate(CATEGORIES)}
+    result = Observations(account_ids=ids.astype("int64"), observed_on=_days(observed_days),
+                          values=values, mrr=_unpack(packed[2], ">f8", count), next_renewal=_days(renewal_days),
+                          horizon_days=horizons, categories=categories)
+    if with_labels:
+        rest = packed[5 + len(FEATURES):]
+        result.label = _unpack(rest[0], ">i4", count).astype("int64")
+        result.known_on = _days(_unpack(rest[1], ">i4", count))
+    return result
+
+
+def observation_dates(*, cutoff: date, steps: int) -> list[date]:
+    return [cutoff - timedelta(days=STEP_DAYS * k) for k in range(steps)]
+
+
+def stored_health(rows: Observations) -> np.ndarray:
+    """Each row's stored health score (the tenant's health.score KPI) on its observation date: the latest
+    account value in the 35 days ending on it; NaN where there is none (no KPI, not computed then)."""
+    scores = np.full(len(rows), np.nan)
+    if not len(rows):
+        return scores
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM metrics_kpi WHERE calculator = 'health.score' ORDER BY is_active DESC, id "
+                       "LIMIT 1")
+        found = cursor.fetchone()
+        if found is None:
+            return scores
+        cursor.execute(
+            """
+            SELECT coalesce(v.value, 'NaN') FROM unnest(%s::bigint[], %s::date[]) WITH ORDINALITY AS r(account_id, o, n)
+            LEFT JOIN LATERAL (
+                SELECT mv.value FROM metrics_metricvalue mv
+                WHERE mv.account_id = r.account_id AND mv.kpi_id = %s AND mv.scope = 'account'
+                  AND mv.as_of <= r.o AND mv.as_of > r.o - 35 AND mv.value IS NOT NULL
+                ORDER BY mv.as_of DESC LIMIT 1
+            ) v ON true
+            ORDER BY r.n
+            """, [rows.account_ids.tolist(), rows.observed_on.astype(object).tolist(), found[0]])
+        scores[:] = [value for (value,) in cursor.fetchall()]
+    return scores

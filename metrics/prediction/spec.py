@@ -1,0 +1,58 @@
+"""What a prediction model is asked to predict, from a predictive KPI's cleaned parameters.
+
+Two KPIs with the same target and the same parameters share their models: a model is stored under the key
+of its spec, and that key also names the feature set, so a change of the features retires old models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+# Bumped whenever a feature's definition changes: models trained on other features are then not reused.
+FEATURES_VERSION = 1
+
+RENEWAL, EXPANSION = "renewal", "expansion"
+TARGETS = (RENEWAL, EXPANSION)
+
+# Days between two observation dates of the training frame; every window of the features is a multiple of it.
+STEP_DAYS = 30
+# Without a renewal date (and without a horizon parameter) an account's horizon is this many days.
+DEFAULT_HORIZON_DAYS = 90
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A model's question: the target, its horizon and grace, how much history to learn from."""
+
+    target: str
+    horizon_days: int | None = None  # None: through the account's next renewal date (or DEFAULT_HORIZON_DAYS)
+    grace_days: int = 30
+    share: float = 0.10  # expansion: the rise of MRR that counts as expanding
+    history_days: int = 730
+    min_events: int = 20
+    core_features: tuple[str, ...] = field(default_factory=tuple)
+    key_feature: str = ""
+    activation_events: tuple[str, ...] = field(default_factory=tuple)
+    value_event: str = ""
+
+    @property
+    def steps(self) -> int:
+        """Observation dates in the training frame: the cutoff and every STEP_DAYS before it, over the history."""
+        return self.history_days // STEP_DAYS + 1
+
+    def key(self) -> str:
+        """A stable key of everything that changes what a model learns (not the cutoff)."""
+        payload = {**asdict(self), "features_version": FEATURES_VERSION}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+    def as_json(self) -> dict:
+        return {**asdict(self), "core_features": list(self.core_features),
+                "activation_events": list(self.activation_events)}
+
+    @property
+    def horizon_text(self) -> str:
+        if self.horizon_days is None:
+            return f"through the next renewal date (or {DEFAULT_HORIZON_DAYS} days without one)"
+        return f"{self.horizon_days} days"

@@ -1,0 +1,139 @@
+"""Learning with known answers (a separable tenant, a pure-noise tenant) and the properties every model keeps:
+probabilities within 0-100, linear contributions that add up exactly, folds that never train on a label observed
+after their test date."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from metrics.prediction.explain import Explainer, drivers
+from metrics.prediction.features import CATEGORIES, FEATURE_NAMES, Observations
+from metrics.prediction.training import (
+    BOOSTED,
+    LOGISTIC,
+    Design,
+    InsufficientHistory,
+    fit_calibrated,
+    folds_of,
+    learn,
+)
+from tests.metrics.prediction import world
+from tests.metrics.prediction.conftest import UNTIL
+
+
+def test_a_separable_tenant_is_ranked_perfectly_out_of_time(spec):
+    world.build(world.separable(until=UNTIL), until=UNTIL)
+
+    learned = learn(spec, UNTIL)
+
+    pooled = learned.backtest.pooled
+    assert pooled[learned.backtest.winner]["auc"] == 1.0
+    assert all(fold["candidates"][learned.backtest.winner]["auc"] == 1.0 for fold in learned.backtest.folds)
+    assert all(fold["baselines"]["base_rate"]["auc"] == 0.5 for fold in learned.backtest.folds)
+    assert pooled[learned.backtest.winner]["brier"] < 0.01 < pooled["base_rate"]["brier"]
+    assert len(learned.backtest.folds) == 4
+
+
+def test_a_pure_noise_tenant_ranks_at_chance_and_predicts_about_the_base_rate(spec):
+    world.build(world.noise(until=UNTIL), until=UNTIL)
+
+    learned = learn(spec, UNTIL)
+
+    winner = learned.backtest.pooled[learned.backtest.winner]
+    assert 0.4 <= winner["auc"] <= 0.6
+    # Calibrated on a later slice, the probabilities stay near the observed rate: the Brier score is no better
+    # than the base rate's by more than noise, and most rows are predicted within 5 points of the rate.
+    assert abs(winner["brier"] - winner["brier_base_rate"]) < 0.005
+    rate = winner["event_rate"]
+    near = sum(band["count"] for band in winner["calibration"] if abs(band["predicted"] - rate) < 0.05)
+    assert near >= 0.85 * winner["rows"]
+    mean_predicted = sum(band["predicted"] * band["count"] for band in winner["calibration"]) / winner["rows"]
+    assert abs(mean_predicted - rate) < 0.03
+
+
+def test_no_churn_at_all_is_insufficient_with_the_reason(spec):
+    world.build([world.Customer(start=date(2024, 6, 1)) for _ in range(30)], until=UNTIL)
+
+    with pytest.raises(InsufficientHistory, match="No account churned"):
+        learn(spec, UNTIL)
+
+
+def test_a_horizon_longer_than_the_history_is_insufficient_with_the_reason(spec):
+    world.build(world.separable(until=UNTIL, accounts=30), until=UNTIL)
+
+    with pytest.raises(InsufficientHistory, match="No outcome is known yet"):
+        learn(spec.__class__(**{**spec.__dict__, "horizon_days": 720}), UNTIL)
+
+
+# --- properties --------------------------------------------------------------------------------------------
+
+def synthetic_rows(seed: int, rows: int, dates: int = 8, missing: float = 0.2) -> Observations:
+    """Random observations: features with some missing values, categories, labels tied to two features."""
+    rng = np.random.default_rng(seed)
+    first = date(2025, 1, 1)
+    observed_on = np.array([np.datetime64(first + timedelta(days=30 * int(k))) for k in rng.integers(0, dates, rows)])
+    values = rng.normal(size=(rows, len(FEATURE_NAMES)))
+    values[rng.random(values.shape) < missing] = np.nan
+    signal = np.nan_to_num(values[:, 0]) - np.nan_to_num(values[:, 3]) + rng.normal(scale=1.5, size=rows)
+    label = (signal > np.quantile(signal, 0.7)).astype("int64")
+    known_on = observed_on + rng.integers(1, 200, rows).astype("timedelta64[D]")
+    return Observations(
+        account_ids=np.arange(rows, dtype="int64"), observed_on=observed_on, values=values,
+        mrr=np.full(rows, 100.0), next_renewal=np.full(rows, np.datetime64("NaT"), dtype="datetime64[D]"),
+        categories={name: rng.choice(["a", "b", "c"], rows).astype(object) for name in CATEGORIES},
+        horizon_days=np.full(rows, 90), label=label, known_on=known_on)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), rows=st.integers(40, 400), min_events=st.integers(1, 20))
+def test_a_fold_never_trains_on_a_label_observed_after_its_test_date(seed, rows, min_events):
+    observations = synthetic_rows(seed, rows)
+
+    for fold in folds_of(observations, min_events=min_events):
+        test_on = np.datetime64(fold.test_on)
+        assert (observations.known_on[fold.train] <= test_on).all()
+        assert (observations.observed_on[fold.train] < test_on).all()
+        assert (observations.observed_on[fold.test] == test_on).all()
+        assert not (fold.train & fold.test).any()
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), algorithm=st.sampled_from([LOGISTIC, BOOSTED]))
+def test_contributions_add_up_to_the_difference_from_the_baseline(seed, algorithm):
+    observations = synthetic_rows(seed, 300)
+    design = Design.learn(observations)
+    matrix = design.matrix(observations)
+    model = fit_calibrated(algorithm, matrix, observations.label, observations.observed_on)
+    explainer = Explainer.learn(model, design, matrix)
+
+    contributions = explainer.contributions(model, matrix)
+
+    np.testing.assert_allclose(contributions.sum(axis=1), model.raw(matrix) - explainer.baseline_raw(model),
+                               atol=1e-8)
+    probability = model.probability(matrix)
+    explained, baseline = drivers(model=model, design=design, explainer=explainer, matrix=matrix,
+                                  probability=probability, sign=-1.0, top=len(explainer.names))
+    for row, row_drivers in enumerate(explained[:20]):
+        renewal_points = 100 * (1 - probability[row]) - baseline
+        assert sum(driver["points"] for driver in row_drivers) == pytest.approx(renewal_points, abs=0.05 * len(
+            row_drivers) + 1e-6)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), algorithm=st.sampled_from([LOGISTIC, BOOSTED]),
+       scale=st.sampled_from([1.0, 1e3, 1e9]))
+def test_probabilities_stay_within_0_and_1_whatever_the_input(seed, algorithm, scale):
+    observations = synthetic_rows(seed, 200)
+    design = Design.learn(observations)
+    model = fit_calibrated(algorithm, design.matrix(observations), observations.label, observations.observed_on)
+    extreme = synthetic_rows(seed + 1, 50, missing=0.5)
+    extreme.values = extreme.values * scale
+
+    probability = model.probability(design.matrix(extreme))
+
+    assert ((probability > 0) & (probability < 1)).all()
