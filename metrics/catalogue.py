@@ -35,6 +35,7 @@ REVENUE = "Monthly revenue snapshots (billing system via /api/v1/revenue/bulk)"
 USAGE = "Product usage events (via /api/v1/events/bulk), daily rollups"
 SURVEYS = "Survey answers (via /api/v1/surveys/bulk)"
 TICKETS = "Helpdesk tickets (via /api/v1/tickets/bulk)"
+PREDICTION = "The tenant's own model, trained on its history of accounts (revenue, usage, surveys, tickets)"
 
 CATALOGUE: tuple[CatalogueEntry, ...] = (
     CatalogueEntry("grr", "Gross revenue retention", "revenue.grr", Tier.RETENTION, Unit.PERCENT, Direction.HIGHER,
@@ -117,6 +118,15 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
     CatalogueEntry("cost-to-serve", "Cost to serve", "support.cost_to_serve", Tier.PROFITABILITY, Unit.CURRENCY,
                    Direction.LOWER, "What supporting a customer costs over 90 days: support time plus a share of "
                    "its CSM.", {"window_days": 90}, data_source=TICKETS),
+    CatalogueEntry("renewal-probability", "Renewal probability", "prediction.renewal", Tier.RETENTION,
+                   Unit.PERCENT, Direction.HIGHER, "How likely each customer is to still be paying through its next "
+                   "renewal, learned from who renewed and who churned before, with the reasons behind each number "
+                   "and a back-test of how far to trust it.", indicator=Indicator.LEADING, data_source=PREDICTION,
+                   poor=50, good=85),
+    CatalogueEntry("expansion-potential", "Expansion potential", "prediction.expansion", Tier.EXPANSION,
+                   Unit.PERCENT, Direction.HIGHER, "How likely each customer is to grow its recurring revenue by 10% "
+                   "or more by its next renewal, learned from who expanded before.", {"share": 0.10},
+                   indicator=Indicator.LEADING, data_source=PREDICTION, poor=5, good=30),
     CatalogueEntry("health-score", "Health score", "health.score", Tier.ADVOCACY, Unit.SCORE, Direction.HIGHER,
                    "A 0-100 composite of usage trend, seat use, adoption breadth, NPS and ticket load: red below "
                    "50, green from 75.", indicator=Indicator.LEADING, data_source="Computed from component KPIs",

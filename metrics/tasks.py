@@ -9,7 +9,7 @@ from celery import shared_task
 from django.db import connection
 from django.utils import timezone
 
-from metrics.models import KPI, Cadence, ComputationRun
+from metrics.models import KPI, Cadence, ComputationRun, PredictionModel
 from metrics.pending import pending_accounts_take
 from metrics.services import computation_run_create, computation_run_execute
 from tenants.tasks import delay_in_each_tenant
@@ -91,3 +91,19 @@ def kpis_recompute_touched_accounts() -> None:
         run = computation_run_create(as_of=timezone.localdate(), trigger=ComputationRun.Trigger.INGEST,
                                      account_ids=account_ids)
         computation_run_execute(run=run)
+
+
+@shared_task(ignore_result=True)
+def prediction_models_train(slugs: list[str] | None = None, cutoff: str | None = None,
+                            trigger: str = PredictionModel.Trigger.SCHEDULE) -> None:
+    """A new model version for each predictive KPI (or those named), on what was known on `cutoff` (default:
+    yesterday, the last complete day, the date the nightly computation values)."""
+    from metrics.prediction.services import prediction_models_train as train
+
+    day = date.fromisoformat(cutoff) if cutoff else timezone.localdate() - timedelta(days=1)
+    train(cutoff=day, trigger=trigger, slugs=slugs)
+
+
+@shared_task(ignore_result=True)
+def prediction_models_train_all_tenants() -> None:
+    delay_in_each_tenant(prediction_models_train)

@@ -41,6 +41,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "metrics.tasks.kpis_compute_scheduled_all_tenants",
         "schedule": crontab(hour=2, minute=0),
     },
+    "train-prediction-models": {
+        # A new version of each tenant's predictive models every week, before that night's computation uses it.
+        "task": "metrics.tasks.prediction_models_train_all_tenants",
+        "schedule": crontab(hour=1, minute=15, day_of_week=0),
+    },
     "escalate-overdue-tasks": {
         "task": "playbooks.tasks.tasks_escalate_all_tenants",
         "schedule": crontab(minute="*/10"),

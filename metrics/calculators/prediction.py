@@ -56,7 +56,7 @@ class PredictiveCalculator(Calculator):
     params = dict(_COMMON_PARAMS)
 
     def spec(self, params: dict) -> Spec:
-        return Spec(target=self.target, horizon_days=params["horizon_days"], grace_days=params["grace_days"],
+        return Spec(target=self.target, horizon_days=params["horizon_days"], grace_days=params.get("grace_days", 0),
                     share=params.get("share", 0.10), history_days=params["history_days"],
                     min_events=params["min_events"], core_features=tuple(params["core_features"]),
                     key_feature=params["key_feature"], activation_events=tuple(params["activation_events"]),
@@ -118,7 +118,7 @@ class ExpansionPotential(PredictiveCalculator):
     name = "Expansion potential"
     target = EXPANSION
     expected = "expected_expanding"
-    params = {**_COMMON_PARAMS,
+    params = {**{name: param for name, param in _COMMON_PARAMS.items() if name != "grace_days"},
               "share": Param(float, default=0.10, minimum=0.01, maximum=10,
                              help="The rise of MRR that counts as expanding: 0.10 is 10%.")}
     formula = (

@@ -175,3 +175,35 @@ def account_predictions(*, spec: Spec, as_of: date, retrain_days: int, account_i
             **common[index], **model_facts, "probability": round(float(probability[index]), 6),
             "expected_arr": round(float(probability[index] * arr[index]), 2), "drivers": explained[index]})
         for index, account_id in enumerate(rows.account_ids.tolist())]
+
+
+def predictive_kpis(slugs: Sequence[str] | None = None) -> list:
+    """The active KPIs computed by a predictive calculator (or those of `slugs`, active or not)."""
+    from metrics.models import KPI
+
+    kpis = KPI.objects.filter(calculator__startswith="prediction.")
+    return list(kpis.filter(slug__in=slugs) if slugs else kpis.filter(is_active=True))
+
+
+def kpi_spec(kpi) -> Spec:
+    """The question a predictive KPI's model answers (CalculatorError when its parameters are broken)."""
+    from metrics.calculators import calculator_for
+
+    calculator = calculator_for(kpi.calculator)
+    return calculator.spec(calculator.clean_params(kpi.params))
+
+
+def prediction_models_train(*, cutoff: date, trigger: str, slugs: Sequence[str] | None = None) -> list[PredictionModel]:
+    """A new version for each predictive KPI (the active ones, or those named) on what was known on `cutoff`.
+    A KPI whose parameters are broken is skipped and logged: one bad KPI does not stop the others."""
+    from metrics.calculators import CalculatorError
+
+    trained = []
+    for kpi in predictive_kpis(slugs):
+        try:
+            spec = kpi_spec(kpi)
+        except CalculatorError:
+            logger.exception("Predictive KPI %s has broken parameters; no model trained", kpi.slug)
+            continue
+        trained.append(prediction_model_train(spec=spec, cutoff=cutoff, trigger=trigger, kpi_slug=kpi.slug))
+    return trained

@@ -45,6 +45,8 @@ def _parameters(lines: list[str]) -> dict[str, str]:
 
 def _written(default) -> str:
     """A default as the page writes it: 12, 0.8, logo, `a, b` for a list, `usage-trend 2, ...` for components."""
+    if default is None:
+        return "none"
     if isinstance(default, bool):
         return "yes" if default else "no"
     if isinstance(default, int | float):

@@ -1,0 +1,224 @@
+"""Renewal probability and expansion potential as KPIs: stored values with drivers, honest history (no value for
+t depends on anything after t), nulls with their reason, bad parameters refused, scheduled runs that never
+crash."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from django.db import connection
+
+from metrics.models import ComputationRun, MetricValue, PredictionModel
+from metrics.services import kpi_compute, kpi_create, kpis_compute
+from tests.integrations.conftest import post_json
+from tests.metrics.prediction import world
+from tests.metrics.prediction.conftest import EVENTS, UNTIL, renewal_kpi
+
+
+def _values(kpi, as_of: date) -> dict:
+    """{subject: (value, numerator, details without the model's row id)} of a KPI on a date."""
+    result = {}
+    for row in MetricValue.objects.filter(kpi=kpi, as_of=as_of):
+        details = {key: value for key, value in (row.details or {}).items() if key not in ("model_id",)}
+        result[(row.scope, row.account_id, row.dimension, row.segment)] = (row.value, row.numerator, details)
+    return result
+
+
+def test_every_paying_account_gets_a_probability_with_its_drivers_and_the_portfolio_the_expected_renewals():
+    ids = world.build(world.separable(until=UNTIL), until=UNTIL)
+    kpi = renewal_kpi()
+
+    kpi_compute(kpi=kpi, as_of=UNTIL)
+
+    accounts = MetricValue.objects.filter(kpi=kpi, as_of=UNTIL, scope="account")
+    paying = {row.account_id: row for row in accounts if row.value is not None}
+    assert len(paying) == 80 and set(paying) <= set(ids)  # the 40 churned ones pay nothing on the date
+    assert all(0 <= row.value <= 100 for row in paying.values())
+    sample = next(iter(paying.values()))
+    assert sample.details["model_cutoff"] <= UNTIL.isoformat()
+    assert sample.details["arr"] == 12000 and sample.details["horizon_days"] == 90
+    # Every one of them renews in this world and looks like the average renewing account: nothing moves it.
+    assert sample.details["drivers"] == [] and sample.value > 99
+    portfolio = MetricValue.objects.get(kpi=kpi, as_of=UNTIL, scope="portfolio")
+    assert portfolio.value == pytest.approx(sum(row.value for row in paying.values()) / 80)
+    assert portfolio.numerator == pytest.approx(sum(row.numerator for row in paying.values()))
+    assert portfolio.details["expected_renewing"] == pytest.approx(portfolio.numerator, abs=0.01)
+    assert portfolio.details["expected_renewing_arr"] == pytest.approx(12000 * portfolio.numerator, rel=1e-3)
+    assert portfolio.details["accounts"] == 80
+
+
+def test_silent_accounts_are_given_a_low_probability_and_silence_is_their_top_driver():
+    customers = world.separable(until=UNTIL)
+    customers.append(world.Customer(start=date(2024, 9, 1), silent_from=UNTIL - timedelta(days=40)))
+    ids = world.build(customers, until=UNTIL)
+    kpi = renewal_kpi()
+
+    kpi_compute(kpi=kpi, as_of=UNTIL)
+
+    silent = MetricValue.objects.get(kpi=kpi, as_of=UNTIL, account_id=ids[-1])
+    others = MetricValue.objects.filter(kpi=kpi, as_of=UNTIL, scope="account", value__isnull=False).exclude(
+        account_id=ids[-1])
+    assert silent.value < 50 < min(row.value for row in others)
+    top = silent.details["drivers"][0]
+    assert top["points"] < -20 and top["feature"] in ("days_since_last_use", "events_30", "active_days_30")
+    assert {"feature", "label", "says", "points", "log_odds"} == set(top)
+
+
+def test_changing_data_after_t_changes_no_value_for_t():
+    ids = world.build(world.separable(until=UNTIL), until=UNTIL)
+    kpi = renewal_kpi()
+    t = UNTIL - timedelta(days=45)
+    kpi_compute(kpi=kpi, as_of=t)
+    before = _values(kpi, t)
+
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE accounts_usagedaily SET events = 0 WHERE day > %s", [t])
+        cursor.execute("DELETE FROM accounts_userdaily WHERE day > %s", [t])
+        cursor.execute("UPDATE accounts_revenuesnapshot SET mrr = 0 WHERE month > %s AND account_id = ANY(%s)",
+                       [t, ids[:30]])
+        cursor.execute("INSERT INTO accounts_surveyresponse (account_id, external_id, kind, score, comment, "
+                       "respondent, responded_at) SELECT id, 'late-' || id, 'nps', 0, '', '', %s "
+                       "FROM accounts_account", [UNTIL])
+    PredictionModel.objects.all().delete()  # and trained again, on the changed data
+    kpi_compute(kpi=kpi, as_of=t)
+
+    assert _values(kpi, t) == before
+    assert PredictionModel.objects.get().cutoff == t
+
+
+def test_a_backfill_is_a_true_back_test_each_date_made_by_a_model_trained_on_or_before_it():
+    world.build(world.separable(until=UNTIL), until=UNTIL)
+    kpi = renewal_kpi(retrain_days=20)
+    days = [UNTIL - timedelta(days=days) for days in (60, 45, 30, 15, 0)]
+
+    for day in days:
+        kpi_compute(kpi=kpi, as_of=day)
+
+    for day in days:
+        cutoffs = {row.details["model_cutoff"] for row in MetricValue.objects.filter(
+            kpi=kpi, as_of=day, scope="account", value__isnull=False)}
+        assert len(cutoffs) == 1 and cutoffs.pop() <= day.isoformat()
+    assert sorted(PredictionModel.objects.values_list("cutoff", flat=True)) == [days[0], days[2], days[4]]
+    for model in PredictionModel.objects.all():
+        for fold in model.metrics["folds"]:
+            assert fold["train_known_by"] <= fold["test_on"] < model.cutoff.isoformat()
+
+
+def test_a_tenant_without_churn_gets_nulls_with_the_reason_and_its_scheduled_run_succeeds():
+    world.build([world.Customer(start=date(2024, 6, 1)) for _ in range(25)], until=UNTIL)
+    renewal_kpi()
+
+    run = kpis_compute(as_of=UNTIL, trigger=ComputationRun.Trigger.SCHEDULE)
+
+    assert run.status == ComputationRun.Status.SUCCEEDED, run.errors
+    values = MetricValue.objects.filter(as_of=UNTIL)
+    assert values.filter(scope="account").count() == 25
+    assert all(row.value is None and "No account churned" in row.details["reason"] for row in values)
+    assert PredictionModel.objects.get().status == PredictionModel.Status.INSUFFICIENT
+
+
+def test_an_account_without_revenue_gets_a_null_with_the_reason():
+    ids = world.build(world.separable(until=UNTIL), until=UNTIL)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM accounts_revenuesnapshot WHERE account_id = %s", [ids[1]])
+    kpi = renewal_kpi()
+
+    kpi_compute(kpi=kpi, as_of=UNTIL)
+
+    value = MetricValue.objects.get(kpi=kpi, as_of=UNTIL, account_id=ids[1])
+    assert value.value is None and value.details == {"reason": f"No revenue recorded on or before {UNTIL}."}
+
+
+def test_a_horizon_longer_than_the_history_gives_nulls_with_the_reason():
+    world.build(world.separable(until=UNTIL, accounts=30), until=UNTIL)
+    kpi = renewal_kpi(horizon_days=720)
+
+    kpi_compute(kpi=kpi, as_of=UNTIL)
+
+    portfolio = MetricValue.objects.get(kpi=kpi, as_of=UNTIL, scope="portfolio")
+    assert portfolio.value is None and "No outcome is known yet" in portfolio.details["reason"]
+
+
+def test_expansion_potential_learns_who_grows():
+    customers = []
+    for index in range(90):
+        start = date(2024, 6, 1)
+        if index % 3 == 0:  # grows 50% at a month start; used the product ten times as much from 60 days before
+            grow = world.month_start(UNTIL - timedelta(days=40 + 4 * index))
+            customers.append(world.Customer(start=start, expand_on=grow, expanded_mrr=1500, events=10))
+        else:
+            customers.append(world.Customer(start=start, events=10))
+    world.build(customers, until=UNTIL)
+    kpi = kpi_create(slug="expansion-potential", name="Expansion potential", calculator="prediction.expansion",
+                     params={**EVENTS, "horizon_days": 90, "min_events": 5, "share": 0.2},
+                     definition="Likelihood to grow.", tier="expansion", indicator="leading", unit="percent")
+
+    kpi_compute(kpi=kpi, as_of=UNTIL)
+
+    model = PredictionModel.objects.get()
+    assert model.target == "expansion" and model.events > 0, model.reason
+    portfolio = MetricValue.objects.get(kpi=kpi, as_of=UNTIL, scope="portfolio")
+    assert portfolio.details["expected_expanding"] == pytest.approx(portfolio.numerator, abs=0.01)
+    assert all(0 <= row.value <= 100 for row in MetricValue.objects.filter(kpi=kpi, scope="account",
+                                                                            value__isnull=False))
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"horizon_days": 0}, "horizon_days"),
+    ({"horizon_days": 1000}, "horizon_days"),
+    ({"grace_days": -1}, "grace_days"),
+    ({"min_events": 1}, "min_events"),
+    ({"share": 50}, "share"),
+    ({"history_days": "long"}, "history_days"),
+    ({"horizon": 90}, "horizon"),
+])
+def test_parameters_out_of_range_are_refused_with_400_naming_them(client, admin_key, params, message):
+    response = post_json(client, "/api/v1/kpis/", {
+        "slug": "expansion-potential", "name": "Expansion potential", "calculator": "prediction.expansion",
+        "params": params, "definition": "Likelihood to grow.", "tier": "expansion", "indicator": "leading",
+        "unit": "percent"}, admin_key)
+
+    assert response.status_code == 400
+    assert message in response.json()["errors"][0]["message"] or message in response.content.decode()
+
+
+def test_the_command_trains_a_version_on_demand_and_says_how_it_did(tenant):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    world.build(world.separable(until=UNTIL), until=UNTIL)
+    renewal_kpi()
+    out = StringIO()
+
+    call_command("predict_train", tenant=tenant.slug, kpi=["renewal-probability"], as_of=UNTIL.isoformat(), stdout=out)
+
+    model = PredictionModel.objects.get()
+    assert (model.cutoff, model.trigger, model.kpi_slug, model.version) == (UNTIL, "manual", "renewal-probability", 1)
+    assert "back-test AUC 1.000" in out.getvalue()
+
+
+def test_the_scheduled_task_trains_yesterday_for_every_predictive_kpi():
+    import time_machine
+
+    from metrics.tasks import prediction_models_train
+
+    world.build(world.separable(until=UNTIL, accounts=30), until=UNTIL)
+    renewal_kpi()
+
+    with time_machine.travel(datetime.combine(UNTIL + timedelta(days=1), time(12), UTC), tick=False):
+        prediction_models_train()
+
+    model = PredictionModel.objects.get()
+    assert (model.cutoff, model.trigger) == (UNTIL, "schedule")
+
+
+def test_the_command_refuses_a_kpi_that_is_not_predictive(tenant):
+    from django.core.management import CommandError, call_command
+
+    kpi_create(slug="nps", name="NPS", calculator="surveys.nps", params={"window_days": 30},
+               definition="Promoters minus detractors.", tier="advocacy", indicator="lagging", unit="score")
+
+    with pytest.raises(CommandError, match="Not predictive KPI"):
+        call_command("predict_train", tenant=tenant.slug, kpi=["nps"])
