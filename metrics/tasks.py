@@ -98,7 +98,7 @@ def prediction_models_train(slugs: list[str] | None = None, cutoff: str | None =
                             trigger: str = PredictionModel.Trigger.SCHEDULE) -> None:
     """A new model version for each predictive KPI (or those named), on what was known on `cutoff` (default:
     yesterday, the last complete day, the date the nightly computation values)."""
-    from metrics.prediction.services import prediction_models_train as train
+    from metrics.predictive import prediction_models_train as train
 
     day = date.fromisoformat(cutoff) if cutoff else timezone.localdate() - timedelta(days=1)
     train(cutoff=day, trigger=trigger, slugs=slugs)

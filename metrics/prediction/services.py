@@ -28,8 +28,9 @@ from django.db.models import Max
 from metrics.models import PredictionModel
 from metrics.prediction.explain import drivers
 from metrics.prediction.features import observations
+from metrics.prediction.learning import learn
 from metrics.prediction.spec import EXPANSION, Spec
-from metrics.prediction.training import ALGORITHMS, HYPERPARAMETERS, InsufficientHistory, learn, one_thread
+from metrics.prediction.training import ALGORITHMS, HYPERPARAMETERS, InsufficientHistory, one_thread
 
 logger = logging.getLogger(__name__)
 _LOADED: OrderedDict[tuple[str, int], dict] = OrderedDict()
@@ -176,34 +177,3 @@ def account_predictions(*, spec: Spec, as_of: date, retrain_days: int, account_i
             "expected_arr": round(float(probability[index] * arr[index]), 2), "drivers": explained[index]})
         for index, account_id in enumerate(rows.account_ids.tolist())]
 
-
-def predictive_kpis(slugs: Sequence[str] | None = None) -> list:
-    """The active KPIs computed by a predictive calculator (or those of `slugs`, active or not)."""
-    from metrics.models import KPI
-
-    kpis = KPI.objects.filter(calculator__startswith="prediction.")
-    return list(kpis.filter(slug__in=slugs) if slugs else kpis.filter(is_active=True))
-
-
-def kpi_spec(kpi) -> Spec:
-    """The question a predictive KPI's model answers (CalculatorError when its parameters are broken)."""
-    from metrics.calculators import calculator_for
-
-    calculator = calculator_for(kpi.calculator)
-    return calculator.spec(calculator.clean_params(kpi.params))
-
-
-def prediction_models_train(*, cutoff: date, trigger: str, slugs: Sequence[str] | None = None) -> list[PredictionModel]:
-    """A new version for each predictive KPI (the active ones, or those named) on what was known on `cutoff`.
-    A KPI whose parameters are broken is skipped and logged: one bad KPI does not stop the others."""
-    from metrics.calculators import CalculatorError
-
-    trained = []
-    for kpi in predictive_kpis(slugs):
-        try:
-            spec = kpi_spec(kpi)
-        except CalculatorError:
-            logger.exception("Predictive KPI %s has broken parameters; no model trained", kpi.slug)
-            continue
-        trained.append(prediction_model_train(spec=spec, cutoff=cutoff, trigger=trigger, kpi_slug=kpi.slug))
-    return trained

@@ -8,7 +8,7 @@ from django_tenants.utils import tenant_context
 
 from metrics.management.commands._tenant import kpis_by_slug, parse_date, tenant_by_slug
 from metrics.models import PredictionModel
-from metrics.prediction.services import prediction_models_train, predictive_kpis
+from metrics.predictive import prediction_models_train, predictive_kpis
 
 
 class Command(BaseCommand):

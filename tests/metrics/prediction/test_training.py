@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from metrics.prediction.explain import Explainer, drivers
 from metrics.prediction.features import CATEGORIES, FEATURE_NAMES, Observations
+from metrics.prediction.learning import learn
 from metrics.prediction.training import (
     BOOSTED,
     LOGISTIC,
@@ -20,7 +21,6 @@ from metrics.prediction.training import (
     InsufficientHistory,
     fit_calibrated,
     folds_of,
-    learn,
 )
 from tests.metrics.prediction import world
 from tests.metrics.prediction.conftest import UNTIL

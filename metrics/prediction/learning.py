@@ -1,0 +1,97 @@
+"""Learning a tenant's model from its history: rows, the back-test, the final calibrated model and its explainer
+(the procedure is described in training.py's docstring), or the reason the history cannot support one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+
+from metrics.prediction.explain import Explainer
+from metrics.prediction.features import Observations, observations, stored_health
+from metrics.prediction.spec import EXPANSION
+from metrics.prediction.training import (
+    MAX_FOLDS,
+    BackTest,
+    Calibrated,
+    Design,
+    InsufficientHistory,
+    backtest,
+    fit_calibrated,
+    one_thread,
+    usage_trend_risk,
+)
+
+
+@dataclass
+class Learned:
+    """A trained model with what is stored beside it."""
+
+    design: Design
+    model: Calibrated
+    explainer: Explainer
+    backtest: BackTest
+    rows: int
+    events: int
+    censored: int
+    observed_from: date
+    observed_until: date
+
+
+def _outcome_words(expansion: bool) -> tuple[str, str]:
+    return ("expanded", "did not expand") if expansion else ("churned", "renewed")
+
+
+def learn(spec, cutoff: date) -> Learned:
+    """Train, back-test and calibrate a model for `spec` on what was known on `cutoff`; InsufficientHistory
+    (with the reason in plain words) when the history cannot support one."""
+    with one_thread():
+        return _learn(spec, cutoff)
+
+
+def _learn(spec, cutoff: date) -> Learned:
+    expansion = spec.target == EXPANSION
+    event, non_event = _outcome_words(expansion)
+    everything = observations(spec=spec, cutoff=cutoff, steps=spec.steps, with_labels=True)
+    if not len(everything):
+        raise InsufficientHistory(f"No account was paying (a revenue snapshot with MRR above 0) on any observation "
+                                  f"date of the {spec.history_days} days up to {cutoff}.")
+    known = everything.label >= 0
+    rows = everything.subset(known)
+    censored = int((~known).sum())
+    if not len(rows):
+        first = everything.observed_on.min().astype(object)
+        raise InsufficientHistory(
+            f"No outcome is known yet: the history starts on {first}, and an observation's outcome is known only "
+            f"after its horizon ({spec.horizon_text}) and the grace days, all after {cutoff}.")
+    events = int(rows.label.sum())
+    if events == 0:
+        raise InsufficientHistory(f"No account {event} within its horizon in the {len(rows)} observations whose "
+                                  f"outcome is known: there is nothing to learn from yet.")
+    if events < spec.min_events or len(rows) - events < spec.min_events:
+        raise InsufficientHistory(
+            f"Too little history: {events} observations {event} and {len(rows) - events} {non_event} (outcomes "
+            f"known by {cutoff}); at least {spec.min_events} of each are needed.")
+    design = Design.learn(rows)
+    matrix = design.matrix(rows)
+    result = backtest(rows, design, min_events=spec.min_events, health_risk=_health_risk(rows, expansion,
+                                                                                           stored_health),
+                      usage_risk=usage_trend_risk(rows, expansion=expansion))
+    model = fit_calibrated(result.winner, matrix, rows.label, rows.observed_on)
+    return Learned(design=design, model=model, explainer=Explainer.learn(model, design, matrix), backtest=result,
+                   rows=len(rows), events=events, censored=censored,
+                   observed_from=rows.observed_on.min().astype(object),
+                   observed_until=rows.observed_on.max().astype(object))
+
+
+def _health_risk(rows: Observations, expansion: bool, lookup) -> np.ndarray:
+    """The stored health score as a ranker over the back-test's test rows (NaN elsewhere): low health ranks
+    riskier (or, for expansion, high health ranks likelier to expand). Only the test rows are looked up."""
+    risk = np.full(len(rows), np.nan)
+    tested = np.zeros(len(rows), dtype=bool)
+    for test_on in sorted(np.unique(rows.observed_on), reverse=True)[: MAX_FOLDS * 3]:
+        tested |= rows.observed_on == test_on
+    scores = lookup(rows.subset(tested))
+    risk[tested] = scores if expansion else -scores
+    return risk
