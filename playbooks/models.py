@@ -194,6 +194,27 @@ class Task(models.Model):
         return f"{self.title} at {self.account.name}"
 
 
+class TaskReason(models.Model):
+    """Another run's reason for an open task: a playbook that would have opened a second open task of the same
+    kind for the same account links its run (and so its breach) to the task already open instead. Completing
+    the task completes the linked step too; the run whose breach recovers hands the task on to a linked run."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="reasons")
+    run = models.ForeignKey(PlaybookRun, on_delete=models.CASCADE, related_name="linked_reasons")
+    step = models.ForeignKey(PlaybookStep, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # A run's step is served once: by a task of its own or by one link.
+            models.UniqueConstraint(fields=["run", "step"], name="task_reason_one_per_run_and_step"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run} -> task {self.task_id}"
+
+
 class TaskEvent(models.Model):
     """The task's history: created, started, snoozed, reassigned, escalated, commented, completed."""
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from metrics.alerts import sla_hours
@@ -25,9 +26,13 @@ from playbooks.models import (
     Task,
     TaskEvent,
     TaskOutcome,
+    TaskReason,
     TaskStatus,
     Trigger,
 )
+
+# Worst first: a task linked to a second reason takes the worse severity (and its sooner response).
+SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
 
 class PlaybookError(Exception):
@@ -68,8 +73,58 @@ def _filled(text: str, placeholders: dict[str, str]) -> str:
         return text
 
 
+def _reason_text(run: PlaybookRun) -> str:
+    """Why a run exists, in one line: its playbook and, for an alert, the KPI's value against the threshold."""
+    breach = run.breach
+    if breach is None:
+        return run.playbook.name
+    placeholders = _placeholders(run)
+    return (f"{run.playbook.name}: {breach.kpi.name} at {placeholders['value'] or '—'} "
+            f"(threshold {placeholders['threshold'] or '—'})")
+
+
+def _open_task_of_same_kind(run: PlaybookRun, step: PlaybookStep) -> Task | None:
+    """The account's open playbook task of the step's kind from another run, the oldest, if any."""
+    return (Task.objects.filter(account=run.account_id, kind=step.kind, status__in=ACTIVE_TASK_STATUSES,
+                                run__isnull=False).exclude(run=run).order_by("created_at", "id").first())
+
+
+def _task_link(*, task: Task, run: PlaybookRun, step: PlaybookStep, severity: str, now: datetime) -> Task | None:
+    """Give the open task the run's step as one more reason instead of opening a second task; the worse
+    severity wins, with the sooner response it asks for."""
+    try:
+        with transaction.atomic():
+            TaskReason.objects.create(task=task, run=run, step=step)
+    except IntegrityError:
+        return None  # this step is linked already
+    changes = {}
+    if SEVERITY_RANK.get(severity, 9) < SEVERITY_RANK.get(task.severity, 9):
+        changes["severity"] = severity
+        changes["respond_by"] = min(task.respond_by, now + timedelta(hours=sla_hours(severity)))
+    if changes:
+        Task.objects.filter(pk=task.pk).update(**changes)
+        for name, value in changes.items():
+            setattr(task, name, value)
+    TaskEvent.objects.create(task=task, kind="linked", note=f"Also for {_reason_text(run)}")
+    return task
+
+
 def _task_create(*, run: PlaybookRun, step: PlaybookStep, now: datetime) -> Task | None:
+    """The step's task, or the account's open task of the same kind from another playbook, linked to this run
+    (one open "call them" per account, whatever the number of playbooks that want it); None when the step is
+    served already."""
+    if Task.objects.filter(run=run, step=step).exists() or TaskReason.objects.filter(run=run, step=step).exists():
+        return None
     severity = run.breach.severity if run.breach else "medium"
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        # Two playbooks starting at once for one account must not both find no open task and open two.
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':tasks:' || %s))",
+                       [str(run.account_id)])
+    open_task = _open_task_of_same_kind(run, step)
+    if open_task is not None:
+        return _task_link(task=open_task, run=run, step=step, severity=severity, now=now)
     assignee = _assignee(step, run)
     placeholders = _placeholders(run)
     try:
@@ -135,6 +190,21 @@ def runs_start_for_breaches(*, breach_ids: list[int]) -> list[PlaybookRun]:
     return runs
 
 
+def _tasks_hand_over_or_cancel(run: PlaybookRun) -> None:
+    """A closed run's open tasks are cancelled, but one that also serves another active run (a linked reason)
+    is handed over to it and stays open."""
+    for task in Task.objects.filter(run=run, status__in=ACTIVE_TASK_STATUSES):
+        reason = (TaskReason.objects.filter(task=task, run__status=RunStatus.ACTIVE).select_related("run__playbook")
+                  .order_by("created_at", "id").first())
+        if reason is None:
+            Task.objects.filter(pk=task.pk, status__in=ACTIVE_TASK_STATUSES).update(status=TaskStatus.CANCELLED)
+            continue
+        Task.objects.filter(pk=task.pk).update(run=reason.run, step=reason.step)
+        reason.delete()
+        TaskEvent.objects.create(task=task, kind="handed_over",
+                                 note=f"{run.playbook.name} closed; still open for {_reason_text(reason.run)}")
+
+
 def runs_close_for_recovered_breaches(*, breach_ids: list[int]) -> int:
     """Exit criterion: a run whose breach resolved is closed and its open tasks cancelled."""
     closed = 0
@@ -144,7 +214,7 @@ def runs_close_for_recovered_breaches(*, breach_ids: list[int]) -> int:
             if PlaybookRun.objects.filter(pk=run.pk, status=RunStatus.ACTIVE).update(
                     status=RunStatus.CLOSED_BY_RECOVERY, finished_at=timezone.now(),
                     outcome="The KPI recovered past its threshold."):
-                Task.objects.filter(run=run, status__in=ACTIVE_TASK_STATUSES).update(status=TaskStatus.CANCELLED)
+                _tasks_hand_over_or_cancel(run)
                 run_finished_announce(run.pk)
                 closed += 1
     return closed
@@ -188,16 +258,24 @@ def task_complete(*, task: Task, user, outcome: str, note: str = "", now: dateti
     if task.decision_id is not None:
         _decision_follows(task, user)
         return True
-    run = task.run
+    _run_advance(run=task.run, step=task.step, now=now)
+    for reason in TaskReason.objects.filter(task=task, run__status=RunStatus.ACTIVE).select_related(
+            "run__playbook", "step"):
+        _run_advance(run=reason.run, step=reason.step, now=now)
+    return True
+
+
+def _run_advance(*, run: PlaybookRun, step: PlaybookStep, now: datetime) -> None:
+    """The run's step is done: in a sequence its next step starts; a run with nothing left open completes."""
     if run.playbook.mode == Mode.SEQUENCE:
-        following = run.playbook.steps.filter(position__gt=task.step.position).order_by("position").first()
+        following = run.playbook.steps.filter(position__gt=step.position).order_by("position").first()
         if following is not None:
             _task_create(run=run, step=following, now=now)
-            return True
-    if not run.tasks.filter(status__in=ACTIVE_TASK_STATUSES).exists() and PlaybookRun.objects.filter(
-            pk=run.pk, status=RunStatus.ACTIVE).update(status=RunStatus.COMPLETED, finished_at=now):
+            return
+    still_open = Task.objects.filter(Q(run=run) | Q(reasons__run=run), status__in=ACTIVE_TASK_STATUSES)
+    if not still_open.exists() and PlaybookRun.objects.filter(pk=run.pk, status=RunStatus.ACTIVE).update(
+            status=RunStatus.COMPLETED, finished_at=now):
         run_finished_announce(run.pk)
-    return True
 
 
 def task_snooze(*, task: Task, user, until: datetime, reason: str) -> bool:

@@ -3,7 +3,6 @@ from django.urls import path
 from playbooks import views
 
 urlpatterns = [
-    path("tasks/<int:pk>/complete/", views.task_complete_view, name="task_complete"),
     path("accounts/<int:account_id>/playbooks/start/", views.playbook_start_view, name="playbook_start"),
     path("playbooks/", views.playbook_list, name="playbook_list"),
     path("playbooks/new/", views.playbook_edit, name="playbook_new"),

@@ -1,9 +1,8 @@
-"""The CSM's work (their inbox of tasks and their accounts; completing a task from it), and the playbooks
-pages: the list, a playbook with its effectiveness, and the editor."""
+"""The playbooks pages: the list, a playbook with its effectiveness, and the editor; starting a playbook for an
+account from its page."""
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -12,38 +11,9 @@ from django.views.decorators.http import require_POST
 
 from playbooks.effectiveness import effectiveness_explained, playbook_effectiveness, playbooks_effectiveness
 from playbooks.forms import PlaybookForm, WindowForm, playbook_editor_save, step_formset
-from playbooks.models import Playbook, Task, TaskOutcome
-from playbooks.services import task_complete
+from playbooks.models import Playbook
 from users.models import Role
 from users.permissions import admin_required
-
-
-class CompleteForm(forms.Form):
-    outcome = forms.ChoiceField(choices=TaskOutcome.choices)
-    note = forms.CharField(required=False, max_length=2000)
-
-
-@require_POST
-def task_complete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """Complete a task from My work. From htmx the row is swapped out in place (kept when refused) and the
-    status line says what happened; without script, a redirect back with a message."""
-    task = get_object_or_404(Task.objects.select_related("account", "run__playbook", "decision__review"), pk=pk)
-    if task.assignee_id != request.user.pk:
-        raise PermissionDenied("Only the assignee completes a task.")
-    form = CompleteForm(request.POST)
-    if not form.is_valid():
-        done, message = False, "Choose an outcome to complete the task."
-    elif task_complete(task=task, user=request.user, **form.cleaned_data):
-        done, message = True, f"Completed: {task.title}."
-    else:
-        done, message = True, f"'{task.title}' was already closed."
-    if request.headers.get("HX-Request") == "true":
-        response = render(request, "playbooks/_task_completed.html", {"message": message})
-        if not done:
-            response["HX-Reswap"] = "none"  # the row stays as it is; only the status line changes
-        return response
-    (messages.success if done else messages.error)(request, message)
-    return redirect("my_work")
 
 
 @require_POST

@@ -78,30 +78,82 @@ def sparkline(values: Sequence[float | None], width: int = 120, height: int = 32
     )
 
 
+def _segments(points: Sequence[tuple[date, float | None]]) -> list[list[tuple[date, float]]]:
+    """Runs of consecutive known values: a missing value breaks the line (a gap is drawn as a gap, never as 0)."""
+    runs: list[list[tuple[date, float]]] = [[]]
+    for day, value in points:
+        if value is None:
+            if runs[-1]:
+                runs.append([])
+            continue
+        runs[-1].append((day, value))
+    return [run for run in runs if run]
+
+
+def _value_range(values: Sequence[float]) -> tuple[float, float]:
+    """The y range: the values and the reference lines, with some room; a constant series sits mid-chart."""
+    low, high = min(values), max(values)
+    if high == low:
+        pad = abs(high) * 0.1 or 1.0
+        return low - pad, high + pad
+    pad = (high - low) * 0.08
+    return low - pad, high + pad
+
+
 @register.simple_tag
 def kpi_chart(dates: Sequence[date], values: Sequence[float | None], annotations: Sequence = (), unit: str = "",
-              width: int = 640, height: int = 160, label: str = "trend", axes: bool = True) -> SafeString:
-    """A line of the values over their dates with each annotation as a numbered dashed marker on its date
-    (numbered like the list of notes beside the chart, which is the chart's text alternative).
-    `axes` adds the lowest and highest value and the first and last date; small tiles leave them out."""
-    points = [(day, value) for day, value in zip(dates, values, strict=True) if value is not None]
-    if len(points) < 2:
+              width: int = 640, height: int = 160, label: str = "trend", axes: bool = True,
+              threshold: float | None = None, target: float | None = None) -> SafeString:
+    """A line of the values over their dates, readable without a legend: gaps stay gaps, each point shows its
+    date and value on hover (and to assistive technology through its title), the threshold and target are
+    dashed lines named at their end, the axes have ticks (three values, three dates), and each annotation is a
+    numbered dashed marker on its date (numbered like the list of notes beside the chart). `axes=False` draws
+    the small tile version: the line, the target line and the markers only."""
+    known = [value for value in values if value is not None]
+    if len(known) < 2:
         return mark_safe("")
-    left, right, top, bottom = (64, 8, 8, 22) if axes else (2, 2, 4, 2)
+    left, right, top, bottom = (64, 70, 10, 24) if axes else (2, 2, 4, 2)
     first, last = dates[0], dates[-1]
     days = (last - first).days or 1
-    low = min(value for _, value in points)
-    high = max(value for _, value in points)
-    span = (high - low) or 1.0
+    references = [line for line in (threshold, target) if line is not None]
+    low, high = _value_range(known + references)
 
     def x(day: date) -> float:
         return left + (day - first).days * (width - left - right) / days
 
     def y(value: float) -> float:
-        return height - bottom - (value - low) * (height - top - bottom) / span
+        return height - bottom - (value - low) * (height - top - bottom) / (high - low)
 
-    line = " ".join(f"{x(day):.1f},{y(value):.1f}" for day, value in points)
-    parts = [format_html('<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{}"/>', line)]
+    parts = []
+    if axes:
+        ticks = [low + (high - low) * share for share in (0.1, 0.5, 0.9)]
+        tick_days = [first, first + (last - first) / 2, last]
+        parts.append(format_html_join("", '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
+                                          '<text x="{}" y="{}" text-anchor="end">{}</text>',
+                                      ((left, width - right, f"{y(tick):.1f}", f"{y(tick):.1f}", left - 6,
+                                        f"{y(tick) + 4:.1f}", kpi_value(tick, unit)) for tick in ticks)))
+        parts.append(format_html_join("", '<text x="{}" y="{}" text-anchor="{}">{}</text>',
+                                      ((f"{x(day):.1f}", height - 6, anchor, day.isoformat())
+                                       for day, anchor in zip(tick_days, ("start", "middle", "end"), strict=True))))
+        parts = [format_html('<g class="axis">{}</g>', format_html_join("", "{}", ((part,) for part in parts)))]
+    for name, line in (("threshold", threshold), ("target", target)):
+        if line is None or (not axes and name == "threshold"):
+            continue
+        level = f"{y(line):.1f}"
+        parts.append(format_html(
+            '<g class="reference {}"><title>{} {}</title><line x1="{}" x2="{}" y1="{}" y2="{}" '
+            'stroke-dasharray="6 4"/>{}</g>', name, name.title(), kpi_value(line, unit), left, width - right, level,
+            level, format_html('<text x="{}" y="{}">{} {}</text>', width - right + 4, f"{y(line) + 4:.1f}",
+                               name, kpi_value(line, unit)) if axes else ""))
+    for run in _segments(list(zip(dates, values, strict=True))):
+        if len(run) > 1:
+            line = " ".join(f"{x(day):.1f},{y(value):.1f}" for day, value in run)
+            parts.append(format_html('<polyline fill="none" stroke="currentColor" stroke-width="2" points="{}"/>',
+                                     line))
+        if axes or len(run) == 1:
+            parts.append(format_html_join("", '<circle cx="{}" cy="{}" r="{}"><title>{}: {}</title></circle>',
+                                          ((f"{x(day):.1f}", f"{y(value):.1f}", 3 if axes else 1.5,
+                                            day.isoformat(), kpi_value(value, unit)) for day, value in run)))
     for number, annotation in enumerate(annotations, start=1):
         if not first <= annotation.date <= last:
             continue
@@ -113,16 +165,12 @@ def kpi_chart(dates: Sequence[date], values: Sequence[float | None], annotations
             format_html('<text x="{}" y="{}" text-anchor="middle">{}</text>', position, top + 8, number)
             if axes else "",
         ))
-    if axes:
-        parts.append(format_html(
-            '<g class="axis"><text x="{}" y="{}" text-anchor="end">{}</text>'
-            '<text x="{}" y="{}" text-anchor="end">{}</text>'
-            '<text x="{}" y="{}">{}</text><text x="{}" y="{}" text-anchor="end">{}</text></g>',
-            left - 6, f"{y(high) + 4:.1f}", kpi_value(high, unit), left - 6, f"{y(low) + 4:.1f}", kpi_value(low, unit),
-            left, height - 6, first.isoformat(), width - right, height - 6, last.isoformat(),
-        ))
+    points = [(day, value) for day, value in zip(dates, values, strict=True) if value is not None]
     described = (f"{label}: from {kpi_value(points[0][1], unit)} on {points[0][0].isoformat()} "
-                 f"to {kpi_value(points[-1][1], unit)} on {points[-1][0].isoformat()}")
+                 f"to {kpi_value(points[-1][1], unit)} on {points[-1][0].isoformat()}"
+                 + (f"; lowest {kpi_value(min(known), unit)}, highest {kpi_value(max(known), unit)}" if axes else "")
+                 + (f"; threshold {kpi_value(threshold, unit)}" if threshold is not None else "")
+                 + (f"; target {kpi_value(target, unit)}" if target is not None else ""))
     body = format_html_join("", "{}", ((part,) for part in parts))
     return format_html(
         '<svg class="{}" width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{}">{}</svg>',
@@ -155,3 +203,28 @@ DIMENSION_LABELS = {"plan": "Plan", "region": "Region", "industry": "Industry", 
 def dimension_label(dimension: str) -> str:
     """A segment dimension as people say it: lifecycle_stage is "Lifecycle stage", size_band "MRR band"."""
     return DIMENSION_LABELS.get(dimension, dimension)
+
+
+@register.simple_tag
+def sla(respond_by, now, closed_at=None):
+    """The response SLA clock of a breach or a task (metrics.sla), as a label and a state for its colour."""
+    from metrics.sla import sla_clock
+
+    return sla_clock(respond_by=respond_by, now=now, closed_at=closed_at)
+
+
+@register.filter
+def severity_label(severity: str) -> str:
+    """A stored severity as people read it: critical is "Critical"."""
+    from metrics.models import Severity
+
+    return Severity(severity).label if severity in Severity.values else severity
+
+
+BAND_LABELS = {"red": "Red", "yellow": "Yellow", "green": "Green"}
+
+
+@register.filter
+def band_label(band: str | None) -> str:
+    """A health band as people read it; "not scored" when there is none."""
+    return BAND_LABELS.get(band or "", "not scored")

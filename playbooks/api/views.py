@@ -26,6 +26,7 @@ from playbooks.models import (
     TaskStatus,
     Trigger,
 )
+from playbooks.permissions import may_act_on_task, may_reassign
 from playbooks.services import (
     PlaybookError,
     playbook_run_start,
@@ -66,15 +67,6 @@ def _person(request: Request) -> User:
     if isinstance(request.auth, ApiKey):
         raise InvalidInput("Tasks are worked by people: sign in to act on a task.", status_code=403)
     return request.user
-
-
-def _may_act(user: User, task: Task) -> bool:
-    """A CSM acts on their own tasks; a manager on their team's (and queued ones); admins and leaders on all."""
-    if user.role in (Role.ADMIN, Role.LEADER) or task.assignee_id == user.pk:
-        return True
-    if user.role == Role.MANAGER:
-        return task.assignee is None or task.assignee.manager_id == user.pk
-    return False
 
 
 ByDue = cursor_pagination("due_at", "id", max_page_size=500)
@@ -121,7 +113,7 @@ class TaskAction(APIView):
     def post(self, request: Request, pk: int) -> Response:
         user = _person(request)
         task = get_object_or_404(Task.objects.select_related("assignee", "run__playbook", "step"), pk=pk)
-        if not _may_act(user, task):
+        if not may_act_on_task(user, task):
             raise InvalidInput("You may act only on your own tasks (managers: their team's).", status_code=403)
         payload = ActionIn(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -149,7 +141,7 @@ class TaskAction(APIView):
                 raise PlaybookError("Snoozing needs `until`.")
             return task_snooze(task=task, user=user, until=data["until"], reason=data.get("note", ""))
         if action == "reassign":
-            if user.role not in (Role.MANAGER, Role.ADMIN, Role.LEADER):
+            if not may_reassign(user):
                 raise InvalidInput("Only managers reassign tasks.", status_code=403)
             assignee = User.objects.filter(email=data.get("assignee", "").lower(), is_active=True).first()
             if assignee is None:

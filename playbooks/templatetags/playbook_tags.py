@@ -11,3 +11,14 @@ register = template.Library()
 def rate(value: float | None) -> str:
     """A fraction as a whole percentage (0.667 -> 67%); an em dash when there was nothing to divide."""
     return "—" if value is None else f"{value * 100:.0f}%"
+
+
+TASK_EVENT_LABELS = {"created": "Created", "started": "Started", "snoozed": "Snoozed", "reassigned": "Reassigned",
+                     "escalated": "Escalated", "comment": "Comment", "completed": "Completed",
+                     "linked": "Linked to another reason", "handed_over": "Handed over"}
+
+
+@register.filter
+def task_event_label(kind: str) -> str:
+    """A task history entry's kind in words."""
+    return TASK_EVENT_LABELS.get(kind, kind.replace("_", " ").capitalize())

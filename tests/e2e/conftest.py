@@ -211,3 +211,27 @@ def sign_in(page: Page, live_tenant: LiveTenant) -> Callable[..., User]:
 
     return sign_in_as
 
+
+
+# What an accessibility check fails on: axe-core's two worst impacts (minor and moderate are reported, not fatal).
+BLOCKING_IMPACTS = ("serious", "critical")
+
+
+@pytest.fixture
+def accessible(page: Page) -> Callable[[str], None]:
+    """Run axe-core (bundled by axe-playwright-python, injected by the driver, so the page's CSP is untouched) on
+    the page as it is now and fail on any serious or critical violation, naming the rule and the elements."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+
+    def check(label: str = "") -> None:
+        results = axe.run(page)
+        blocking = [violation for violation in results.response["violations"]
+                    if violation.get("impact") in BLOCKING_IMPACTS]
+        described = [f"{violation['id']} ({violation['impact']}): {violation['help']} at "
+                     + ", ".join(" ".join(node["target"]) for node in violation["nodes"][:5])
+                     for violation in blocking]
+        assert not described, f"accessibility violations on {label or page.url}:\n" + "\n".join(described)
+
+    return check

@@ -121,7 +121,10 @@ POLICY: dict[str, dict[str, frozenset]] = {
     "alerts": {"GET": EVERYONE, "POST": EVERYONE},
     "breach_acknowledge": {"GET": EVERYONE, "POST": NOT_VIEWER},  # GET: 405 past the sign-in
     "my_work": {"GET": EVERYONE, "POST": EVERYONE},
-    "task_complete": {"GET": EVERYONE, "POST": NOBODY},
+    # A task named by the matrix belongs to nobody in particular: leaders and admins act on every task; a viewer
+    # reads it; a manager (not the assignee's) and a CSM (not the assignee or the account's owner) may not.
+    "task_detail": {"GET": LEADERS | {"viewer"}, "POST": LEADERS | {"viewer"}},
+    "task_act": {"GET": EVERYONE, "POST": LEADERS},
     "playbook_start": {"GET": EVERYONE, "POST": MANAGERS},
     "playbook_list": {"GET": EVERYONE, "POST": EVERYONE},
     "playbook_new": {"GET": ADMIN, "POST": ADMIN},
