@@ -230,3 +230,134 @@ class TaskEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.task_id}"
+
+
+class ExperimentStatus(models.TextChoices):
+    DRAFT = "draft", "Pre-registered (not started)"
+    RUNNING = "running", "Running"
+    CONCLUDED = "concluded", "Concluded"
+
+
+class ExperimentMetric(models.TextChoices):
+    KPI_CHANGE = "kpi_change", "A KPI's change after N days"
+    CHURN = "churn", "Churn within the horizon"
+
+
+class ExperimentTest(models.TextChoices):
+    PROPORTIONS = "proportions", "Difference of proportions"
+    WELCH_T = "welch_t", "Welch's t-test (means)"
+    MANN_WHITNEY = "mann_whitney", "Mann-Whitney rank test"
+
+
+class ExperimentDecision(models.TextChoices):
+    ADOPT = "adopt", "Adopt: run it for everyone"
+    STOP = "stop", "Stop: it does not pay"
+    EXTEND = "extend", "Extend: keep going"
+
+
+class StratifyBy(models.TextChoices):
+    NONE = "", "Not stratified"
+    PLAN = "plan", "Plan"
+    REGION = "region", "Region"
+    INDUSTRY = "industry", "Industry"
+    LIFECYCLE_STAGE = "lifecycle_stage", "Lifecycle stage"
+
+
+class Experiment(models.Model):
+    """A playbook run as an experiment: while it runs, a random share of the accounts the playbook would start
+    for (the holdout) gets no run, so the playbook's effect is measured against accounts like them.
+
+    Everything that judges it is written down before it starts (pre-registration): the hypothesis, the primary
+    metric and its test, the guardrails, the minimum effect worth detecting and the sample size and duration
+    that follow; once started, these fields no longer change (experiments.services)."""
+
+    name = models.CharField(max_length=200)
+    hypothesis = models.TextField(help_text="What the playbook should change, and why.")
+    playbook = models.ForeignKey(Playbook, on_delete=models.PROTECT, related_name="experiments")
+    status = models.CharField(max_length=10, choices=ExperimentStatus.choices, default=ExperimentStatus.DRAFT)
+    holdout_share = models.FloatField(default=0.2, help_text="The share of eligible accounts that gets no run.")
+    stratify_by = models.CharField(max_length=16, choices=StratifyBy.choices, blank=True, default="",
+                                   help_text="Balance the arms within each plan, region... (blocks of 10).")
+    metric = models.CharField(max_length=12, choices=ExperimentMetric.choices)
+    kpi = models.ForeignKey("metrics.KPI", null=True, blank=True, on_delete=models.PROTECT, related_name="experiments",
+                            help_text="kpi_change: the KPI whose change is measured.")
+    horizon_days = models.PositiveIntegerField(default=30, help_text="N: the outcome is read this many days after "
+                                                                     "an account enters.")
+    test = models.CharField(max_length=12, choices=ExperimentTest.choices)
+    guardrails = models.ManyToManyField("metrics.KPI", blank=True, related_name="guarding_experiments",
+                                        help_text="KPIs the playbook must not harm.")
+    alpha = models.FloatField(default=0.05)
+    power = models.FloatField(default=0.8)
+    baseline = models.FloatField(help_text="churn: the holdout's expected churn in percent; kpi_change: the "
+                                           "standard deviation of the KPI's change.")
+    minimum_effect = models.FloatField(help_text="The smallest effect worth detecting: percentage points of churn "
+                                                 "(negative: less churn), or the KPI's unit.")
+    accounts_per_week = models.FloatField(help_text="Eligible accounts expected to enter per week.")
+    sample_treated = models.PositiveIntegerField(default=0, help_text="Planned: accounts with a run.")
+    sample_holdout = models.PositiveIntegerField(default=0, help_text="Planned: accounts held out.")
+    sample_method = models.CharField(max_length=80, blank=True)
+    duration_days = models.PositiveIntegerField(default=0, help_text="Days of entry to reach the planned sample.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    planned_end = models.DateField(null=True, blank=True, help_text="The last entry day plus the horizon: the "
+                                                                    "final analysis is read from this day.")
+    decision = models.CharField(max_length=8, choices=ExperimentDecision.choices, blank=True, default="")
+    decision_note = models.TextField(blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One running experiment per playbook: an account's arm is never ambiguous.
+            models.UniqueConstraint(fields=["playbook"], condition=Q(status="running"),
+                                    name="experiment_one_running_per_playbook"),
+            models.CheckConstraint(condition=Q(holdout_share__gte=0.05, holdout_share__lte=0.5),
+                                   name="experiment_holdout_share_range"),
+            models.CheckConstraint(condition=Q(alpha__gt=0, alpha__lte=0.2), name="experiment_alpha_range"),
+            models.CheckConstraint(condition=Q(power__gte=0.5, power__lt=1), name="experiment_power_range"),
+            models.CheckConstraint(condition=~Q(metric="kpi_change") | Q(kpi__isnull=False),
+                                   name="experiment_kpi_change_names_kpi"),
+            models.CheckConstraint(condition=Q(metric="churn", test="proportions")
+                                   | Q(metric="kpi_change", test__in=["welch_t", "mann_whitney"]),
+                                   name="experiment_test_fits_metric"),
+            models.CheckConstraint(condition=Q(status="draft") | Q(started_at__isnull=False, planned_end__isnull=False),
+                                   name="experiment_started_has_dates"),
+            models.CheckConstraint(condition=~Q(status="concluded") | Q(decision__in=["adopt", "stop"]),
+                                   name="experiment_concluded_has_decision"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Arm(models.TextChoices):
+    TREATED = "treated", "Treated (runs the playbook)"
+    HOLDOUT = "holdout", "Holdout (no run)"
+
+
+class ExperimentAssignment(models.Model):
+    """An account's arm in an experiment, recorded the first time the playbook would have started for it; the
+    unique key keeps it: retries and concurrent breaches read the arm, never draw it again."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="assignments")
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="experiment_assignments")
+    arm = models.CharField(max_length=8, choices=Arm.choices)
+    stratum = models.CharField(max_length=200, blank=True, default="")
+    assigned_at = models.DateTimeField()
+    entered_on = models.DateField(help_text="The day the account entered (the tenant's day): outcomes count from it.")
+
+    class Meta:
+        ordering = ["assigned_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "account"], name="experiment_assignment_one_per_account"),
+        ]
+        indexes = [models.Index(fields=["experiment", "stratum"])]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} in {self.experiment_id}: {self.arm}"

@@ -15,8 +15,10 @@ from metrics.alerts import sla_hours
 from metrics.models import Breach
 from notifications.models import Event
 from playbooks.events import critical_task_email, run_finished_announce, task_announce
+from playbooks.experiments.assignment import arm_for_run
 from playbooks.models import (
     ACTIVE_TASK_STATUSES,
+    Arm,
     AssigneeRule,
     Mode,
     Playbook,
@@ -148,9 +150,12 @@ def _task_create(*, run: PlaybookRun, step: PlaybookStep, now: datetime) -> Task
 
 @transaction.atomic
 def playbook_run_start(*, playbook: Playbook, account, breach: Breach | None = None, trigger: str = Trigger.MANUAL,
-                       started_by=None, occasion: str = "", now: datetime | None = None) -> PlaybookRun:
+                       started_by=None, occasion: str = "", now: datetime | None = None) -> PlaybookRun | None:
     """Start the playbook for the account: its first step (sequence) or every step (parallel) as tasks.
-    A breach, or a lifecycle occasion, starts at most one run: a second start returns the first run."""
+    A breach, or a lifecycle occasion, starts at most one run: a second start returns the first run.
+
+    While the playbook runs as an experiment, the account's arm is drawn (once) first, and an account in the
+    holdout gets no run: None. This is the one place runs start, so no path can treat a held-out account."""
     if not playbook.is_active:
         raise PlaybookError(f"The playbook '{playbook}' is inactive.")
     steps = list(playbook.steps.order_by("position"))
@@ -163,6 +168,8 @@ def playbook_run_start(*, playbook: Playbook, account, breach: Breach | None = N
     existing = same.first()
     if existing:
         return existing
+    if arm_for_run(playbook=playbook, account=account, now=now) == Arm.HOLDOUT:
+        return None
     try:
         with transaction.atomic():
             run = PlaybookRun.objects.create(playbook=playbook, account=account, breach=breach, trigger=trigger,
@@ -172,6 +179,11 @@ def playbook_run_start(*, playbook: Playbook, account, breach: Breach | None = N
     for step in steps if playbook.mode == Mode.PARALLEL else steps[:1]:
         _task_create(run=run, step=step, now=now)
     return run
+
+
+def _started(runs: list[PlaybookRun | None]) -> list[PlaybookRun]:
+    """The runs that started: held-out accounts (None) left out."""
+    return [run for run in runs if run is not None]
 
 
 def runs_start_for_breaches(*, breach_ids: list[int]) -> list[PlaybookRun]:
@@ -187,7 +199,7 @@ def runs_start_for_breaches(*, breach_ids: list[int]) -> list[PlaybookRun]:
         for playbook in playbooks.get(breach.rule_id, [])[:1]:
             runs.append(playbook_run_start(playbook=playbook, account=breach.account, breach=breach,
                                            trigger=Trigger.ALERT))
-    return runs
+    return _started(runs)
 
 
 def _tasks_hand_over_or_cancel(run: PlaybookRun) -> None:
@@ -399,7 +411,7 @@ def onboarding_runs_start(*, account_ids: list[int]) -> list[PlaybookRun]:
             if account.created_at >= playbook.created_at:
                 runs.append(playbook_run_start(playbook=playbook, account=account, trigger=Trigger.ACCOUNT_CREATED,
                                                occasion="onboarding"))
-    return runs
+    return _started(runs)
 
 
 def renewal_runs_start(*, today=None) -> list[PlaybookRun]:
@@ -414,4 +426,4 @@ def renewal_runs_start(*, today=None) -> list[PlaybookRun]:
         for account in due.select_related("owner__manager"):
             runs.append(playbook_run_start(playbook=playbook, account=account, trigger=Trigger.RENEWAL_DUE,
                                            occasion=f"renewal:{account.renewal_date.isoformat()}"))
-    return runs
+    return _started(runs)

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from playbooks.effectiveness import effectiveness_explained, playbook_effectiveness, playbooks_effectiveness
+from playbooks.experiments.selectors import held_out_message
 from playbooks.forms import PlaybookForm, WindowForm, playbook_editor_save, step_formset
 from playbooks.models import Playbook
 from users.models import Role
@@ -29,11 +30,14 @@ def playbook_start_view(request: HttpRequest, account_id: int) -> HttpResponse:
         raise PermissionDenied("You cannot start playbooks for this account.")
     playbook = get_object_or_404(Playbook, pk=request.POST.get("playbook") or 0, is_active=True)
     try:
-        playbook_run_start(playbook=playbook, account=account, trigger="manual", started_by=request.user)
+        run = playbook_run_start(playbook=playbook, account=account, trigger="manual", started_by=request.user)
     except PlaybookError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, f"Started '{playbook.name}' for {account.name}.")
+        if run is None:
+            messages.warning(request, held_out_message(playbook=playbook, account=account))
+        else:
+            messages.success(request, f"Started '{playbook.name}' for {account.name}.")
     return redirect("account_detail", pk=account.pk)
 
 

@@ -17,6 +17,7 @@ from core.errors import InvalidInput
 from integrations.api.idempotency import idempotent
 from integrations.models import ApiKey
 from playbooks.api.serializers import PlaybookIO
+from playbooks.experiments.selectors import held_out_message
 from playbooks.models import (
     ACTIVE_TASK_STATUSES,
     Playbook,
@@ -225,4 +226,7 @@ class RunList(generics.ListCreateAPIView):
                                      trigger=Trigger.MANUAL, started_by=user)
         except PlaybookError as error:
             raise InvalidInput(str(error)) from None
+        if run is None:
+            raise InvalidInput(held_out_message(playbook=payload.validated_data["playbook"], account=account),
+                               status_code=409)
         return Response(RunOut(run).data, status=201)

@@ -1,0 +1,1 @@
+"""Experiments: a playbook run with a random holdout, pre-registered, and judged with statistics fit for it."""
