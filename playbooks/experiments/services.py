@@ -39,12 +39,15 @@ def experiment_sample_size(*, metric: str, test: str, baseline: float, minimum_e
         size = sample_size_means(sd=baseline, effect=minimum_effect, alpha=alpha, power=power,
                                  holdout_share=holdout_share)
     except ValueError as error:
-        raise InvalidInput(f"The design cannot be sized: {error}", errors=[
-            {"index": None, "field": "minimum_effect", "message": str(error)}]) from None
+        raise _refused("minimum_effect", f"The design cannot be sized: {error}") from None
     if test == ExperimentTest.MANN_WHITNEY:
         return SampleSize(math.ceil(size.treated * RANK_TEST_INFLATION), math.ceil(size.holdout * RANK_TEST_INFLATION),
                           method=f"{size.method}, x pi/3 for the rank test")
     return size
+
+
+def _refused(field: str, message: str) -> InvalidInput:
+    return InvalidInput(message, errors=[{"index": None, "field": field, "message": message}])
 
 
 def _plan(experiment: Experiment) -> None:
@@ -53,16 +56,23 @@ def _plan(experiment: Experiment) -> None:
     if experiment.test == "":
         experiment.test = (ExperimentTest.PROPORTIONS if experiment.metric == ExperimentMetric.CHURN
                            else ExperimentTest.WELCH_T)
+    if experiment.metric == ExperimentMetric.KPI_CHANGE and experiment.kpi_id is None:
+        raise _refused("kpi", "A KPI change names its KPI.")
+    fitting = ((ExperimentTest.PROPORTIONS,) if experiment.metric == ExperimentMetric.CHURN
+               else (ExperimentTest.WELCH_T, ExperimentTest.MANN_WHITNEY))
+    if experiment.test not in fitting:
+        raise _refused("test", f"For this metric the test is one of {', '.join(fitting)}.")
     if experiment.accounts_per_week is None or experiment.accounts_per_week <= 0:
-        raise InvalidInput("Say how many eligible accounts enter per week.", errors=[
-            {"index": None, "field": "accounts_per_week", "message": "Must be more than 0."}])
+        raise _refused("accounts_per_week", "Say how many eligible accounts enter per week (more than 0).")
     for name in ("baseline", "minimum_effect", "alpha", "power", "holdout_share"):
         if getattr(experiment, name) is None:
-            raise InvalidInput(f"{name} is required.", errors=[{"index": None, "field": name,
-                                                                "message": "This field is required."}])
+            raise _refused(name, f"{name} is required.")
     if not 0.05 <= experiment.holdout_share <= 0.5:
-        raise InvalidInput("The holdout share is between 0.05 and 0.5.", errors=[
-            {"index": None, "field": "holdout_share", "message": "Between 0.05 and 0.5."}])
+        raise _refused("holdout_share", "The holdout share is between 0.05 and 0.5.")
+    if not 0 < experiment.alpha <= 0.2:
+        raise _refused("alpha", "alpha is above 0 and at most 0.2.")
+    if not 0.5 <= experiment.power < 1:
+        raise _refused("power", "power is from 0.5 to below 1.")
     size = experiment_sample_size(metric=experiment.metric, test=experiment.test, baseline=experiment.baseline,
                                   minimum_effect=experiment.minimum_effect, alpha=experiment.alpha,
                                   power=experiment.power, holdout_share=experiment.holdout_share)
@@ -138,18 +148,15 @@ def experiment_conclude(*, experiment: Experiment, user, decision: str, note: st
     extend keeps it running `extend_days` longer. The next quarterly review's agenda shows the decision."""
     now = now or timezone.now()
     if decision not in ExperimentDecision.values:
-        raise InvalidInput(f"decision must be one of {', '.join(ExperimentDecision.values)}.",
-                           errors=[{"index": None, "field": "decision", "message": "Unknown decision."}])
+        raise _refused("decision", f"decision must be one of {', '.join(ExperimentDecision.values)}.")
     if not note.strip():
-        raise InvalidInput("Say why (the note is what the review reads).",
-                           errors=[{"index": None, "field": "note", "message": "This field is required."}])
+        raise _refused("note", "Say why (the note is what the review reads).")
     locked = Experiment.objects.select_for_update().get(pk=experiment.pk)
     if locked.status != ExperimentStatus.RUNNING:
         raise InvalidInput("Only a running experiment can be concluded or extended.", status_code=409)
     if decision == ExperimentDecision.EXTEND:
         if not extend_days or extend_days < 1:
-            raise InvalidInput("Extending needs extend_days, at least 1.",
-                               errors=[{"index": None, "field": "extend_days", "message": "At least 1."}])
+            raise _refused("extend_days", "Extending needs extend_days, at least 1.")
         locked.duration_days += extend_days
         locked.planned_end += timedelta(days=extend_days)
     else:
