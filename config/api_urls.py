@@ -37,5 +37,6 @@ urlpatterns = [
     path("playbooks/", playbooks.PlaybookList.as_view(), name="api-playbooks"),
     path("playbooks/", include("playbooks.api.urls")),
     path("playbook-runs/", playbooks.RunList.as_view(), name="api-playbook-runs"),
+    path("experiments/", include("playbooks.api.experiment_urls")),
     path("tasks/<int:pk>/actions", playbooks.TaskAction.as_view(), name="api-task-action"),
 ]

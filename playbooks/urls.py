@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from playbooks import views
 
@@ -8,4 +8,5 @@ urlpatterns = [
     path("playbooks/new/", views.playbook_edit, name="playbook_new"),
     path("playbooks/<int:pk>/", views.playbook_detail, name="playbook_detail"),
     path("playbooks/<int:pk>/edit/", views.playbook_edit, name="playbook_edit"),
+    path("", include("playbooks.experiments.urls")),
 ]

@@ -4,9 +4,10 @@ over from earlier reviews, the quarter's playbook effectiveness) and what the ex
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from metrics.status import TargetStatus
 from reviews.models import UNFINISHED_DECISION_STATUSES, Decision, DecisionUpdate, Review, ReviewKPI
@@ -71,6 +72,22 @@ def playbook_effectiveness_for_quarter(*, quarter: str) -> list:
     return [report for report in reports if report.runs]
 
 
+def experiments_for_agenda(*, review: Review) -> list:
+    """The experiment decisions (adopt, stop, extend) this review hears: those recorded after the previous
+    quarter's review closed (or its quarter ended, when it never closed) and, for a closed review, before it
+    closed. So each decision comes up at the first review after it was taken, once. Two queries."""
+    from playbooks.experiments.selectors import experiments_decided_between
+
+    previous = (Review.objects.filter(quarter__lt=review.quarter).order_by("-quarter", "-id")
+                .values("quarter", "closed_at").first())
+    after = None
+    if previous is not None:
+        quarter_end = quarter_bounds(previous["quarter"])[1] + timedelta(days=1)
+        after = previous["closed_at"] or datetime.combine(quarter_end, time.min,
+                                                          tzinfo=timezone.get_current_timezone())
+    return list(experiments_decided_between(after=after, until=review.closed_at))
+
+
 @dataclass
 class Agenda:
     """The order a review is run in."""
@@ -78,16 +95,19 @@ class Agenda:
     off_track: list[ReviewKPI] = field(default_factory=list)
     carried_over: list[Decision] = field(default_factory=list)
     effectiveness: list = field(default_factory=list)
+    experiments: list = field(default_factory=list)
 
 
 def review_agenda(*, review: Review, today: date, snapshot: list[ReviewKPI] | None = None) -> Agenda:
     """Off-track KPIs first (portfolio rows), then decisions carried over from earlier reviews that are still
-    open (overdue ones marked), then the quarter's playbook effectiveness."""
+    open (overdue ones marked), then the quarter's playbook effectiveness and the experiments decided since the
+    last review."""
     snapshot = review_snapshot(review=review) if snapshot is None else snapshot
     return Agenda(
         off_track=[row for row in snapshot if not row.dimension and row.status == TargetStatus.OFF_TRACK],
         carried_over=carried_over_decisions(review=review, today=today),
         effectiveness=playbook_effectiveness_for_quarter(quarter=review.quarter),
+        experiments=experiments_for_agenda(review=review),
     )
 
 

@@ -247,7 +247,8 @@ def experiment_results(*, experiment: Experiment, today: date) -> Results:
         name, unit = f"Churn within {experiment.horizon_days} days", "share"
     else:
         outcomes = changes[experiment.kpi_id]
-        name, unit = f"Change in {experiment.kpi.name} after {experiment.horizon_days} days", experiment.kpi.unit
+        name = f"Change in {experiment.kpi.name} after {experiment.horizon_days} days"
+        unit = "superiority" if experiment.test == ExperimentTest.MANN_WHITNEY else experiment.kpi.unit
     results.pending = outcomes.pending
     results.primary = _compare(name=name, unit=unit, outcomes=outcomes, test=experiment.test,
                                alpha=experiment.alpha, mixing_sd=primary_mixing, final=final)
@@ -273,3 +274,32 @@ def experiments_decided_between(*, after=None, until=None) -> QuerySet[Experimen
     if until is not None:
         experiments = experiments.filter(decided_at__lte=until)
     return experiments.order_by("decided_at", "id")
+
+
+def _bound(value) -> dict | None:
+    if value is None:
+        return None
+    fields = ("effect", "ci_low", "ci_high", "p_value")
+    data = {name: getattr(value, name) for name in fields}
+    if isinstance(value, Estimate):
+        data.update(test=value.test, n_treated=value.n_treated, n_holdout=value.n_holdout, treated=value.treated,
+                    holdout=value.holdout)
+    return data
+
+
+def metric_result_data(result: MetricResult) -> dict:
+    """A metric's comparison as plain data. Before the planned end the fixed-horizon estimate is left out: its
+    p-value is not valid under repeated looks, so only the always-valid bound is given."""
+    return {"name": result.name, "unit": result.unit, "look": "final" if result.final else "interim",
+            "estimate": _bound(result.estimate) if result.final else None,
+            "always_valid": _bound(result.interim),
+            "outcomes": {"treated": result.estimate.n_treated if result.estimate else 0,
+                         "holdout": result.estimate.n_holdout if result.estimate else 0},
+            "harmed": result.harmed}
+
+
+def results_data(results: Results) -> dict:
+    return {"look": results.look, "today": results.today, "pending": results.pending,
+            "assigned": {"treated": results.treated_assigned, "holdout": results.holdout_assigned},
+            "primary": metric_result_data(results.primary) if results.primary else None,
+            "guardrails": [metric_result_data(result) for result in results.guardrails]}
