@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from playbooks.models import Playbook, PlaybookRun, PlaybookStep, Task, TaskEvent
+from playbooks.models import Experiment, ExperimentAssignment, Playbook, PlaybookRun, PlaybookStep, Task, TaskEvent
 
 
 class PlaybookStepInline(admin.TabularInline):
@@ -42,3 +42,22 @@ class TaskAdmin(admin.ModelAdmin):
     raw_id_fields = ["account", "run"]
     search_fields = ["title", "account__name"]
     inlines = [TaskEventInline]
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(admin.ModelAdmin):
+    """Read-mostly for operators: the pages and the API own the design's rules (nothing changes once started)."""
+
+    list_display = ["name", "playbook", "status", "metric", "planned_end", "decision"]
+    list_filter = ["status", "metric", "decision"]
+    list_select_related = ["playbook"]
+    search_fields = ["name"]
+    raw_id_fields = ["playbook", "kpi"]
+
+
+@admin.register(ExperimentAssignment)
+class ExperimentAssignmentAdmin(admin.ModelAdmin):
+    list_display = ["experiment", "account", "arm", "stratum", "entered_on"]
+    list_filter = ["arm"]
+    list_select_related = ["experiment", "account"]
+    raw_id_fields = ["experiment", "account"]

@@ -145,6 +145,14 @@ def _playbook(world: World) -> Model:
     return playbook
 
 
+def _experiment(world: World) -> Model:
+    now = timezone.now()
+    return _create("playbooks.Experiment", name=f"{MARK} experiment", hypothesis=MARK,
+                   playbook=world["playbooks.playbook"], metric="churn", test="proportions", baseline=20,
+                   minimum_effect=-5, accounts_per_week=10, status="running", started_at=now,
+                   planned_end=DAY + dt.timedelta(days=120), decision_note=MARK)
+
+
 # label -> factory of bravo's instance; the admin's object routes need one for every model it registers.
 OBJECTS: dict[str, Callable[[World], Model]] = {
     "users.user": lambda w: UserFactory(email="bravo-secret@bravo.example", full_name=f"{MARK} Owner",
@@ -173,6 +181,10 @@ OBJECTS: dict[str, Callable[[World], Model]] = {
     "playbooks.playbook": _playbook,
     "playbooks.playbookrun": lambda w: w["playbooks.task"].run,
     "playbooks.task": _task,
+    "playbooks.experiment": _experiment,
+    "playbooks.experimentassignment": lambda w: _create(
+        "playbooks.ExperimentAssignment", experiment=w["playbooks.experiment"], account=w["accounts.account"],
+        arm="holdout", stratum=MARK, assigned_at=timezone.now(), entered_on=DAY),
     "reviews.review": lambda w: _create("reviews.Review", quarter="2026-Q4", name=f"{MARK} review"),
     "reviews.reviewkpi": lambda w: _create("reviews.ReviewKPI", review=w["reviews.review"], kpi=w["metrics.kpi"],
                                            status="no_target", commentary=MARK),
@@ -203,6 +215,14 @@ PARAMS: dict[str, str | dict[str, str]] = {
     "api-playbook": "playbooks.playbook.pk",
     "api-playbook-effectiveness": "playbooks.playbook.pk",
     "api-metrics-run": "metrics.computationrun.pk",
+    "api-experiment": "playbooks.experiment.pk",
+    "api-experiment-start": "playbooks.experiment.pk",
+    "api-experiment-conclude": "playbooks.experiment.pk",
+    "api-experiment-assignments": "playbooks.experiment.pk",
+    "experiment_detail": "playbooks.experiment.pk",
+    "experiment_edit": "playbooks.experiment.pk",
+    "experiment_start": "playbooks.experiment.pk",
+    "experiment_conclude": "playbooks.experiment.pk",
     "api-alert-rule": "metrics.alertrule.pk",
     "api-breach-acknowledge": "metrics.breach.pk",
     "api-task-action": "playbooks.task.pk",
