@@ -37,6 +37,8 @@ class ExperimentForm(forms.ModelForm):
         model = Experiment
         fields = [*DESIGN_FIELDS, "guardrails"]
         widgets = {"hypothesis": forms.Textarea(attrs={"rows": 3})}
+        labels = {"kpi": "KPI", "horizon_days": "Horizon (days)", "test": "Statistical test",
+                  "baseline": "Baseline", "accounts_per_week": "Eligible accounts per week"}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
