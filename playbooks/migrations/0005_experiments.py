@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('accounts', '0003_account_references_covered_by_composite_indexes'),
         ('metrics', '0006_metric_value_set_based_references'),
-        ('playbooks', '0003_task_decision'),
+        ('playbooks', '0004_task_reason'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
