@@ -54,6 +54,6 @@ def held_calls_report() -> HealthReport | None:
         title="Calls held for an unknown account", count=total, rows=rows,
         detail=("These calls named an account (or came from a user) that Bellwether does not know yet. They are "
                 "kept, not dropped, and applied as soon as the account arrives: a group call, an account import, "
-                "or the bulk API."),
+                "or the bulk API. A call still held after 90 days is let go."),
         link=reverse("connector_detail", args=["segment"]),
     )

@@ -10,11 +10,13 @@ from django.utils import timezone
 from accounts.models import Account
 from connectors.billing import stripe_held_replay
 from connectors.helpdesk import helpdesk_held_replay
-from connectors.models import ConnectorCall, ReceivedEvent
+from connectors.models import ConnectorCall, HeldCall, ReceivedEvent
 from connectors.options import connector_settings
 from connectors.segment import held_calls_replay
 
 CALLS_KEPT_DAYS = 30
+# A call held this long names an account that is not coming (a typo, an anonymous visitor): it is let go.
+HELD_KEPT_DAYS = 90
 # Stripe retries a webhook for three days; an event id is remembered well past that.
 EVENTS_KEPT_DAYS = 30
 
@@ -29,11 +31,12 @@ def held_calls_replay_for_accounts(*, account_ids: Iterable[int]) -> int:
 
 
 def connector_logs_purge(*, now=None) -> int:
-    """Forget call logs and applied event ids past their retention."""
+    """Forget call logs, applied event ids and calls held past their retention."""
     now = now or timezone.now()
     calls, _ = ConnectorCall.objects.filter(received_at__lt=now - timedelta(days=CALLS_KEPT_DAYS)).delete()
     events, _ = ReceivedEvent.objects.filter(received_at__lt=now - timedelta(days=EVENTS_KEPT_DAYS)).delete()
-    return calls + events
+    held, _ = HeldCall.objects.filter(received_at__lt=now - timedelta(days=HELD_KEPT_DAYS)).delete()
+    return calls + events + held
 
 
 def connector_configure(*, connector: str, secret: str | None = None, options: dict | None = None) -> None:

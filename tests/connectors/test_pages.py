@@ -109,6 +109,11 @@ def test_call_logs_and_event_ids_past_their_retention_are_purged():
     ConnectorCall.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(days=31))
     ReceivedEvent.objects.create(connector=Connector.STRIPE, event_id="evt_old", kind="x")
     ReceivedEvent.objects.update(received_at=timezone.now() - timedelta(days=31))
+    for message_id, age in (("gone", 91), ("waiting", 89)):
+        HeldCall.objects.create(connector=Connector.SEGMENT, message_id=message_id, kind="track", message={},
+                                reason="unknown account")
+        HeldCall.objects.filter(message_id=message_id).update(received_at=timezone.now() - timedelta(days=age))
 
-    assert connector_logs_purge() == 2
+    assert connector_logs_purge() == 3
+    assert list(HeldCall.objects.values_list("message_id", flat=True)) == ["waiting"]
     assert list(ConnectorCall.objects.values_list("summary", flat=True)) == ["kept"]
