@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: run test stop services status lint setup bench-ingest bench-compute bench-alerts bench-load bench-pages
+.PHONY: run test stop services status lint setup bench-ingest bench-compute bench-alerts bench-fanout bench-load bench-pages
 
 $(STAMP): requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench-compute: services
 bench-alerts: services
 	@$(PY) manage.py platform_migrate
 	@$(PY) scripts/bench_breach_to_task.py $(BENCH_ARGS)
+
+bench-fanout: services
+	@$(PY) manage.py platform_migrate
+	@$(PY) scripts/bench_fanout.py $(BENCH_ARGS)
 
 # The dependency audit fails on a known vulnerability; where the vulnerability database is unreachable it
 # says the audit was not performed and does not fail (scripts/audit_dependencies.py).

@@ -90,8 +90,9 @@ def start(port: int, workers: int) -> list[subprocess.Popen]:
         subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
                           "--workers", str(workers), "--log-level", "warning", "--backlog", "256"],
                          cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT),
-        subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "1",
-                          "--loglevel", "WARNING"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT),
+        subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "--queues", "interactive,bulk",
+                          "--concurrency", "1", "--loglevel", "WARNING"],
+                         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT),
     ]
     for _ in range(150):
         try:

@@ -1,6 +1,7 @@
 """`make run`: migrate, make sure the demo tenant exists, then run the web server, a Celery worker and Celery
 beat together until Ctrl-C or SIGTERM, and stop them in order (beat and web first, the worker last, each
-allowed to finish what it is doing).
+allowed to finish what it is doing). The one worker consumes both Celery queues (interactive and bulk);
+production runs a worker per queue (docs/deployment.md).
 
 It is a development server, and says so: development settings (DEBUG, a fixed secret key, webhooks to private
 networks allowed), on 127.0.0.1 only. docs/deployment.md is the way to serve anyone else.
@@ -147,7 +148,8 @@ def processes() -> dict[str, Process]:
                                "--graceful-timeout", str(STOP_SECONDS["web"] - 5)],
                        console=lambda line: READINESS_AGENT not in line),
         "worker": Process("worker", [PY, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-                                     "--concurrency", "2"], console=CeleryConsole(), ready_line=" ready."),
+                                     "--concurrency", "2", "--queues", "interactive,bulk"],
+                          console=CeleryConsole(), ready_line=" ready."),
         "beat": Process("beat", [PY, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
                                  "--schedule", str(DATA / "celerybeat-schedule")], console=CeleryConsole(),
                         ready_line="beat: Starting"),

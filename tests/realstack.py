@@ -57,13 +57,17 @@ def stop(proc: subprocess.Popen) -> str:
     return output
 
 
+QUEUES = ",".join(queue.name for queue in settings.CELERY_TASK_QUEUES)
+
+
 def worker_start(*, pool: str = "solo", concurrency: int = 1, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """A Celery worker on the test database and broker, with the queue purged first."""
+    """A Celery worker on the test database and broker, consuming both queues (interactive and bulk), with
+    them purged first."""
     from config.celery import app
 
     app.control.purge()
     return process(["celery", "-A", "config", "worker", "--pool", pool, "--concurrency", str(concurrency),
-                    "--loglevel", "WARNING"], env or worker_env())
+                    "--queues", QUEUES, "--loglevel", "WARNING"], env or worker_env())
 
 
 def committed(code: str, env: dict[str, str] | None = None) -> str:

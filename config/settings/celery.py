@@ -1,6 +1,7 @@
 """Celery settings: Redis broker, JSON only, acks late so a killed worker's task runs again."""
 
 from celery.schedules import crontab
+from kombu import Exchange, Queue
 
 from config import embedded
 
@@ -20,6 +21,60 @@ CELERY_TIMEZONE = "UTC"
 # (the periodic sweeps pick the work up again).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+
+# Two queues, so a big tenant's nightly work never stands between a small tenant's data and its CSM's task.
+# "interactive": what someone is waiting for (the ingest follow-up, the debounced recompute that turns a
+# breach into a task, webhook deliveries, held connector calls). "bulk": the long, scheduled or backfilling
+# work (nightly computation, on-demand and resumed runs, training, digests, sweeps, purges). Run at least one
+# worker per queue in production (docs/deployment.md); `make run` and the tests run one consuming both.
+# Every task is named here: tests/test_queues.py fails on a task no route names.
+INTERACTIVE_QUEUE = "interactive"
+BULK_QUEUE = "bulk"
+# Each queue its own exchange and key: a Queue without them shares the default queue's, and would receive its
+# messages too.
+CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in (INTERACTIVE_QUEUE, BULK_QUEUE))
+CELERY_TASK_DEFAULT_QUEUE = BULK_QUEUE
+INTERACTIVE_TASKS = (
+    "accounts.tasks.ingest_follow_up",
+    "accounts.tasks.ingest_follow_ups_due",
+    "accounts.tasks.ingest_follow_ups_due_all_tenants",
+    "metrics.tasks.kpis_recompute_touched_accounts",
+    "notifications.tasks.webhook_deliver_task",
+    "notifications.tasks.webhook_deliveries_sweep_task",
+    "notifications.tasks.webhook_deliveries_sweep_all_tenants",
+    "connectors.tasks.held_calls_replay_task",
+    "playbooks.tasks.tasks_escalate_task",
+    "playbooks.tasks.tasks_escalate_all_tenants",
+)
+BULK_TASKS = (
+    "accounts.tasks.usage_rollups_refresh_recent",
+    "accounts.tasks.usage_rollups_refresh_all_tenants",
+    "metrics.tasks.computation_run_task",
+    "metrics.tasks.computation_runs_stale_resume",
+    "metrics.tasks.computation_runs_stale_resume_all_tenants",
+    "metrics.tasks.kpis_compute_scheduled",
+    "metrics.tasks.kpis_compute_scheduled_all_tenants",
+    "metrics.tasks.prediction_models_train",
+    "metrics.tasks.prediction_models_train_all_tenants",
+    "reviews.tasks.decisions_follow_up_task",
+    "reviews.tasks.decisions_follow_up_all_tenants",
+    "notifications.tasks.webhook_deliveries_purge_task",
+    "notifications.tasks.webhook_deliveries_purge_all_tenants",
+    "integrations.tasks.stale_feeds_check",
+    "integrations.tasks.stale_feeds_check_all_tenants",
+    "integrations.tasks.idempotent_requests_purge_task",
+    "integrations.tasks.idempotent_requests_purge_all_tenants",
+    "playbooks.tasks.renewal_runs_start_task",
+    "playbooks.tasks.renewal_runs_start_all_tenants",
+    "playbooks.tasks.digests_send_task",
+    "playbooks.tasks.digests_send_all_tenants",
+    "connectors.tasks.connector_logs_purge_task",
+    "connectors.tasks.connector_logs_purge_all_tenants",
+)
+CELERY_TASK_ROUTES = {
+    **{name: {"queue": INTERACTIVE_QUEUE} for name in INTERACTIVE_TASKS},
+    **{name: {"queue": BULK_QUEUE} for name in BULK_TASKS},
+}
 CELERY_BEAT_SCHEDULE = {
     "follow-up-decisions": {"task": "reviews.tasks.decisions_follow_up_all_tenants", "schedule": crontab(minute=20)},
     "refresh-usage-rollups": {
