@@ -1,6 +1,6 @@
 from django.urls import path
 
-from metrics import views
+from metrics import prediction_pages, views
 from metrics.health_settings import settings_health, settings_health_segment, settings_health_segment_remove
 
 urlpatterns = [
@@ -9,6 +9,9 @@ urlpatterns = [
     path("settings/health/segments/remove/", settings_health_segment_remove, name="settings_health_segment_remove"),
     path("kpis/<slug:slug>/", views.kpi_detail, name="kpi_detail"),
     path("glossary/", views.glossary, name="glossary"),
+    path("predictions/", prediction_pages.predictions, name="predictions"),
+    path("predictions/train/", prediction_pages.predictions_train, name="predictions_train"),
+    path("predictions/forecast/", prediction_pages.renewal_forecast, name="renewal_forecast"),
     path("alerts/", views.alerts, name="alerts"),
     path("alerts/<int:pk>/acknowledge/", views.breach_acknowledge_view, name="breach_acknowledge"),
 ]

@@ -56,7 +56,20 @@ def kpi_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "targets": kpi.targets.select_related("set_by").order_by("-period", "-created_at"),
         "segments": selectors.kpi_segment_breakdown(kpi=kpi, as_of=as_of) if as_of else {},
         "explain": selectors.kpi_explain(kpi=kpi, as_of=as_of) if as_of else None,
+        "predictive": kpi.calculator.startswith("prediction."),
+        "quartiles": _renewal_quartiles(kpi),
     }, status=400 if form.errors else 200)
+
+
+def _renewal_quartiles(kpi: KPI) -> dict | None:
+    """For a leading KPI with account values (not itself a prediction): renewals by quartile of its value."""
+    from metrics.models import Indicator, Scope
+    from metrics.prediction.selectors import renewal_by_quartile
+
+    if (kpi.indicator != Indicator.LEADING or Scope.ACCOUNT not in kpi.scopes
+            or kpi.calculator.startswith("prediction.")):
+        return None
+    return renewal_by_quartile(kpi=kpi, today=timezone.localdate())
 
 
 def glossary(request: HttpRequest) -> HttpResponse:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from metrics.api import views
+from metrics.api import predictions, views
 
 urlpatterns = [
     path("kpis/", views.KPIList.as_view(), name="api-kpis"),
@@ -14,6 +14,12 @@ urlpatterns = [
     path("kpis/<slug:slug>/annotations/", views.KPIAnnotations.as_view(), name="api-kpi-annotations"),
     path("metrics/compute", views.ComputeKPIs.as_view(), name="api-metrics-compute"),
     path("metrics/runs/<int:pk>", views.ComputationRunDetail.as_view(), name="api-metrics-run"),
+    path("kpis/<slug:slug>/renewal-by-quartile", predictions.KPIRenewalByQuartile.as_view(),
+         name="api-kpi-renewal-by-quartile"),
+    path("predictions/models/", predictions.PredictionModelList.as_view(), name="api-prediction-models"),
+    path("predictions/models/<int:pk>/", predictions.PredictionModelDetail.as_view(), name="api-prediction-model"),
+    path("predictions/models/train", predictions.PredictionModelTrain.as_view(), name="api-prediction-models-train"),
+    path("predictions/forecast", predictions.RenewalForecast.as_view(), name="api-renewal-forecast"),
     path("glossary/", views.Glossary.as_view(), name="api-glossary"),
     path("cohorts/", views.Cohorts.as_view(), name="api-cohorts"),
     path("alert-rules/", views.AlertRuleList.as_view(), name="api-alert-rules"),

@@ -34,6 +34,12 @@ def kpi_value(value: float | None, unit: str) -> str:
 
 
 @register.filter
+def share(value: float | None) -> str:
+    """A share from 0 to 1 as a whole percentage: 0.734 is 73%; an em dash when there is none."""
+    return "—" if value is None else f"{100 * value:.0f}%"
+
+
+@register.filter
 def status_label(status: str) -> str:
     from metrics.status import STATUS_LABELS, TargetStatus
 

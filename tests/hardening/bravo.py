@@ -26,7 +26,7 @@ from django_tenants.utils import schema_context
 
 from core.api.scopes import Scope
 from integrations.models import DataKind, FeedPolicy
-from metrics.models import AlertRule, Breach, ComputationRun, MetricValue
+from metrics.models import AlertRule, Breach, ComputationRun, MetricValue, PredictionModel
 from playbooks.models import Playbook, PlaybookStep
 from playbooks.services import playbook_run_start
 from tests.accounts.factories import (
@@ -178,6 +178,9 @@ OBJECTS: dict[str, Callable[[World], Model]] = {
     "metrics.alertrule": lambda w: AlertRule.objects.create(kpi=w["metrics.kpi"], name=f"{MARK} rule",
                                                             condition="below", threshold=0, severity="critical"),
     "metrics.breach": _breach,
+    "metrics.predictionmodel": lambda w: PredictionModel.objects.create(
+        target="renewal", spec_key="bravo", spec={"target": "renewal"}, version=1, cutoff=DAY, status="insufficient",
+        reason=MARK, trigger="manual", kpi_slug="bravo-secret-kpi"),
     "playbooks.playbook": _playbook,
     "playbooks.playbookrun": lambda w: w["playbooks.task"].run,
     "playbooks.task": _task,
@@ -223,6 +226,8 @@ PARAMS: dict[str, str | dict[str, str]] = {
     "experiment_edit": "playbooks.experiment.pk",
     "experiment_start": "playbooks.experiment.pk",
     "experiment_conclude": "playbooks.experiment.pk",
+    "api-prediction-model": "metrics.predictionmodel.pk",
+    "api-kpi-renewal-by-quartile": "metrics.kpi.slug",
     "api-alert-rule": "metrics.alertrule.pk",
     "api-breach-acknowledge": "metrics.breach.pk",
     "api-task-action": "playbooks.task.pk",

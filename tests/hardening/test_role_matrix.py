@@ -70,6 +70,11 @@ POLICY: dict[str, dict[str, frozenset]] = {
     "api-metrics-compute": {"POST": ADMINS},
     "api-metrics-run": {"GET": READERS},
     "api-glossary": {"GET": READERS},
+    "api-kpi-renewal-by-quartile": {"GET": READERS},
+    "api-prediction-models": {"GET": READERS},
+    "api-prediction-model": {"GET": READERS},
+    "api-prediction-models-train": {"POST": ADMINS},
+    "api-renewal-forecast": {"GET": READERS},
     "api-cohorts": {"GET": READERS},
     "api-alert-rules": {"GET": READERS, "POST": ADMINS},
     "api-alert-rule": {"GET": READERS, "PATCH": ADMINS},
@@ -123,6 +128,9 @@ POLICY: dict[str, dict[str, frozenset]] = {
     "dashboard": {"GET": EVERYONE, "POST": EVERYONE},
     "kpi_detail": {"GET": EVERYONE, "POST": NOT_VIEWER},
     "glossary": {"GET": EVERYONE, "POST": EVERYONE},
+    "predictions": {"GET": EVERYONE, "POST": EVERYONE},
+    "predictions_train": {"GET": ADMIN, "POST": ADMIN},  # GET: 405 past the sign-in
+    "renewal_forecast": {"GET": EVERYONE, "POST": EVERYONE},
     "alerts": {"GET": EVERYONE, "POST": EVERYONE},
     "breach_acknowledge": {"GET": EVERYONE, "POST": NOT_VIEWER},  # GET: 405 past the sign-in
     "my_work": {"GET": EVERYONE, "POST": EVERYONE},

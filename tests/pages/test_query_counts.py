@@ -178,6 +178,8 @@ PAGES: dict[str, PageCase] = {
     "dashboard": PageCase(lambda p: "/dashboard/", Role.LEADER, 14),
     "kpi page": PageCase(lambda p: f"/kpis/{p.kpi.slug}/", Role.LEADER, 14),
     "glossary": PageCase(lambda p: "/glossary/", Role.LEADER, 6),
+    "predictions": PageCase(lambda p: "/predictions/", Role.LEADER, 7),
+    "renewal forecast": PageCase(lambda p: "/predictions/forecast/", Role.LEADER, 6),
     "alerts": PageCase(lambda p: "/alerts/", Role.LEADER, 7),
     "my work": PageCase(lambda p: "/work/", Role.CSM, 7),
 }

@@ -1,0 +1,153 @@
+"""The predictions API: model versions with their back-test in numbers and plain words, training on demand, the
+renewal forecast with its own back-test on past quarters, and renewals by quartile of a leading KPI."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api.errors import ERROR_RESPONSES
+from core.api.pagination import cursor_pagination
+from core.api.permissions import AdminScope, ReadScope
+from core.errors import InvalidInput
+from integrations.api.idempotency import idempotent
+from metrics.models import KPI, PredictionModel, PredictionTarget, Scope
+from metrics.prediction import selectors
+
+
+class ModelReportOut(serializers.BaseSerializer):
+    """A model version as `selectors.model_report` tells it."""
+
+    def to_representation(self, instance: PredictionModel) -> dict:
+        return serializers.JSONField().to_representation(selectors.model_report(instance))
+
+
+class TrainIn(serializers.Serializer):
+    kpi = serializers.SlugField(required=False, help_text="A predictive KPI's slug (default: every active one).")
+    as_of = serializers.DateField(required=False, help_text="The cutoff: train on what was known then "
+                                                            "(default: yesterday).")
+
+
+NewestFirst = cursor_pagination("-created_at", "-id", page_size=20, max_page_size=100)
+
+
+@extend_schema(tags=["predictions"], parameters=[
+    OpenApiParameter("kpi", str, description="A predictive KPI's slug"),
+    OpenApiParameter("target", str, enum=PredictionTarget.values),
+])
+class PredictionModelList(generics.ListAPIView):
+    """Model versions, newest first: training window, features, parameters, and the out-of-time back-test per
+    fold and pooled beside three baselines, with the calibration table in plain words."""
+
+    permission_classes = [ReadScope]
+    serializer_class = ModelReportOut
+    pagination_class = NewestFirst
+
+    def get_queryset(self):
+        target = self.request.query_params.get("target")
+        if target and target not in PredictionTarget.values:
+            raise InvalidInput(f"target must be one of {', '.join(PredictionTarget.values)}.")
+        return selectors.model_versions(kpi_slug=self.request.query_params.get("kpi"), target=target)
+
+
+@extend_schema(tags=["predictions"], responses={200: ModelReportOut, 404: ERROR_RESPONSES[400]})
+class PredictionModelDetail(APIView):
+    permission_classes = [ReadScope]
+
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(ModelReportOut(get_object_or_404(selectors.model_versions(), pk=pk)).data)
+
+
+def _predictive_kpi(slug: str) -> KPI:
+    kpi = KPI.objects.filter(slug=slug).first()
+    if kpi is None:
+        raise InvalidInput(f"Unknown KPI {slug!r}.", [{"index": None, "field": "kpi", "message": "unknown KPI"}])
+    if not kpi.calculator.startswith("prediction."):
+        raise InvalidInput(f"{slug} is not a predictive KPI.",
+                           [{"index": None, "field": "kpi", "message": "not a predictive KPI"}])
+    return kpi
+
+
+@extend_schema(tags=["predictions"], request=TrainIn, responses={202: inline_serializer("TrainingQueued", {
+    "kpis": serializers.ListField(child=serializers.CharField()), "cutoff": serializers.DateField()}),
+    **ERROR_RESPONSES})
+class PredictionModelTrain(APIView):
+    """Train, back-test and store a new version now, in the background; it appears in the list when done."""
+
+    permission_classes = [AdminScope]
+
+    @idempotent
+    def post(self, request: Request) -> Response:
+        from metrics.predictive import predictive_kpis
+        from metrics.tasks import prediction_models_train
+
+        payload = TrainIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        today = timezone.localdate()
+        cutoff = payload.validated_data.get("as_of") or today - timezone.timedelta(days=1)
+        if cutoff > today:
+            raise InvalidInput("as_of cannot be in the future.", [{"index": None, "field": "as_of",
+                                                                    "message": "in the future"}])
+        slug = payload.validated_data.get("kpi")
+        slugs = [_predictive_kpi(slug).slug] if slug else [kpi.slug for kpi in predictive_kpis()]
+        if not slugs:
+            raise InvalidInput("This tenant has no active predictive KPI.")
+        transaction.on_commit(lambda: prediction_models_train.delay(
+            slugs=slugs, cutoff=cutoff.isoformat(), trigger=PredictionModel.Trigger.MANUAL))
+        return Response({"kpis": slugs, "cutoff": cutoff}, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(tags=["predictions"], parameters=[
+    OpenApiParameter("quarter", str, description="YYYY-Qn (default: the next quarter)"),
+    OpenApiParameter("kpi", str, description="The renewal-probability KPI's slug (default: renewal-probability)"),
+], responses={200: inline_serializer("RenewalForecast", {
+    "forecast": serializers.DictField(), "backtest": serializers.ListField(child=serializers.DictField())})})
+class RenewalForecast(APIView):
+    """Renewals due in a quarter: expected renewing accounts and ARR (Σ p, Σ p x ARR) with a 90% interval, in
+    all and by segment and owner; and the same forecast made at the start of past quarters beside what
+    happened."""
+
+    permission_classes = [ReadScope]
+
+    def get(self, request: Request) -> Response:
+        kpi = _renewal_kpi(request.query_params.get("kpi", "renewal-probability"))
+        today = timezone.localdate()
+        quarter = request.query_params.get("quarter")
+        try:
+            first, last = (selectors.parse_quarter(quarter) if quarter
+                           else selectors.quarter_bounds(selectors.quarter_bounds(today)[1] + timezone.timedelta(
+                               days=1)))
+        except ValueError as error:
+            raise InvalidInput(str(error), [{"index": None, "field": "quarter", "message": str(error)}]) from None
+        return Response({"forecast": selectors.renewal_forecast(kpi=kpi, first=first, last=last, today=today),
+                         "backtest": selectors.forecast_backtest(kpi=kpi, today=today)})
+
+
+def _renewal_kpi(slug: str) -> KPI:
+    kpi = KPI.objects.filter(slug=slug).first()
+    if kpi is None or kpi.calculator != "prediction.renewal":
+        raise InvalidInput(f"{slug!r} is not a renewal-probability KPI.",
+                           [{"index": None, "field": "kpi", "message": "not a renewal-probability KPI"}])
+    return kpi
+
+
+@extend_schema(tags=["kpis"], responses={200: inline_serializer("RenewalByQuartile", {
+    "kpi": serializers.CharField(), "renewals": serializers.IntegerField(),
+    "quartiles": serializers.ListField(child=serializers.DictField()), "says": serializers.CharField()})})
+class KPIRenewalByQuartile(APIView):
+    """Whether a KPI moves renewals here: every decided renewal with the KPI's value 30-120 days before it, in
+    quartiles of that value, with each quartile's renewal rate and count."""
+
+    permission_classes = [ReadScope]
+
+    def get(self, request: Request, slug: str) -> Response:
+        kpi = get_object_or_404(KPI, slug=slug)
+        if Scope.ACCOUNT not in kpi.scopes:
+            raise InvalidInput(f"{slug} has no account values to compare renewals by.")
+        return Response(selectors.renewal_by_quartile(kpi=kpi, today=timezone.localdate()))
