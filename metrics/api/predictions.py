@@ -3,6 +3,8 @@ renewal forecast with its own back-test on past quarters, and renewals by quarti
 
 from __future__ import annotations
 
+import re
+
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -21,8 +23,29 @@ from metrics.models import KPI, PredictionModel, PredictionTarget, Scope
 from metrics.prediction import selectors
 
 
-class ModelReportOut(serializers.BaseSerializer):
-    """A model version as `selectors.model_report` tells it."""
+class ModelReportOut(serializers.Serializer):
+    """A model version as `selectors.model_report` tells it (the fields are declared for the schema)."""
+
+    id = serializers.IntegerField()
+    kpi = serializers.CharField()
+    target = serializers.ChoiceField(choices=PredictionTarget.choices)
+    version = serializers.IntegerField()
+    cutoff = serializers.DateField(help_text="Trained only on data dated on or before this day.")
+    status = serializers.ChoiceField(choices=PredictionModel.Status.choices)
+    reason = serializers.CharField(help_text="Why there is no model, when there is none.")
+    trigger = serializers.ChoiceField(choices=PredictionModel.Trigger.choices)
+    trained_at = serializers.DateTimeField()
+    seconds = serializers.FloatField()
+    spec = serializers.DictField(help_text="The question: target, horizon, grace, share, history, event names.")
+    algorithm = serializers.CharField()
+    algorithm_label = serializers.CharField()
+    calibration_method = serializers.CharField()
+    features = serializers.ListField(child=serializers.CharField())
+    hyperparameters = serializers.DictField()
+    training_window = serializers.DictField()
+    trust = serializers.CharField(help_text="How far to trust it, in plain words.")
+    backtest = serializers.DictField(required=False, help_text="Per fold and pooled, with the baselines and the "
+                                                               "calibration table in plain words.")
 
     def to_representation(self, instance: PredictionModel) -> dict:
         return serializers.JSONField().to_representation(selectors.model_report(instance))
@@ -32,6 +55,18 @@ class TrainIn(serializers.Serializer):
     kpi = serializers.SlugField(required=False, help_text="A predictive KPI's slug (default: every active one).")
     as_of = serializers.DateField(required=False, help_text="The cutoff: train on what was known then "
                                                             "(default: yesterday).")
+
+
+_SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,60}$")
+
+
+def _slug_param(request: Request, name: str, default: str | None = None) -> str | None:
+    """A KPI slug from the query string, refused with a 400 unless it looks like one."""
+    value = request.query_params.get(name, default)
+    if value is not None and not _SLUG.match(value):
+        raise InvalidInput(f"{name} must be a KPI slug (letters, digits, - and _).",
+                           [{"index": None, "field": name, "message": "not a KPI slug"}])
+    return value
 
 
 NewestFirst = cursor_pagination("-created_at", "-id", page_size=20, max_page_size=100)
@@ -53,7 +88,7 @@ class PredictionModelList(generics.ListAPIView):
         target = self.request.query_params.get("target")
         if target and target not in PredictionTarget.values:
             raise InvalidInput(f"target must be one of {', '.join(PredictionTarget.values)}.")
-        return selectors.model_versions(kpi_slug=self.request.query_params.get("kpi"), target=target)
+        return selectors.model_versions(kpi_slug=_slug_param(self.request, "kpi"), target=target)
 
 
 @extend_schema(tags=["predictions"], responses={200: ModelReportOut, 404: ERROR_RESPONSES[400]})
@@ -116,7 +151,7 @@ class RenewalForecast(APIView):
     permission_classes = [ReadScope]
 
     def get(self, request: Request) -> Response:
-        kpi = _renewal_kpi(request.query_params.get("kpi", "renewal-probability"))
+        kpi = _renewal_kpi(_slug_param(request, "kpi", "renewal-probability"))
         today = timezone.localdate()
         quarter = request.query_params.get("quarter")
         try:
