@@ -6,4 +6,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Customer accounts"
 
     def ready(self) -> None:
-        from accounts import receivers  # noqa: F401 - connects the signal receivers
+        from accounts import (
+            ingestion,  # noqa: F401 - registers the kinds of data the CSV import takes
+            receivers,  # noqa: F401 - connects the signal receivers
+        )

@@ -25,7 +25,8 @@ def batch_follow_up(*, batch_id: int) -> bool:
         if batch is None:
             return False
         customer_data_changed.send(sender=IngestBatch, kind=batch.kind, account_ids=batch.follow_up["account_ids"],
-                                   days=[datetime.fromisoformat(day).date() for day in batch.follow_up["days"]])
+                                   days=[datetime.fromisoformat(day).date() for day in batch.follow_up["days"]],
+                                   created_ids=batch.follow_up.get("created_ids", []))
         IngestBatch.objects.filter(pk=batch.pk).update(followed_up_at=timezone.now())
     return True
 

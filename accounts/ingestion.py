@@ -17,7 +17,7 @@ import orjson
 from django.db import connection, transaction
 
 from accounts.models import SURVEY_SCALES, AccountStatus, LifecycleStage, SurveyKind, TicketPriority
-from integrations.ingest import Caller, IngestResult, batch_ingest
+from integrations.ingest import Caller, IngestKind, IngestResult, UniqueKey, batch_ingest, csv_importable_register
 from integrations.models import DataKind, IngestBatch
 from integrations.sql import bulk_upsert
 from integrations.validation import (
@@ -31,7 +31,6 @@ from integrations.validation import (
     Object,
     Text,
     Timestamp,
-    duplicates_flag,
 )
 
 # Clocks drift and time zones confuse; a little of the future is tolerated, a day is not.
@@ -135,11 +134,6 @@ def _follow_up_on_commit(batch: IngestBatch) -> None:
     transaction.on_commit(lambda: ingest_follow_up.delay(batch_id=batch.pk), robust=True)
 
 
-def _ingest(*, kind: str, spec: ItemSpec, items: Sequence, caller: Caller, check, write) -> IngestResult:
-    return batch_ingest(kind=kind, spec=spec, items=items, caller=caller, check=check, write=write,
-                        follow_up=_follow_up_on_commit)
-
-
 # --- accounts ---------------------------------------------------------------------------------------------
 
 _ACCOUNT_COLUMNS = {  # API field -> (column, array type, default for a new account)
@@ -160,8 +154,6 @@ _ACCOUNT_COLUMNS = {  # API field -> (column, array type, default for a new acco
 def _accounts_check(parsed: list[dict | None], errors: list[dict]) -> dict:
     from users.models import User
 
-    duplicates_flag([(i, item.get("external_id")) for i, item in enumerate(parsed) if item], "external_id",
-                    errors, "external_id")
     emails = {item["owner"] for item in parsed if item and item.get("owner")}
     owners = dict(User.objects.filter(email__in=emails, is_active=True).values_list("email", "id")) if emails else {}
     with connection.cursor() as cursor:
@@ -219,16 +211,19 @@ def _accounts_write(parsed: list[dict], context: dict) -> IngestResult:
     return result
 
 
+ACCOUNTS = csv_importable_register(IngestKind(
+    kind=DataKind.ACCOUNTS, spec=ACCOUNT_SPEC, unique=UniqueKey("external_id", "external_id"),
+    check=_accounts_check, write=_accounts_write, follow_up=_follow_up_on_commit))
+
+
 def accounts_ingest(*, items: Sequence, caller: Caller) -> IngestResult:
     """Upsert accounts by external_id."""
-    return _ingest(kind=DataKind.ACCOUNTS, spec=ACCOUNT_SPEC, items=items, caller=caller,
-                   check=_accounts_check, write=_accounts_write)
+    return batch_ingest(kind=ACCOUNTS, items=items, caller=caller)
 
 
 # --- usage events -----------------------------------------------------------------------------------------
 
 def _events_check(parsed: list[dict | None], errors: list[dict]) -> dict[str, int]:
-    duplicates_flag([(i, item.get("id")) for i, item in enumerate(parsed) if item], "id", errors, "event id")
     _not_in_future(parsed, ["timestamp"], errors)
     return _account_refs(parsed, errors)
 
@@ -252,10 +247,13 @@ def _events_write(parsed: list[dict], accounts: dict[str, int]) -> IngestResult:
     return result
 
 
+EVENTS = IngestKind(kind=DataKind.EVENTS, spec=EVENT_SPEC, unique=UniqueKey("id", "event id"),
+                    check=_events_check, write=_events_write, follow_up=_follow_up_on_commit)
+
+
 def usage_events_ingest(*, items: Sequence, caller: Caller) -> IngestResult:
     """Store new usage events; an id already received is counted as a duplicate and ignored."""
-    return _ingest(kind=DataKind.EVENTS, spec=EVENT_SPEC, items=items, caller=caller,
-                   check=_events_check, write=_events_write)
+    return batch_ingest(kind=EVENTS, items=items, caller=caller)
 
 
 # --- contacts ---------------------------------------------------------------------------------------------
@@ -320,8 +318,6 @@ def contacts_ingest(*, items: Sequence, caller: Caller) -> IngestResult:
 # --- revenue ----------------------------------------------------------------------------------------------
 
 def _revenue_check(parsed: list[dict | None], errors: list[dict]) -> dict[str, int]:
-    duplicates_flag([(i, (item.get("account"), item.get("month"))) for i, item in enumerate(parsed) if item],
-                    "month", errors, "account and month")
     return _account_refs(parsed, errors)
 
 
@@ -335,17 +331,20 @@ def _revenue_write(parsed: list[dict], accounts: dict[str, int]) -> IngestResult
                         account_ids={row[0] for row in rows})
 
 
+REVENUE = csv_importable_register(IngestKind(
+    kind=DataKind.REVENUE, spec=REVENUE_SPEC,
+    unique=UniqueKey("month", "account and month", key=lambda item: (item.get("account"), item.get("month"))),
+    check=_revenue_check, write=_revenue_write, follow_up=_follow_up_on_commit))
+
+
 def revenue_snapshots_ingest(*, items: Sequence, caller: Caller) -> IngestResult:
     """Upsert monthly MRR per account and month."""
-    return _ingest(kind=DataKind.REVENUE, spec=REVENUE_SPEC, items=items, caller=caller,
-                   check=_revenue_check, write=_revenue_write)
+    return batch_ingest(kind=REVENUE, items=items, caller=caller)
 
 
 # --- surveys ----------------------------------------------------------------------------------------------
 
 def _surveys_check(parsed: list[dict | None], errors: list[dict]) -> dict[str, int]:
-    duplicates_flag([(i, item.get("id")) for i, item in enumerate(parsed) if item], "id", errors,
-                    "survey response id")
     for index, item in enumerate(parsed):
         if item and "kind" in item and "score" in item:
             low, high = SURVEY_SCALES[SurveyKind(item["kind"])]
@@ -359,20 +358,26 @@ def _surveys_check(parsed: list[dict | None], errors: list[dict]) -> dict[str, i
 def _surveys_write(parsed: list[dict], accounts: dict[str, int]) -> IngestResult:
     rows = [(item["id"], accounts[item["account"]], item["kind"], item["score"], item.get("comment", ""),
              item.get("respondent", ""), item["responded_at"]) for item in parsed]
+    created_ids: list[int] = []
     created, _ = bulk_upsert(
         table="accounts_surveyresponse",
         columns={"external_id": "text", "account_id": "bigint", "kind": "text", "score": "smallint",
                  "comment": "text", "respondent": "text", "responded_at": "timestamptz"},
-        rows=rows, conflict=["external_id"],
+        rows=rows, conflict=["external_id"], inserted_ids=created_ids,
     )
+    # The answers this batch created are the ones its follow-up scores (an answer is never changed later).
     return IngestResult(created=created, duplicates=len(parsed) - created,
-                        account_ids={row[1] for row in rows} if created else set())
+                        account_ids={row[1] for row in rows} if created else set(), created_ids=created_ids)
+
+
+SURVEYS = IngestKind(kind=DataKind.SURVEYS, spec=SURVEY_SPEC,
+                     unique=UniqueKey("id", "survey response id"),
+                     check=_surveys_check, write=_surveys_write, follow_up=_follow_up_on_commit)
 
 
 def survey_responses_ingest(*, items: Sequence, caller: Caller) -> IngestResult:
     """Store survey answers; an answer is never changed once received, so a re-sent id is a duplicate."""
-    return _ingest(kind=DataKind.SURVEYS, spec=SURVEY_SPEC, items=items, caller=caller,
-                   check=_surveys_check, write=_surveys_write)
+    return batch_ingest(kind=SURVEYS, items=items, caller=caller)
 
 
 # --- tickets ----------------------------------------------------------------------------------------------
@@ -387,7 +392,6 @@ _TICKET_OPTIONAL = {  # API field -> (array type, default for a new ticket)
 
 
 def _tickets_check(parsed: list[dict | None], errors: list[dict]) -> dict[str, int]:
-    duplicates_flag([(i, item.get("id")) for i, item in enumerate(parsed) if item], "id", errors, "ticket id")
     for index, item in enumerate(parsed):
         if not item or "opened_at" not in item:
             continue
@@ -418,7 +422,11 @@ def _tickets_write(parsed: list[dict], accounts: dict[str, int]) -> IngestResult
     return result
 
 
+TICKETS = IngestKind(kind=DataKind.TICKETS, spec=TICKET_SPEC, unique=UniqueKey("id", "ticket id"),
+                     check=_tickets_check, write=_tickets_write, follow_up=_follow_up_on_commit)
+
+
 def support_tickets_ingest(*, items: Sequence, caller: Caller) -> IngestResult:
     """Upsert tickets by the helpdesk's id (a ticket is re-sent as it is answered and resolved)."""
-    return _ingest(kind=DataKind.TICKETS, spec=TICKET_SPEC, items=items, caller=caller,
-                   check=_tickets_check, write=_tickets_write)
+    return batch_ingest(kind=TICKETS, items=items, caller=caller)
+

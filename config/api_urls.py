@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.api import views as accounts
+from integrations.api import csv_imports
 from integrations.api import views as integrations
 from playbooks.api import views as playbooks
 from tenants.api import views as tenant_settings
@@ -19,6 +20,7 @@ urlpatterns = [
     path("tickets/bulk", accounts.TicketsBulk.as_view(), name="api-tickets-bulk"),
     path("accounts/import", accounts.AccountsCsvImport.as_view(), name="api-accounts-import"),
     path("revenue/import", accounts.RevenueCsvImport.as_view(), name="api-revenue-import"),
+    path("imports/<int:pk>", csv_imports.CsvImportDetail.as_view(), name="api-csv-import"),
     path("accounts/", accounts.AccountList.as_view(), name="api-accounts"),
     path("accounts/<int:pk>/", accounts.AccountDetail.as_view(), name="api-account"),
     path("accounts/<int:pk>/events/", accounts.AccountEvents.as_view(), name="api-account-events"),

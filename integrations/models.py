@@ -124,3 +124,73 @@ class FeedPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.max_silence_hours}h"
+
+
+class CsvImport(models.Model):
+    """A CSV file too large to import within its request, imported whole (or not at all) by a worker.
+
+    The request checks the file's form (quoting, columns, row count) and stores it; the worker checks every
+    row, then writes them all in one transaction. While it runs, its progress is in the cache
+    (integrations.csv_import.csv_import_progress); the row holds the outcome.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting for a worker"
+        RUNNING = "running", "Importing"
+        SUCCEEDED = "succeeded", "Imported"
+        FAILED = "failed", "Failed: nothing was stored"
+
+    kind = models.CharField(max_length=16, choices=DataKind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    file_name = models.CharField(max_length=255, blank=True)
+    file_bytes = models.PositiveBigIntegerField()
+    rows = models.PositiveIntegerField(help_text="Data rows in the file (the header and blank lines aside).")
+    source = models.CharField(max_length=16, default="csv")
+    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    received_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    detail = models.TextField(blank=True, help_text="The outcome in words.")
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="The first problems, by line.")
+    batch = models.OneToOneField(IngestBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                 help_text="The data-health record of the import.")
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["received_at"], condition=Q(status__in=["queued", "running"]),
+                                name="csv_import_unfinished")]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["queued", "running", "succeeded", "failed"]),
+                                   name="csv_import_status_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} CSV of {self.rows} rows ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class CsvImportPart(models.Model):
+    """The uploaded file of a CsvImport, in parts of about a megabyte, until the import finishes.
+
+    Kept in the tenant's schema, not on a disk: a worker on any machine reads it, and it never leaves the
+    tenant. The import deletes its parts when it finishes, whatever the outcome.
+    """
+
+    csv_import = models.ForeignKey(CsvImport, on_delete=models.CASCADE, related_name="parts")
+    position = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["csv_import", "position"], name="csv_import_part_unique")]
+
+    def __str__(self) -> str:
+        return f"part {self.position} of import {self.csv_import_id}"

@@ -88,16 +88,18 @@ def api_key_authenticate(*, secret: str) -> ApiKey | None:
 def ingest_batch_record(
     *, kind: str, items: int, accepted: bool, api_key: ApiKey | None = None, user=None, source: str = "api",
     created: int = 0, updated: int = 0, duplicates: int = 0, errors: list[dict] | None = None,
-    follow_up: dict | None = None,
+    follow_up: dict | None = None, error_count: int | None = None,
 ) -> IngestBatch:
-    """Log a received batch for data health; a rejected batch keeps its first 100 errors."""
+    """Log a received batch for data health; a rejected batch keeps its first 100 errors. `error_count` is the
+    number of problems when `errors` lists only the first of them (a large CSV file)."""
     errors = errors or []
     # An error may echo the request (an unknown field's name), and jsonb cannot hold a NUL character.
     stored_errors = [{name: value.replace("\x00", "\ufffd") if isinstance(value, str) else value
                       for name, value in error.items()} for error in errors[:100]]
     return IngestBatch.objects.create(
         kind=kind, items=items, accepted=accepted, api_key=api_key, user=user if user and user.pk else None,
-        source=source, created=created, updated=updated, duplicates=duplicates, error_count=len(errors),
+        source=source, created=created, updated=updated, duplicates=duplicates,
+        error_count=len(errors) if error_count is None else error_count,
         errors=stored_errors, follow_up=follow_up,
     )
 

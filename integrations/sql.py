@@ -28,6 +28,7 @@ def bulk_upsert(
     update: Sequence[str] = (),
     merge: dict[str, str] | None = None,
     extra_insert: dict[str, str] | None = None,
+    inserted_ids: list[int] | None = None,
 ) -> tuple[int, int]:
     """Insert `rows` (tuples in `columns` order); on a conflict with `conflict`, update the `update`
     columns only where a value really changed (no `update` nor `merge`: leave the stored row alone).
@@ -35,7 +36,7 @@ def bulk_upsert(
     `columns` maps each column to its PostgreSQL type; `merge` maps a column to an SQL expression of the stored
     row and EXCLUDED that becomes its new value (e.g. the later of two times); `extra_insert` adds columns
     computed in SQL (e.g. now()). Returns (inserted, updated); the other rows were exact duplicates of what
-    was stored.
+    was stored. With `inserted_ids`, the `id` of every inserted row is appended to that list.
     """
     if not rows:
         return 0, 0
@@ -52,6 +53,7 @@ def bulk_upsert(
         on_conflict = f"DO UPDATE SET {assignments} WHERE {changed}"
     else:
         on_conflict = "DO NOTHING"
+    returning = "(xmax = 0), id" if inserted_ids is not None else "(xmax = 0)"
     with transaction.atomic():
         connection.ensure_connection()
         with psycopg.Cursor(connection.connection) as cursor:
@@ -66,8 +68,11 @@ def bulk_upsert(
             cursor.execute(
                 f"INSERT INTO {table} ({', '.join(names + list(extra))}) "
                 f"SELECT {', '.join(names + list(extra.values()))} FROM {stage} "
-                f"ON CONFLICT ({', '.join(conflict)}) {on_conflict} RETURNING (xmax = 0)"
+                f"ON CONFLICT ({', '.join(conflict)}) {on_conflict} RETURNING {returning}"
             )
-            outcomes = [row[0] for row in cursor.fetchall()]
+            returned = cursor.fetchall()
+    outcomes = [row[0] for row in returned]
+    if inserted_ids is not None:
+        inserted_ids.extend(row_id for inserted, row_id in returned if inserted)
     inserted = sum(outcomes)
     return inserted, len(outcomes) - inserted

@@ -6,23 +6,19 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_POST
 
-from accounts import ingestion
 from core.api.scopes import Scope
 from core.errors import InvalidInput
 from integrations import selectors
-from integrations.csv_import import csv_items, rows_for_errors
-from integrations.ingest import Caller
-from integrations.models import ApiKey
+from integrations.csv_import import MAX_CSV_BYTES, MAX_CSV_ROWS, csv_import_progress, csv_import_receive
+from integrations.ingest import CSV_IMPORTABLE, Caller
+from integrations.models import ApiKey, CsvImport, DataKind
 from integrations.services import ApiKeyError, api_key_create, api_key_revoke, batch_rejection_record
+from integrations.uploads import upload_cap
 from integrations.validation import BatchRejected
 from users.permissions import admin_required
-
-CSV_IMPORTS = {
-    "accounts": ("Accounts", ingestion.ACCOUNT_SPEC, ingestion.accounts_ingest),
-    "revenue": ("Revenue snapshots", ingestion.REVENUE_SPEC, ingestion.revenue_snapshots_ingest),
-}
 
 
 @admin_required
@@ -39,31 +35,69 @@ def data_health(request: HttpRequest) -> HttpResponse:
     })
 
 
+def _importable_kinds() -> list[tuple[str, str]]:
+    return [(kind, DataKind(kind).label) for kind in CSV_IMPORTABLE]
+
+
 class CsvImportForm(forms.Form):
-    kind = forms.ChoiceField(choices=[(key, label) for key, (label, _, _) in CSV_IMPORTS.items()])
-    file = forms.FileField(help_text="UTF-8 CSV with a header row naming the columns.")
+    kind = forms.ChoiceField(choices=_importable_kinds)
+    file = forms.FileField(help_text=f"UTF-8 CSV with a header row naming the columns; up to {MAX_CSV_ROWS:,} rows "
+                                     f"and {MAX_CSV_BYTES // (1024 * 1024)} MB.")
+
+
+def _csv_import_page(request: HttpRequest, form: CsvImportForm, *, status: int = 200, error: str = "",
+                     row_errors: list[dict] | None = None) -> HttpResponse:
+    return render(request, "integrations/csv_import.html", {
+        "form": form, "error": error, "row_errors": row_errors or [],
+        "imports": {kind.kind: kind.spec for kind in CSV_IMPORTABLE.values()},
+        "recent": CsvImport.objects.order_by("-received_at")[:5],
+    }, status=status)
+
+
+@csrf_exempt  # checked in _csv_import_post, once the upload is capped: the check reads the body
+@admin_required
+def csv_import(request: HttpRequest) -> HttpResponse:
+    """Upload a CSV of accounts or revenue; all rows are stored, or none and every bad row is listed. A file of
+    more than 10,000 rows is imported in the background, and the page follows its progress."""
+    if request.method != "POST":
+        return _csv_import_page(request, CsvImportForm())
+    try:
+        upload_cap(request, limit=MAX_CSV_BYTES)
+        return _csv_import_post(request)
+    except InvalidInput as too_large:  # by its declared length, or while it streamed in
+        return _csv_import_page(request, CsvImportForm(), error=too_large.detail, status=too_large.status_code)
+
+
+@csrf_protect
+def _csv_import_post(request: HttpRequest) -> HttpResponse:
+    form = CsvImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _csv_import_page(request, form, status=400)
+    try:
+        outcome = csv_import_receive(kind=CSV_IMPORTABLE[form.cleaned_data["kind"]], upload=form.cleaned_data["file"],
+                                     caller=Caller(user=request.user, source="csv"))
+    except InvalidInput as problem:
+        if isinstance(problem, BatchRejected):
+            batch_rejection_record(rejection=problem)
+        return _csv_import_page(request, form, error=problem.detail, row_errors=problem.errors,
+                                status=problem.status_code)
+    if isinstance(outcome, CsvImport):
+        return redirect("csv_import_detail", pk=outcome.pk)
+    rows = outcome.created + outcome.updated + outcome.duplicates
+    messages.success(request, f"Imported {rows:,} row(s): {outcome.created:,} created, {outcome.updated:,} updated, "
+                              f"{outcome.duplicates:,} unchanged.")
+    return redirect("csv_import")
 
 
 @admin_required
-def csv_import(request: HttpRequest) -> HttpResponse:
-    """Upload a CSV of accounts or revenue; all rows are stored, or none and every bad row is listed."""
-    form = CsvImportForm(request.POST or None, request.FILES or None)
-    context = {"form": form, "imports": {key: spec for key, (_, spec, _) in CSV_IMPORTS.items()}}
-    if request.method == "POST" and form.is_valid():
-        _, spec, ingest = CSV_IMPORTS[form.cleaned_data["kind"]]
-        try:
-            items, lines = csv_items(data=form.cleaned_data["file"].read(), spec=spec)
-            result = ingest(items=items, caller=Caller(user=request.user, source="csv"))
-        except BatchRejected as rejection:
-            batch_rejection_record(rejection=rejection)
-            context.update(error=rejection.detail, row_errors=rows_for_errors(rejection.errors, lines))
-        except InvalidInput as error:
-            context["error"] = error.detail
-        else:
-            messages.success(request, f"Imported {len(items)} row(s): {result.created} created, "
-                                      f"{result.updated} updated, {result.duplicates} unchanged.")
-            return redirect("csv_import")
-    return render(request, "integrations/csv_import.html", context, status=400 if "error" in context else 200)
+@require_GET
+def csv_import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A background import: its progress, refreshed every two seconds until it ends, then its outcome."""
+    csv_import = get_object_or_404(CsvImport, pk=pk)
+    context = {"csv_import": csv_import, "progress": csv_import_progress(csv_import)}
+    if request.headers.get("HX-Request"):
+        return render(request, "integrations/_csv_import_progress.html", context)
+    return render(request, "integrations/csv_import_detail.html", context)
 
 
 class ApiKeyForm(forms.Form):

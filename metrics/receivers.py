@@ -1,7 +1,9 @@
 """Metrics reacts to the rest of the product: a new tenant gets the default catalogue; fresh customer data
 recomputes the accounts it touched."""
 
-from django.db import connection
+from collections.abc import Sequence
+
+from django.db import connection, transaction
 from django.dispatch import receiver
 
 from accounts.signals import customer_data_changed
@@ -25,10 +27,13 @@ def recompute_touched_accounts(sender, *, account_ids: list[int], **kwargs) -> N
 
 
 @receiver(customer_data_changed)
-def score_new_survey_comments(sender, *, kind: str, **kwargs) -> None:
-    """New survey answers: score their comments' sentiment (only the ones not scored yet)."""
+def score_new_survey_comments(sender, *, kind: str, created_ids: Sequence[int] = (), **kwargs) -> None:
+    """New survey answers: score the comments of exactly the answers this batch created. The first claim is
+    scored now; the rest in tasks that queue behind the work already waiting, other tenants' included, so one
+    large batch cannot hold the shared workers."""
     from integrations.models import DataKind
-    from metrics.sentiment import survey_sentiment_refresh
+    from metrics.sentiment import CLAIM_SIZE, survey_comments_score
+    from metrics.tasks import survey_comments_score_task
 
-    if kind == DataKind.SURVEYS:
-        survey_sentiment_refresh()
+    if kind == DataKind.SURVEYS and created_ids and survey_comments_score(response_ids=created_ids) == CLAIM_SIZE:
+        transaction.on_commit(lambda: survey_comments_score_task.delay(response_ids=list(created_ids)), robust=True)

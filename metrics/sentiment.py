@@ -1,5 +1,12 @@
 """The sentiment of survey comments: VADER's compound score (-1 to 1) for a text, and its bulk refresh into
-`accounts_surveyresponse.sentiment`, which the feedback.sentiment KPI reads."""
+`accounts_surveyresponse.sentiment`, which the feedback.sentiment KPI reads.
+
+Scoring is bounded, since it runs in the workers every tenant shares: VADER's cost grows with the square of a
+text's length (about 5 ms for 1,000 characters, 280 ms for 10,000), so only a comment's first
+SCORED_CHARACTERS are scored (the whole comment is stored); and a batch's follow-up scores the answers that
+batch created, claimed CLAIM_SIZE at a time with row locks that concurrent scorers skip, so no two workers
+ever score the same comment.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,13 @@ from django.db import connection, transaction
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 BATCH_SIZE = 1000
+# The part of a comment that is scored: the opening of a comment carries its tone, and the cost stays bounded.
+SCORED_CHARACTERS = 1000
+# Comments claimed and scored in one transaction (a few seconds of work at most); a follow-up scores its first
+# claim at once and leaves the rest to tasks that queue behind other tenants' work.
+CLAIM_SIZE = 500
+# Only the scored opening of a comment (leading blanks aside) leaves the database.
+_SCORED_TEXT = r"left(ltrim(comment, E' \t\r\n'), %s)"
 
 # VADER rates these words as praise (support +1.7, success +2.7, care +2.2), but in customer-success feedback
 # they name a team ("support never answers", "our customer success manager left"): neutral here.
@@ -26,11 +40,35 @@ def _analyzer() -> SentimentIntensityAnalyzer:
 
 
 def comment_sentiment(text: str | None) -> float | None:
-    """VADER's compound score of an English text, from -1 (most negative) to 1 (most positive); between -0.05
-    and 0.05 for neutral text (VADER's own thresholds); None when there is no text to score."""
-    if text is None or not text.strip():
+    """VADER's compound score of an English text (its first SCORED_CHARACTERS), from -1 (most negative) to 1
+    (most positive); between -0.05 and 0.05 for neutral text (VADER's own thresholds); None when there is no
+    text to score."""
+    text = (text or "").strip()
+    if not text:
         return None
-    return float(_analyzer().polarity_scores(text)["compound"])
+    return float(_analyzer().polarity_scores(text[:SCORED_CHARACTERS])["compound"])
+
+
+def survey_comments_score(*, response_ids: Iterable[int] | None = None, limit: int | None = None) -> int:
+    """Claim up to `limit` (default CLAIM_SIZE) unscored, non-blank comments (among `response_ids`, or any) and
+    score them, in one transaction. Comments another scorer holds are skipped and those it scored are no longer
+    unscored, so concurrent scorers never repeat each other's work. Returns how many were scored: fewer than
+    `limit` means none is left unclaimed."""
+    ids = None if response_ids is None else sorted(set(response_ids))
+    if ids == []:
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            rf"""
+            SELECT id, {_SCORED_TEXT} FROM accounts_surveyresponse
+            WHERE sentiment IS NULL AND comment ~ '\S' {"" if ids is None else "AND id = ANY(%s::bigint[])"}
+            ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+            """,
+            [SCORED_CHARACTERS, *([] if ids is None else [ids]), limit or CLAIM_SIZE])
+        claimed = cursor.fetchall()
+        if claimed:
+            _sentiment_store([(response_id, comment_sentiment(comment)) for response_id, comment in claimed])
+    return len(claimed)
 
 
 def survey_sentiment_refresh(*, response_ids: Iterable[int] | None = None) -> int:
@@ -39,18 +77,19 @@ def survey_sentiment_refresh(*, response_ids: Iterable[int] | None = None) -> in
     With `response_ids`, those responses are (re)scored, an empty comment storing null; without, every
     response with a non-blank comment and no score yet is scored. Returns the number of responses written.
     """
-    ids = None if response_ids is None else sorted(set(response_ids))
+    if response_ids is None:
+        written, scored = 0, BATCH_SIZE
+        while scored == BATCH_SIZE:
+            scored = survey_comments_score(limit=BATCH_SIZE)
+            written += scored
+        return written
+    ids = sorted(set(response_ids))
     written, after = 0, 0
     while True:
         with connection.cursor() as cursor:
-            if ids is None:
-                cursor.execute(
-                    r"SELECT id, comment FROM accounts_surveyresponse WHERE sentiment IS NULL AND comment ~ '\S' "
-                    "AND id > %s ORDER BY id LIMIT %s", [after, BATCH_SIZE])
-            else:
-                cursor.execute(
-                    "SELECT id, comment FROM accounts_surveyresponse WHERE id = ANY(%s::bigint[]) AND id > %s "
-                    "ORDER BY id LIMIT %s", [ids, after, BATCH_SIZE])
+            cursor.execute(
+                f"SELECT id, {_SCORED_TEXT} FROM accounts_surveyresponse WHERE id = ANY(%s::bigint[]) AND id > %s "
+                "ORDER BY id LIMIT %s", [SCORED_CHARACTERS, ids, after, BATCH_SIZE])
             batch = cursor.fetchall()
         if not batch:
             return written

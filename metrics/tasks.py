@@ -107,3 +107,13 @@ def prediction_models_train(slugs: list[str] | None = None, cutoff: str | None =
 @shared_task(ignore_result=True)
 def prediction_models_train_all_tenants() -> None:
     delay_in_each_tenant(prediction_models_train)
+
+
+@shared_task(ignore_result=True)
+def survey_comments_score_task(*, response_ids: list[int]) -> None:
+    """Score the next claim of these answers' comments; while a full claim was scored, queue the next one
+    behind the work waiting meanwhile (one task never holds a worker for long)."""
+    from metrics.sentiment import CLAIM_SIZE, survey_comments_score
+
+    if survey_comments_score(response_ids=response_ids) == CLAIM_SIZE:
+        survey_comments_score_task.delay(response_ids=response_ids)

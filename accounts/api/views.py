@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import generics, serializers
-from rest_framework.parsers import FileUploadParser, JSONParser, MultiPartParser
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,9 +17,8 @@ from core.api.errors import ERROR_RESPONSES, ErrorSerializer
 from core.api.pagination import cursor_pagination
 from core.api.permissions import IngestScope, ReadScope
 from core.errors import InvalidInput
-from integrations.api.bulk import BulkResultSerializer, bulk_ingest_view
-from integrations.api.idempotency import idempotent, upload_fingerprint
-from integrations.csv_import import csv_items, rows_for_errors
+from integrations.api.bulk import bulk_ingest_view
+from integrations.api.csv_imports import csv_import_view
 from integrations.ingest import Caller
 from integrations.models import ApiKey
 from integrations.services import batch_rejection_record
@@ -141,46 +140,6 @@ AccountSurveys = _records_view("AccountSurveys", "survey_responses", out.SurveyR
 AccountTickets = _records_view("AccountTickets", "support_tickets", out.SupportTicketOut)
 
 
-class CsvImport(APIView):
-    """Import a CSV file (header row = field names) as one all-or-nothing batch; unthrottled like the bulk
-    endpoints."""
-
-    permission_classes = [IngestScope]
-    throttle_classes: list = []
-    parser_classes = [MultiPartParser, FileUploadParser]
-    spec: ItemSpec
-    ingest = None
-
-    @idempotent(fingerprint=upload_fingerprint)
-    def post(self, request: Request) -> Response:
-        upload = request.FILES.get("file")
-        if upload is None:
-            raise InvalidInput('Send the CSV as a multipart form field named "file".')
-        try:
-            items, lines = csv_items(data=upload.read(), spec=self.spec)
-            result = type(self).ingest(items=items, caller=_caller(request, source="csv"))
-        except BatchRejected as rejection:
-            batch_rejection_record(rejection=rejection)
-            return Response({"detail": rejection.detail, "errors": rows_for_errors(rejection.errors, lines)},
-                            status=400)
-        return Response(result.counts())
-
-
-def _csv_view(name: str, spec: ItemSpec, ingest, summary: str) -> type[CsvImport]:
-    view = type(name, (CsvImport,), {"spec": spec, "ingest": staticmethod(ingest)})
-
-    def post(self, request: Request) -> Response:  # a function of its own, so each view has its own schema
-        return CsvImport.post(self, request)
-
-    view.post = extend_schema(
-        summary=summary, tags=["ingest"], operation_id=name,
-        request={"multipart/form-data": inline_serializer(f"{name}Upload", {"file": serializers.FileField()})},
-        responses={200: BulkResultSerializer, **ERROR_RESPONSES},
-    )(post)
-    return view
-
-
-AccountsCsvImport = _csv_view("accounts_import", ingestion.ACCOUNT_SPEC, ingestion.accounts_ingest,
-                              "Import accounts from CSV")
-RevenueCsvImport = _csv_view("revenue_import", ingestion.REVENUE_SPEC, ingestion.revenue_snapshots_ingest,
-                             "Import revenue snapshots from CSV")
+AccountsCsvImport = csv_import_view(name="accounts_import", kind=ingestion.ACCOUNTS, summary="Import accounts from CSV")
+RevenueCsvImport = csv_import_view(name="revenue_import", kind=ingestion.REVENUE,
+                                   summary="Import revenue snapshots from CSV")

@@ -87,6 +87,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.ingest_follow_ups_due_all_tenants",
         "schedule": crontab(minute="*"),
     },
+    "resend-unfinished-csv-imports": {
+        # CSV imports whose message was lost or whose worker died; a copy of a running one returns at once.
+        "task": "integrations.tasks.csv_imports_resend_all_tenants",
+        "schedule": crontab(minute="*"),
+    },
     "resume-stale-computations": {
         "task": "metrics.tasks.computation_runs_stale_resume_all_tenants",
         "schedule": crontab(minute="*/10"),

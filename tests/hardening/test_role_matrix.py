@@ -50,6 +50,7 @@ POLICY: dict[str, dict[str, frozenset]] = {
     "api-tickets-bulk": {"POST": INGEST},
     "api-accounts-import": {"POST": INGEST},
     "api-revenue-import": {"POST": INGEST},
+    "api-csv-import": {"GET": INGEST},
     "api-accounts": {"GET": READERS},
     "api-account": {"GET": READERS, "PATCH": INGEST},
     "api-account-events": {"GET": READERS},
@@ -123,6 +124,7 @@ POLICY: dict[str, dict[str, frozenset]] = {
     "feedback": {"GET": EVERYONE, "POST": EVERYONE},
     "data_health": {"GET": ADMIN, "POST": ADMIN},
     "csv_import": {"GET": ADMIN, "POST": ADMIN},
+    "csv_import_detail": {"GET": ADMIN, "POST": ADMIN},  # a 405 for admins
     "api_keys": {"GET": ADMIN, "POST": ADMIN},
     "api_key_revoke": {"GET": ADMIN, "POST": ADMIN},
     "dashboard": {"GET": EVERYONE, "POST": EVERYONE},

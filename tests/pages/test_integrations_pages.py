@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from accounts.models import RevenueSnapshot
+from accounts.models import Account, RevenueSnapshot
 from integrations.models import ApiKey, IngestBatch
 from integrations.services import hash_secret
 from tests.accounts.factories import AccountFactory, RevenueSnapshotFactory
@@ -108,3 +108,54 @@ def test_revoking_a_key_from_the_page_turns_it_off(admin_client):
     assert response.status_code == 302
     key.refresh_from_db()
     assert key.revoked_at is not None
+
+
+def test_csv_import_with_a_stray_quote_shows_the_line_and_stores_nothing(admin_client):
+    upload = SimpleUploadedFile("accounts.csv",
+                                b'external_id,name,plan\nQ-1,"Unclosed quote Ltd,Growth\nQ-2,Fine Ltd,Growth\n')
+
+    response = admin_client.post("/data/import/", {"kind": "accounts", "file": upload})
+
+    assert response.status_code == 400
+    assert response.context["error"].startswith("Line 2: a quote opened on this line is never closed")
+    assert response.context["row_errors"][0]["row"] == 2
+    assert b"Line 2: a quote opened" in response.content
+    assert not Account.objects.exists()
+
+
+def test_csv_import_refuses_a_file_declared_over_the_cap_before_reading_it(admin_client):
+    upload = SimpleUploadedFile("accounts.csv", b"external_id,name\nA-1,Acme\n")
+
+    response = admin_client.post("/data/import/", {"kind": "accounts", "file": upload}, CONTENT_LENGTH="300000000")
+
+    assert response.status_code == 413
+    assert response.context["error"].startswith("The file is 300,000,000 bytes; the limit is 104,857,600.")
+    assert not Account.objects.exists()
+
+
+def test_csv_import_stops_a_file_while_it_streams_past_the_cap(admin_client, monkeypatch):
+    monkeypatch.setattr("integrations.views.MAX_CSV_BYTES", 1000)
+    rows = "".join(f"A-{n},Customer {n}\n" for n in range(200))
+    upload = SimpleUploadedFile("accounts.csv", ("external_id,name\n" + rows).encode())
+
+    response = admin_client.post("/data/import/", {"kind": "accounts", "file": upload})
+
+    assert response.status_code == 413
+    assert "the limit is 1,000" in response.context["error"]
+    assert not Account.objects.exists()
+
+
+def test_csv_import_still_checks_the_csrf_token(tenant):
+    from tests.conftest import TenantClient
+
+    browser = TenantClient(tenant, enforce_csrf_checks=True)
+    browser.force_login(UserFactory(role=Role.ADMIN))
+    upload = SimpleUploadedFile("accounts.csv", b"external_id,name\nA-1,Acme\n")
+
+    assert browser.post("/data/import/", {"kind": "accounts", "file": upload}).status_code == 403
+    assert not Account.objects.exists()
+    token = browser.get("/data/import/").context["csrf_token"]
+    upload.seek(0)
+    response = browser.post("/data/import/", {"kind": "accounts", "file": upload, "csrfmiddlewaretoken": str(token)})
+    assert response.status_code == 302
+    assert Account.objects.get().external_id == "A-1"
