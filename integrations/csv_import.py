@@ -42,6 +42,8 @@ RESEND_AFTER = timedelta(minutes=2)
 # Sent by name: the task module imports this one.
 IMPORT_TASK = "integrations.tasks.csv_import_task"
 
+# Where an import is: waiting, checking every row, writing them all, or done.
+PHASES = ("queued", "checking", "writing", "succeeded", "failed")
 Progress = Callable[[str, int], None]
 logger = logging.getLogger(__name__)
 

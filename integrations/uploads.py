@@ -13,8 +13,8 @@ ENVELOPE_BYTES = 64 * 1024
 TOO_LARGE = 413
 
 
-def _too_large(size: str, limit: int) -> InvalidInput:
-    return InvalidInput(f"The file is {size} bytes; the limit is {limit:,}. Split it into smaller files.",
+def _too_large(what: str, limit: int) -> InvalidInput:
+    return InvalidInput(f"{what}; a file may be at most {limit:,} bytes. Split it into smaller files.",
                         status_code=TOO_LARGE)
 
 
@@ -28,7 +28,7 @@ class CappedUploadHandler(TemporaryFileUploadHandler):
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
         if start + len(raw_data) > self.limit:
             self.file.close()  # the temporary file is deleted with it
-            raise _too_large(f"more than {self.limit:,}", self.limit)
+            raise _too_large(f"The file is larger than {self.limit:,} bytes", self.limit)
         return super().receive_data_chunk(raw_data, start)
 
 
@@ -40,5 +40,5 @@ def upload_cap(request: HttpRequest, *, limit: int) -> None:
     except ValueError:
         length = 0  # Django reads a body of unknown length as empty
     if length > limit + ENVELOPE_BYTES:
-        raise _too_large(f"{length:,}", limit)
+        raise _too_large(f"The upload is {length:,} bytes", limit)
     request.upload_handlers = [CappedUploadHandler(request, limit=limit)]

@@ -229,6 +229,7 @@ SPECTACULAR_SETTINGS = {
         "StepKindEnum": "playbooks.models.StepKind",
         "RunTriggerEnum": "metrics.models.ComputationRun.Trigger",
         "IngestKindEnum": "integrations.models.DataKind",
+        "CsvImportPhaseEnum": "integrations.csv_import.PHASES",
         "DecisionKindEnum": "reviews.models.DecisionKind",
         "DecisionStatusEnum": "reviews.models.DecisionStatus",
     },

@@ -17,7 +17,13 @@ from core.api.permissions import IngestScope
 from core.errors import InvalidInput
 from integrations.api.bulk import BulkResultSerializer
 from integrations.api.idempotency import idempotent, upload_fingerprint
-from integrations.csv_import import MAX_CSV_BYTES, MAX_CSV_ROWS, csv_import_progress, csv_import_receive
+from integrations.csv_import import (
+    MAX_CSV_BYTES,
+    MAX_CSV_ROWS,
+    PHASES,
+    csv_import_progress,
+    csv_import_receive,
+)
 from integrations.ingest import MAX_BATCH_ITEMS, Caller, IngestKind
 from integrations.models import ApiKey, CsvImport
 from integrations.services import batch_rejection_record
@@ -38,8 +44,8 @@ class CsvErrorSerializer(serializers.Serializer):
 
 class CsvImportOut(serializers.ModelSerializer):
     errors = CsvProblemSerializer(many=True, help_text="The first problems of a failed import, by line.")
-    phase = serializers.ChoiceField(choices=["queued", "checking", "writing", "succeeded", "failed"],
-                                    help_text="checking every row, then writing them all in one transaction")
+    phase = serializers.ChoiceField(choices=PHASES, help_text="Checking every row, then writing them all in one "
+                                                              "transaction.")
     rows_done = serializers.IntegerField(help_text="Rows checked or written so far in this phase.")
     url = serializers.CharField(help_text="This import's address, to poll.")
 

@@ -349,7 +349,7 @@ def test_a_body_declared_over_the_cap_is_refused_before_it_is_read(client, inges
     response = _upload(client, ACCOUNTS, "external_id,name\nA-1,Acme\n", ingest_key, CONTENT_LENGTH="300000000")
 
     assert response.status_code == 413
-    assert response.json()["detail"] == ("The file is 300,000,000 bytes; the limit is 104,857,600. "
+    assert response.json()["detail"] == ("The upload is 300,000,000 bytes; a file may be at most 104,857,600 bytes. "
                                          "Split it into smaller files.")
 
 
@@ -360,7 +360,7 @@ def test_a_file_is_stopped_while_it_streams_once_it_passes_the_cap(client, inges
     response = _upload(client, ACCOUNTS, "external_id,name\n" + rows, ingest_key)
 
     assert response.status_code == 413
-    assert response.json()["detail"] == ("The file is more than 1,000 bytes; the limit is 1,000. "
+    assert response.json()["detail"] == ("The file is larger than 1,000 bytes; a file may be at most 1,000 bytes. "
                                          "Split it into smaller files.")
     assert not Account.objects.exists()
 

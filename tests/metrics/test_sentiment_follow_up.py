@@ -105,7 +105,7 @@ def test_only_the_opening_of_a_long_comment_is_scored_and_the_whole_comment_is_k
 
 
 def test_a_5mb_batch_of_long_comments_is_scored_in_bounded_time(queued):
-    """500 comments of 10,000 characters: VADER needs about 140 s for them whole, here."""
+    """500 comments of 10,000 characters: scored whole, VADER needs minutes for them (0.8 s each, here)."""
     AccountFactory(external_id="SRV-1")
     words = (HAPPY + ANGRY + "The sync is slow but the support team answered quickly. ") * 60
     comments = [f"{n} {words}"[:10_000] for n in range(500)]
@@ -121,7 +121,7 @@ def test_a_5mb_batch_of_long_comments_is_scored_in_bounded_time(queued):
     print(f"\n500 comments of 10,000 characters scored in {elapsed:.2f} s")
     assert SurveyResponse.objects.filter(sentiment__isnull=True).count() == 0
     assert {len(comment) for comment in SurveyResponse.objects.values_list("comment", flat=True)} == {10_000}
-    assert elapsed < 30  # a few seconds here; about 140 s when whole comments were scored
+    assert elapsed < 30  # a few seconds here; minutes when whole comments were scored
 
 
 # --- two scorers at once, on committed rows and connections of their own ----------------------------------------

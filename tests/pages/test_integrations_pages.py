@@ -129,7 +129,7 @@ def test_csv_import_refuses_a_file_declared_over_the_cap_before_reading_it(admin
     response = admin_client.post("/data/import/", {"kind": "accounts", "file": upload}, CONTENT_LENGTH="300000000")
 
     assert response.status_code == 413
-    assert response.context["error"].startswith("The file is 300,000,000 bytes; the limit is 104,857,600.")
+    assert response.context["error"].startswith("The upload is 300,000,000 bytes; a file may be at most 104,857,600")
     assert not Account.objects.exists()
 
 
@@ -141,7 +141,7 @@ def test_csv_import_stops_a_file_while_it_streams_past_the_cap(admin_client, mon
     response = admin_client.post("/data/import/", {"kind": "accounts", "file": upload})
 
     assert response.status_code == 413
-    assert "the limit is 1,000" in response.context["error"]
+    assert "The file is larger than 1,000 bytes" in response.context["error"]
     assert not Account.objects.exists()
 
 
