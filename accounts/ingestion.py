@@ -262,7 +262,6 @@ _CONTACT_OPTIONAL = {"account": "account_id", "email": "email", "name": "name"} 
 
 
 def _contacts_check(parsed: list[dict | None], errors: list[dict]) -> dict:
-    duplicates_flag([(i, item.get("id")) for i, item in enumerate(parsed) if item], "id", errors, "contact id")
     _not_in_future(parsed, ["first_seen_at", "last_seen_at"], errors)
     for index, item in enumerate(parsed):
         if item and item.get("first_seen_at") and item.get("last_seen_at") and \
@@ -308,11 +307,14 @@ def _contacts_write(parsed: list[dict], context: dict) -> IngestResult:
     return result
 
 
+CONTACTS = IngestKind(kind=DataKind.CONTACTS, spec=CONTACT_SPEC, unique=UniqueKey("id", "contact id"),
+                      check=_contacts_check, write=_contacts_write, follow_up=_follow_up_on_commit)
+
+
 def contacts_ingest(*, items: Sequence, caller: Caller) -> IngestResult:
     """Upsert the users of customer accounts by the product's user id; an item without `account` keeps the
     contact's account (and is refused for a new contact). Seen times only ever widen."""
-    return _ingest(kind=DataKind.CONTACTS, spec=CONTACT_SPEC, items=items, caller=caller,
-                   check=_contacts_check, write=_contacts_write)
+    return batch_ingest(kind=CONTACTS, items=items, caller=caller)
 
 
 # --- revenue ----------------------------------------------------------------------------------------------
