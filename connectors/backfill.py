@@ -9,7 +9,6 @@ Re-importing is harmless: snapshots are upserted by account and month.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -25,7 +24,8 @@ from connectors.billing import CALLER, CENT, MONTHS_PER, PAYING_STATUSES, monthl
 from connectors.models import AccountRef, BillingSubscription, Connector
 from connectors.options import connector_options, connector_settings
 from core.errors import InvalidInput
-from integrations.csv_import import csv_text
+from integrations.csv_import import MAX_CSV_ROWS
+from integrations.csv_reader import csv_table
 from integrations.ingest import MAX_BATCH_ITEMS
 
 REQUIRED = ("id", "Customer ID", "Status", "Currency", "Interval", "Amount", "Quantity", "Start (UTC)")
@@ -122,17 +122,16 @@ def _row(line: int, cells: dict[str, str], metadata_column: str, errors: list[di
 
 
 def _rows(data: bytes) -> list[_Row]:
-    reader = csv.DictReader(io.StringIO(csv_text(data)))
-    header = [name.strip() for name in reader.fieldnames or []]
+    table = csv_table(io.BytesIO(data), max_rows=MAX_CSV_ROWS)
+    header = table.header
     missing = [name for name in REQUIRED if name not in header]
     if missing:
         raise InvalidInput(f"Not a Stripe subscriptions export: missing column(s) {', '.join(missing)}.")
     metadata_column = f"{connector_options(Connector.STRIPE)['metadata_key']} (metadata)"
     errors: list[dict] = []
     rows = []
-    for cells in reader:
-        cells = {(name or "").strip(): value or "" for name, value in cells.items()}
-        row = _row(reader.line_num, cells, metadata_column, errors)
+    for record in table.records:
+        row = _row(record.line, dict(zip(header, record.cells, strict=True)), metadata_column, errors)
         if row is not None and row.status not in SKIPPED_STATUSES:
             rows.append(row)
     _currency_check(rows, errors)

@@ -5,7 +5,6 @@ through the same CSV reading and the same accounts ingest, all or nothing, error
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,8 +12,8 @@ from datetime import datetime
 from accounts import ingestion
 from connectors.models import Connector
 from core.errors import InvalidInput
-from integrations.csv_import import csv_items, csv_text
-from integrations.ingest import Caller, IngestResult
+from integrations.csv_reader import csv_cell_converter, csv_table
+from integrations.ingest import MAX_BATCH_ITEMS, Caller, IngestResult
 
 # The vendor's column -> the account field. Columns not named here are left out of the import.
 HUBSPOT_COLUMNS = {
@@ -46,13 +45,11 @@ EXPORTS = {
 }
 
 
-def _renamed(text: str, export: CrmExport) -> bytes:
-    """The export as a CSV with the account fields' names for a header, the vendor's other columns left out."""
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows:
-        raise InvalidInput("The file is empty: export the accounts with their header row.")
-    header = [name.strip() for name in rows[0]]
-    keep = [(position, export.columns[name]) for position, name in enumerate(header) if export.columns.get(name)]
+def _items(data: bytes, export: CrmExport) -> tuple[list[dict], list[int]]:
+    """The export's rows as account items, the vendor's columns renamed to account fields (its other columns
+    left out), read as strictly as any CSV import; and the line each row starts on."""
+    table = csv_table(io.BytesIO(data), max_rows=MAX_BATCH_ITEMS)
+    keep = [(position, export.columns[name]) for position, name in enumerate(table.header) if export.columns.get(name)]
     fields = [field for _, field in keep]
     if "external_id" not in fields:
         raise InvalidInput(f"Not a {export.connector.title()} export: no {export.id_column!r} column. Known columns: "
@@ -60,12 +57,13 @@ def _renamed(text: str, export: CrmExport) -> bytes:
     duplicated = sorted({field for field in fields if fields.count(field) > 1})
     if duplicated:
         raise InvalidInput(f"Two columns fill the same field ({', '.join(duplicated)}); keep one of them.")
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(fields)
-    for row in rows[1:]:
-        writer.writerow([row[position] if position < len(row) else "" for position, _ in keep] if row else [])
-    return out.getvalue().encode()
+    convert = {field: csv_cell_converter(ingestion.ACCOUNT_SPEC.fields[field]) for field in fields}
+    items, lines = [], []
+    for record in table.records:
+        cells = [(field, record.cells[position].strip()) for position, field in keep]
+        items.append({field: convert[field](cell) for field, cell in cells if cell})
+        lines.append(record.line)
+    return items, lines
 
 
 def _owners_resolved(items: list[dict], lines: list[int]) -> None:
@@ -123,7 +121,7 @@ def crm_accounts_import(*, connector: str, data: bytes, caller: Caller) -> tuple
     """Upsert the accounts of a HubSpot or Salesforce export; returns the result and each item's line.
     Raises InvalidInput (or BatchRejected, whose errors carry item indexes) with every problem."""
     export = EXPORTS[connector]
-    items, lines = csv_items(data=_renamed(csv_text(data), export), spec=ingestion.ACCOUNT_SPEC)
+    items, lines = _items(data, export)
     _owners_resolved(items, lines)
     _stages(items)
     _dates(items)

@@ -22,6 +22,7 @@ from core.errors import InvalidInput
 from integrations.ingest import Caller
 from integrations.models import ApiKey, Scope
 from integrations.services import batch_rejection_record
+from integrations.uploads import upload_capped
 from integrations.validation import BatchRejected
 from users.permissions import admin_required
 
@@ -137,8 +138,18 @@ def connector_secret(request: HttpRequest, connector: str) -> HttpResponse:
     return redirect("connector_detail", connector=connector)
 
 
+# An export is read into memory whole; refused past this by its length, or as it streams in.
+MAX_EXPORT_BYTES = 10 * 1024 * 1024
+
+
+def _export_refused(request: HttpRequest, too_large: InvalidInput, connector: str = Connector.STRIPE) -> HttpResponse:
+    messages.error(request, too_large.detail)
+    return redirect("connector_detail", connector=connector)
+
+
 @admin_required
 @require_POST
+@upload_capped(limit=lambda: MAX_EXPORT_BYTES, refused=_export_refused)
 def stripe_backfill(request: HttpRequest) -> HttpResponse:
     """Upload a Stripe subscriptions export: monthly MRR history, all rows or none."""
     upload = request.FILES.get("file")
@@ -161,6 +172,7 @@ def stripe_backfill(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 @require_POST
+@upload_capped(limit=lambda: MAX_EXPORT_BYTES, refused=_export_refused)
 def crm_import(request: HttpRequest, connector: str) -> HttpResponse:
     """Upload a HubSpot or Salesforce accounts export: every row stored, or none and every problem listed."""
     guide = _guide(connector)

@@ -24,7 +24,7 @@ from integrations.csv_reader import CsvRow, csv_rows
 from integrations.ingest import CSV_IMPORTABLE, MAX_BATCH_ITEMS, Caller, IngestKind, IngestResult
 from integrations.models import CsvImport, CsvImportPart, IngestBatch
 from integrations.services import batch_rejection_record
-from integrations.validation import BatchRejected, ItemSpec
+from integrations.validation import BatchRejected
 
 # An import takes at most this many rows; 100 MB fits them at 200 bytes a row (an accounts export with every
 # column is about 100 bytes a row, revenue about 25), and is refused by its length before it is read.
@@ -50,26 +50,6 @@ logger = logging.getLogger(__name__)
 
 def _no_progress(phase: str, rows_done: int) -> None:
     return None
-
-
-def csv_text(data: bytes) -> str:
-    """A CSV file already read into memory (a connector's export) as text: at most MAX_CSV_BYTES (413 past it)
-    and UTF-8 (a byte order mark is dropped)."""
-    if len(data) > MAX_CSV_BYTES:
-        raise InvalidInput(f"The file is {len(data):,} bytes; a file may be at most {MAX_CSV_BYTES:,} bytes.",
-                           status_code=413)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidInput("The file is not UTF-8 text; export the CSV as UTF-8.") from None
-
-
-def csv_items(*, data: bytes, spec: ItemSpec) -> tuple[list[dict], list[int]]:
-    """The rows of a CSV file already in memory as items for `spec`, and the line each starts on, read strictly
-    (integrations.csv_reader) and at most MAX_BATCH_ITEMS of them: one batch."""
-    csv_text(data)
-    rows = list(csv_rows(io.BytesIO(data), spec=spec, max_rows=MAX_BATCH_ITEMS))
-    return [row.item for row in rows], [row.line for row in rows]
 
 
 def csv_import_receive(*, kind: IngestKind, upload: UploadedFile, caller: Caller) -> IngestResult | CsvImport:

@@ -19,7 +19,7 @@ from typing import IO, Any
 import orjson
 
 from core.errors import InvalidInput
-from integrations.validation import Integer, ItemSpec, Object
+from integrations.validation import Field, Integer, ItemSpec, Object
 
 # A line longer than this is not a row of a spreadsheet export (a binary file, or a file with no newlines).
 MAX_LINE_BYTES = 1024 * 1024
@@ -91,7 +91,7 @@ def _quoting_problem(error: csv.Error, start: int, end: int) -> InvalidInput:
                         "inside a cell; nothing was stored.", [{"row": start, "field": None, "message": message}])
 
 
-def _header(cells: list[str], spec: ItemSpec) -> list[str]:
+def _header(cells: list[str]) -> list[str]:
     header = [name.strip() for name in cells]
     if not any(header):
         raise InvalidInput("The file is empty: it needs a header row naming the columns.")
@@ -101,54 +101,83 @@ def _header(cells: list[str], spec: ItemSpec) -> list[str]:
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise InvalidInput(f"Column(s) named more than once in the header: {', '.join(repeated)}.")
-    unknown = [name for name in header if name not in spec.fields]
-    if unknown:
-        raise InvalidInput(f"Unknown column(s): {', '.join(unknown)}. Known columns: {', '.join(spec.fields)}.")
-    missing = [name for name, field in spec.fields.items() if field.required and name not in header]
-    if missing:
-        raise InvalidInput(f"Missing required column(s): {', '.join(missing)}.")
     return header
 
 
-def csv_rows(binary: IO[bytes], *, spec: ItemSpec, max_rows: int) -> Iterator[CsvRow]:
-    """The data rows of a CSV file whose header names fields of `spec`, read strictly (see the module).
+@dataclass(frozen=True)
+class CsvRecord:
+    """One data record: the line it starts on and its cells, one per column of the header."""
 
-    Empty cells are left out and numbers and JSON objects converted, so the item spec checks a row as if it
-    came as JSON. Blank lines (and rows of empty cells) are skipped. A quoting mistake stops the reading
-    with an InvalidInput naming its line; rows with the wrong number of cells are all listed (InvalidInput
-    at the end); more than `max_rows` rows is a 413.
-    """
+    line: int
+    cells: list[str]
+
+
+@dataclass(frozen=True)
+class CsvTable:
+    header: list[str]
+    records: Iterator[CsvRecord]
+
+
+def csv_table(binary: IO[bytes], *, max_rows: int) -> CsvTable:
+    """A CSV file read strictly (see the module): its header (names stripped, each column named once) at once,
+    and its data records as they are read. Blank lines and rows of empty cells are skipped. A quoting mistake
+    stops the reading with an InvalidInput naming its line; rows with the wrong number of cells are all listed
+    (InvalidInput after the last record); more than `max_rows` records is a 413."""
     reader = csv.reader(_text_lines(binary), strict=True)
-    start = 1
     try:
-        header = _header(next(reader, []), spec)
-        columns = [(name, _converter(spec.fields[name])) for name in header]
-        problems: list[dict] = []
-        count = wrong = 0
-        start = reader.line_num + 1
+        cells = next(reader, [])
+    except csv.Error as error:
+        raise _quoting_problem(error, 1, reader.line_num) from None
+    header = _header(cells)
+    return CsvTable(header, _records(reader, len(header), max_rows))
+
+
+def _records(reader, columns: int, max_rows: int) -> Iterator[CsvRecord]:
+    problems: list[dict] = []
+    count = wrong = 0
+    start = reader.line_num + 1
+    try:
         for cells in reader:
             line, start = start, reader.line_num + 1
             if not "".join(cells).strip():
                 continue
-            if len(cells) != len(header):
+            if len(cells) != columns:
                 wrong += 1
                 if wrong <= MAX_LISTED_PROBLEMS:
-                    problems.append(_cell_count_problem(len(cells), len(header), line, reader.line_num))
+                    problems.append(_cell_count_problem(len(cells), columns, line, reader.line_num))
                 continue
             count += 1
             if count > max_rows:
                 raise InvalidInput(f"The file has more than {max_rows:,} rows; an import takes at most "
                                    f"{max_rows:,}. Split it into files of that size.", status_code=413)
-            item = {}
-            for (name, convert), cell in zip(columns, cells, strict=True):
-                if cell := cell.strip():
-                    item[name] = convert(cell)
-            yield CsvRow(line, item)
+            yield CsvRecord(line, cells)
     except csv.Error as error:
         raise _quoting_problem(error, start, reader.line_num) from None
     if wrong:
-        raise InvalidInput(f"{wrong:,} row(s) do not have one cell per column of the header ({len(header)}); "
+        raise InvalidInput(f"{wrong:,} row(s) do not have one cell per column of the header ({columns}); "
                            "nothing was stored.", problems)
+
+
+def csv_rows(binary: IO[bytes], *, spec: ItemSpec, max_rows: int) -> Iterator[CsvRow]:
+    """The data rows of a CSV file whose header names fields of `spec`, read strictly (csv_table).
+
+    Empty cells are left out and numbers and JSON objects converted, so the item spec checks a row as if it
+    came as JSON.
+    """
+    table = csv_table(binary, max_rows=max_rows)
+    unknown = [name for name in table.header if name not in spec.fields]
+    if unknown:
+        raise InvalidInput(f"Unknown column(s): {', '.join(unknown)}. Known columns: {', '.join(spec.fields)}.")
+    missing = [name for name, field in spec.fields.items() if field.required and name not in table.header]
+    if missing:
+        raise InvalidInput(f"Missing required column(s): {', '.join(missing)}.")
+    columns = [(name, csv_cell_converter(spec.fields[name])) for name in table.header]
+    for record in table.records:
+        item = {}
+        for (name, convert), cell in zip(columns, record.cells, strict=True):
+            if cell := cell.strip():
+                item[name] = convert(cell)
+        yield CsvRow(record.line, item)
 
 
 def _cell_count_problem(cells: int, columns: int, line: int, last_line: int) -> dict:
@@ -158,7 +187,7 @@ def _cell_count_problem(cells: int, columns: int, line: int, last_line: int) -> 
     return {"row": line, "field": None, "message": message}
 
 
-def _converter(field) -> Callable[[str], Any]:
+def csv_cell_converter(field: Field) -> Callable[[str], Any]:
     """How a column's cells become what its item field expects (a cell that does not convert stays text, and
     the spec reports it, e.g. "must be a whole number")."""
     if isinstance(field, Integer):

@@ -3,8 +3,12 @@ stream to a temporary file on disk (never whole in memory), as soon as they pass
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from core.errors import InvalidInput
 
@@ -13,9 +17,13 @@ ENVELOPE_BYTES = 64 * 1024
 TOO_LARGE = 413
 
 
-def _too_large(what: str, limit: int) -> InvalidInput:
-    return InvalidInput(f"{what}; a file may be at most {limit:,} bytes. Split it into smaller files.",
-                        status_code=TOO_LARGE)
+class UploadTooLarge(InvalidInput):
+    """An upload refused for its size (413)."""
+
+
+def _too_large(what: str, limit: int) -> UploadTooLarge:
+    return UploadTooLarge(f"{what}; a file may be at most {limit:,} bytes. Split it into smaller files.",
+                          status_code=TOO_LARGE)
 
 
 class CappedUploadHandler(TemporaryFileUploadHandler):
@@ -42,3 +50,26 @@ def upload_cap(request: HttpRequest, *, limit: int) -> None:
     if length > limit + ENVELOPE_BYTES:
         raise _too_large(f"The upload is {length:,} bytes", limit)
     request.upload_handlers = [CappedUploadHandler(request, limit=limit)]
+
+
+def upload_capped(*, limit: Callable[[], int], refused: Callable[..., HttpResponse]) -> Callable:
+    """Decorate a page view that takes an uploaded file: a POST's upload is capped at `limit()` bytes before
+    anything reads its body, so the CSRF check (which reads it) runs after the cap is set, within the view. An
+    upload refused for its size is answered by `refused(request, error, *args, **kwargs)`."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        protected = csrf_protect(view)
+
+        @wraps(view)
+        def capped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method != "POST":
+                return protected(request, *args, **kwargs)
+            try:
+                upload_cap(request, limit=limit())
+                return protected(request, *args, **kwargs)
+            except UploadTooLarge as error:
+                return refused(request, error, *args, **kwargs)
+
+        return csrf_exempt(capped)
+
+    return decorate

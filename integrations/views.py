@@ -6,7 +6,6 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from core.api.scopes import Scope
@@ -16,7 +15,7 @@ from integrations.csv_import import MAX_CSV_BYTES, MAX_CSV_ROWS, csv_import_prog
 from integrations.ingest import CSV_IMPORTABLE, Caller
 from integrations.models import ApiKey, CsvImport, DataKind
 from integrations.services import ApiKeyError, api_key_create, api_key_revoke, batch_rejection_record
-from integrations.uploads import upload_cap
+from integrations.uploads import upload_capped
 from integrations.validation import BatchRejected
 from users.permissions import admin_required
 
@@ -54,22 +53,17 @@ def _csv_import_page(request: HttpRequest, form: CsvImportForm, *, status: int =
     }, status=status)
 
 
-@csrf_exempt  # checked in _csv_import_post, once the upload is capped: the check reads the body
+def _upload_refused(request: HttpRequest, too_large: InvalidInput) -> HttpResponse:
+    return _csv_import_page(request, CsvImportForm(), error=too_large.detail, status=too_large.status_code)
+
+
 @admin_required
+@upload_capped(limit=lambda: MAX_CSV_BYTES, refused=_upload_refused)
 def csv_import(request: HttpRequest) -> HttpResponse:
     """Upload a CSV of accounts or revenue; all rows are stored, or none and every bad row is listed. A file of
     more than 10,000 rows is imported in the background, and the page follows its progress."""
     if request.method != "POST":
         return _csv_import_page(request, CsvImportForm())
-    try:
-        upload_cap(request, limit=MAX_CSV_BYTES)
-        return _csv_import_post(request)
-    except InvalidInput as too_large:  # by its declared length, or while it streamed in
-        return _csv_import_page(request, CsvImportForm(), error=too_large.detail, status=too_large.status_code)
-
-
-@csrf_protect
-def _csv_import_post(request: HttpRequest) -> HttpResponse:
     form = CsvImportForm(request.POST, request.FILES)
     if not form.is_valid():
         return _csv_import_page(request, form, status=400)

@@ -96,3 +96,35 @@ def test_the_connector_page_imports_an_export_and_lists_a_bad_row(client, owners
     assert "renewal_date: must be a date" in refused.content.decode()
     assert Account.objects.count() == 2
     assert client.post("/settings/connectors/stripe/import", {}).status_code == 404
+
+
+def test_a_stray_quote_in_an_export_refuses_it_naming_the_line_not_merging_rows(owners):
+    stray = HUBSPOT.replace("9001,Acme Corp,", '9001,"Acme Corp,')
+
+    with pytest.raises(InvalidInput) as refused:
+        crm_accounts_import(connector=Connector.HUBSPOT, data=stray.encode(), caller=CALLER)
+
+    assert refused.value.errors[0]["row"] == 2
+    assert not Account.objects.exists()
+
+
+def test_a_row_with_a_cell_too_many_is_refused_by_line(owners):
+    wide = HUBSPOT.replace("Renewal 2027\n", "Renewal 2027,extra\n")
+
+    with pytest.raises(InvalidInput) as refused:
+        crm_accounts_import(connector=Connector.HUBSPOT, data=wide.encode(), caller=CALLER)
+
+    assert refused.value.errors == [
+        {"row": 2, "field": None, "message": "has 11 cell(s) where the header has 10 column(s)"}]
+    assert not Account.objects.exists()
+
+
+def test_the_page_stops_an_export_streaming_past_the_cap(client, owners, monkeypatch):
+    monkeypatch.setattr("connectors.views.MAX_EXPORT_BYTES", 100)
+    login(client, UserFactory(role=Role.ADMIN))
+
+    response = client.post("/settings/connectors/hubspot/import",
+                           {"file": SimpleUploadedFile("companies.csv", HUBSPOT.encode(), "text/csv")}, follow=True)
+
+    assert "The file is larger than 100 bytes" in response.content.decode()
+    assert not Account.objects.exists()

@@ -124,3 +124,30 @@ def test_the_command_imports_an_export(tmp_path, accounts, tenant, capsys):
 
     assert "3 account(s)" in capsys.readouterr().out
     assert RevenueSnapshot.objects.get(account=accounts["GLOBEX"], month=date(2026, 4, 1)).mrr == Decimal("100.00")
+
+
+def test_a_stray_quote_or_a_short_row_refuses_the_export_naming_its_line(accounts):
+    stray = EXPORT.replace("sub_3,cus_G,", 'sub_3,"cus_G,')
+    short = HEADER + _line("sub_1", "cus_A", 2, "usd", "month", "49.00", "active", "2026-03-10 09:00").replace(
+        ",false,", ",")
+
+    with pytest.raises(InvalidInput) as quoted:
+        stripe_subscriptions_backfill(data=stray.encode())
+    with pytest.raises(InvalidInput) as narrow:
+        stripe_subscriptions_backfill(data=short.encode())
+
+    assert quoted.value.errors[0]["row"] == 4 and quoted.value.detail.startswith("Line 4:")
+    assert narrow.value.errors == [
+        {"row": 2, "field": None, "message": "has 23 cell(s) where the header has 24 column(s)"}]
+    assert not RevenueSnapshot.objects.exists()
+
+
+def test_the_page_refuses_an_export_over_the_cap_before_reading_it(client, accounts):
+    login(client, UserFactory(role=Role.ADMIN))
+
+    response = client.post("/settings/connectors/stripe/backfill",
+                           {"file": SimpleUploadedFile("subscriptions.csv", EXPORT.encode(), "text/csv")},
+                           CONTENT_LENGTH="300000000", follow=True)
+
+    assert "The upload is 300,000,000 bytes; a file may be at most 10,485,760 bytes." in response.content.decode()
+    assert not RevenueSnapshot.objects.exists()
