@@ -70,6 +70,12 @@ BULK_TASKS = (
     "playbooks.tasks.digests_send_all_tenants",
     "connectors.tasks.connector_logs_purge_task",
     "connectors.tasks.connector_logs_purge_all_tenants",
+    # A large CSV file's import (a minute for 100,000 rows) and the sweeper that sends a lost one again.
+    "integrations.tasks.csv_import_task",
+    "integrations.tasks.csv_imports_resend_task",
+    "integrations.tasks.csv_imports_resend_all_tenants",
+    # The comments of a large survey batch past its first claim, scored a claim at a time.
+    "metrics.tasks.survey_comments_score_task",
 )
 CELERY_TASK_ROUTES = {
     **{name: {"queue": INTERACTIVE_QUEUE} for name in INTERACTIVE_TASKS},
