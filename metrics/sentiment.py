@@ -1,5 +1,7 @@
-"""The sentiment of survey comments: VADER's compound score (-1 to 1) for a text, and its bulk refresh into
-`accounts_surveyresponse.sentiment`, which the feedback.sentiment KPI reads.
+"""The sentiment of survey comments: a score from -1 to 1 for a text (metrics.sentiment_model: VADER read with
+customer-success rules and a small linear model), and its bulk refresh into `accounts_surveyresponse.sentiment`,
+which the feedback.sentiment KPI reads. Storing it, the survey's own answer corrects an obvious contradiction:
+a comment on a 1-of-5 CSAT is not positive, and one on a 10-of-10 NPS is not negative.
 
 Scoring is bounded, since it runs in the workers every tenant shares: VADER's cost grows with the square of a
 text's length (about 5 ms for 1,000 characters, 280 ms for 10,000), so only a comment's first
@@ -11,10 +13,11 @@ ever score the same comment.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import cache
 
 from django.db import connection, transaction
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from accounts.models import SURVEY_SCALES
+from metrics.sentiment_model import scorer
 
 BATCH_SIZE = 1000
 # The part of a comment that is scored: the opening of a comment carries its tone, and the cost stays bounded.
@@ -25,28 +28,20 @@ CLAIM_SIZE = 500
 # Only the scored opening of a comment (leading blanks aside) leaves the database.
 _SCORED_TEXT = r"left(ltrim(comment, E' \t\r\n'), %s)"
 
-# VADER rates these words as praise (support +1.7, success +2.7, care +2.2), but in customer-success feedback
-# they name a team ("support never answers", "our customer success manager left"): neutral here.
-DOMAIN_NEUTRAL_WORDS = ("support", "success", "care")
-
-
-@cache
-def _analyzer() -> SentimentIntensityAnalyzer:
-    # Loading the lexicons takes about 10 ms: once per process, not once per comment.
-    analyzer = SentimentIntensityAnalyzer()
-    for word in DOMAIN_NEUTRAL_WORDS:
-        analyzer.lexicon.pop(word, None)
-    return analyzer
+# The answer decides the comment's direction when it sits at an end of its scale (as a fraction from the scale's
+# lowest answer to its highest): at or below BOTTOM (CSAT 1-2, NPS 0-2, CES 1-2) the comment is not positive; at
+# TOP, the highest answer only (CSAT 5, NPS 10, CES 7), not negative: a 9 of 10 may still come with a complaint.
+BOTTOM, TOP = 0.25, 1.0
 
 
 def comment_sentiment(text: str | None) -> float | None:
-    """VADER's compound score of an English text (its first SCORED_CHARACTERS), from -1 (most negative) to 1
-    (most positive); between -0.05 and 0.05 for neutral text (VADER's own thresholds); None when there is no
-    text to score."""
+    """The sentiment of the comment's first SCORED_CHARACTERS, from -1 (most negative) to 1 (most positive);
+    between -0.05 and 0.05 it is neutral (the thresholds VADER uses for its compound score); None when there is
+    no text to score."""
     text = (text or "").strip()
     if not text:
         return None
-    return float(_analyzer().polarity_scores(text[:SCORED_CHARACTERS])["compound"])
+    return round(scorer().score(text[:SCORED_CHARACTERS]), 4)
 
 
 def survey_comments_score(*, response_ids: Iterable[int] | None = None, limit: int | None = None) -> int:
@@ -102,10 +97,19 @@ def _sentiment_store(scores: list[tuple[int, float | None]]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            UPDATE accounts_surveyresponse s SET sentiment = scored.sentiment
-            FROM unnest(%s::bigint[], %s::float8[]) AS scored(id, sentiment)
-            WHERE s.id = scored.id
+            WITH scales(kind, lowest, highest) AS (SELECT * FROM unnest(%s::text[], %s::float8[], %s::float8[]))
+            UPDATE accounts_surveyresponse s
+            SET sentiment = CASE
+                WHEN scored.sentiment IS NULL THEN NULL
+                WHEN (s.score - scales.lowest) / (scales.highest - scales.lowest) <= %s THEN least(scored.sentiment, 0)
+                WHEN (s.score - scales.lowest) / (scales.highest - scales.lowest) >= %s
+                    THEN greatest(scored.sentiment, 0)
+                ELSE scored.sentiment END
+            FROM unnest(%s::bigint[], %s::float8[]) AS scored(id, sentiment), scales
+            WHERE s.id = scored.id AND scales.kind = s.kind
             """,
-            [[response_id for response_id, _ in scores], [score for _, score in scores]],
+            [[str(kind) for kind in SURVEY_SCALES], [low for low, _ in SURVEY_SCALES.values()],
+             [high for _, high in SURVEY_SCALES.values()], BOTTOM, TOP,
+             [response_id for response_id, _ in scores], [score for _, score in scores]],
         )
         return cursor.rowcount

@@ -1,0 +1,98 @@
+"""The comment scorer measured on labelled sentences the vaderSentiment package ships (docs/sentiment.md): it
+beats plain VADER on review sentences it never saw, stays near it on tweets, reads customer feedback as a
+person would, and costs well under 5 ms a comment. Storing a score, the survey's answer corrects an obvious
+contradiction."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sklearn.metrics import f1_score
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from accounts.models import SurveyResponse
+from metrics.sentiment import comment_sentiment, survey_sentiment_refresh
+from metrics.sentiment_model import DATA, label, labelled_sentences, scorer, split
+from tests.accounts.factories import SurveyResponseFactory
+
+
+def _band(score: float) -> int:
+    return 1 if score >= 0.05 else -1 if score <= -0.05 else 0
+
+
+def _figures(sentences, score) -> tuple[float, float]:
+    truth = [label(rating) for _, rating in sentences]
+    predicted = [_band(score(text)) for text, _ in sentences]
+    accuracy = sum(t == p for t, p in zip(truth, predicted, strict=True)) / len(truth)
+    return accuracy, f1_score(truth, predicted, average="macro")
+
+
+@pytest.fixture(scope="module")
+def vader():
+    plain = SentimentIntensityAnalyzer()
+    return lambda text: plain.polarity_scores(text)["compound"]
+
+
+def test_beats_vader_on_review_sentences_it_never_saw(vader):
+    """3,708 Amazon review sentences rated by 20 people each (Hutto and Gilbert 2014); the model trains on four
+    in five, and is measured on the fifth. Figures published in docs/sentiment.md."""
+    _, held_out = split(labelled_sentences())
+    assert len(held_out) == 742
+    ours, theirs = _figures(held_out, scorer().score), _figures(held_out, vader)
+    assert round(theirs[0], 3) == 0.613 and round(theirs[1], 3) == 0.575
+    assert ours[0] >= theirs[0] + 0.05 and ours[1] >= theirs[1] + 0.04, (ours, theirs)
+
+
+def test_stays_near_vader_on_tweets_it_was_not_trained_for(vader):
+    tweets = labelled_sentences(DATA / "tweets_GroundTruth.tsv.gz")
+    ours, theirs = _figures(tweets, scorer().score), _figures(tweets, vader)
+    assert ours[0] >= theirs[0] - 0.04 and ours[1] >= theirs[1] - 0.02, (ours, theirs)
+
+
+def test_scores_a_comment_in_well_under_five_milliseconds():
+    _, held_out = split(labelled_sentences())
+    model = scorer()
+    started = time.perf_counter()
+    for text, _ in held_out:
+        model.score(text)
+    per_comment_ms = (time.perf_counter() - started) / len(held_out) * 1000
+    assert per_comment_ms < 5, per_comment_ms
+
+
+@pytest.mark.parametrize("text", [
+    "Felt like nobody read my ticket.",
+    "Seems like no one ever answers our emails.",
+    "Still waiting on a reply about the invoice.",
+    "The dashboard is buggy and slow.",
+    "Another outage this week.",
+])
+def test_customer_feedback_reads_as_a_person_would(text):
+    assert comment_sentiment(text) <= -0.05
+
+
+def test_the_words_in_a_comparison_are_not_praise():
+    assert comment_sentiment("It looks like the report runs every Monday.") == 0.0
+
+
+@pytest.mark.parametrize(("kind", "score", "comment", "expected"), [
+    ("csat", 1, "Great, thanks a lot!", "not positive"),
+    ("csat", 2, "Great, thanks a lot!", "not positive"),
+    ("nps", 10, "Support is slow and the export is broken.", "not negative"),
+    ("csat", 5, "Support is slow and the export is broken.", "not negative"),
+    ("csat", 3, "Great, thanks a lot!", "positive"),
+    ("nps", 7, "Support is slow and the export is broken.", "negative"),
+    ("nps", 9, "Support is slow and the export is broken.", "negative"),
+])
+def test_the_answer_corrects_an_obvious_contradiction(kind, score, comment, expected):
+    response = SurveyResponseFactory(kind=kind, score=score, comment=comment)
+    survey_sentiment_refresh(response_ids=[response.pk])
+    stored = SurveyResponse.objects.get(pk=response.pk).sentiment
+    assert {"not positive": stored <= 0, "not negative": stored >= 0, "positive": stored >= 0.05,
+            "negative": stored <= -0.05}[expected], stored
+
+
+def test_an_empty_comment_stays_unscored_at_any_answer():
+    response = SurveyResponseFactory(kind="csat", score=1, comment="  ")
+    survey_sentiment_refresh(response_ids=[response.pk])
+    assert SurveyResponse.objects.get(pk=response.pk).sentiment is None
