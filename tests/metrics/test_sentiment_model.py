@@ -60,6 +60,13 @@ def test_scores_a_comment_in_well_under_five_milliseconds():
     assert per_comment_ms < 5, per_comment_ms
 
 
+def test_a_very_long_comment_costs_what_its_opening_costs():
+    comment_sentiment("warm-up")
+    started = time.perf_counter()
+    assert comment_sentiment("The export is broken and nobody answers. " * 2000) <= -0.05
+    assert time.perf_counter() - started < 0.5
+
+
 @pytest.mark.parametrize("text", [
     "Felt like nobody read my ticket.",
     "Seems like no one ever answers our emails.",
