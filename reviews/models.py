@@ -207,3 +207,38 @@ class DecisionReminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.decision_id}"
+
+
+class Scenario(models.Model):
+    """A named what-if for finance: the drivers a leader set, and today's numbers and drivers frozen when it was
+    saved, so it shows the same projection later (reviews.scenarios). Attachable to a review."""
+
+    name = models.CharField(max_length=200, unique=True)
+    notes = models.TextField(blank=True)
+    review = models.ForeignKey(Review, null=True, blank=True, on_delete=models.SET_NULL, related_name="scenarios")
+    grr = models.FloatField(help_text="Gross revenue retention, % a year.")
+    expansion = models.FloatField(help_text="Expansion of the existing book, % of its ARR a year.")
+    logo_churn = models.FloatField(help_text="Accounts lost, % a year.")
+    activation_rate = models.FloatField(help_text="% of new accounts that activate.")
+    new_arr = models.FloatField(help_text="New ARR booked per quarter.")
+    cost_to_serve = models.FloatField(help_text="Per account per year.")
+    ticket_growth = models.FloatField(default=0, help_text="Change in tickets per account, % a quarter.")
+    baseline = models.JSONField(help_text="Today's ARR, accounts, ticket load and book size when saved.")
+    trajectory = models.JSONField(help_text="Today's drivers when saved: what the scenario is compared with.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(grr__gte=0, grr__lte=100, logo_churn__gte=0, logo_churn__lte=100,
+                                               activation_rate__gte=0, activation_rate__lte=100),
+                                   name="scenario_rates_in_range"),
+            models.CheckConstraint(condition=Q(new_arr__gte=0, cost_to_serve__gte=0, expansion__gte=0),
+                                   name="scenario_amounts_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -16,3 +16,12 @@ def may_run_reviews(user: User) -> bool:
 def may_follow_up(user: User, decision: Decision) -> bool:
     """A decision's owner records its progress and status, as do leaders and admins."""
     return may_run_reviews(user) or decision.owner_id == getattr(user, "pk", None)
+
+
+SCENARIO_READERS = (Role.ADMIN, Role.LEADER, Role.MANAGER, Role.VIEWER)
+
+
+def may_read_scenarios(user: User) -> bool:
+    """Finance scenarios are portfolio numbers: leaders, admins, managers and viewers read them; CSMs, whose
+    work is their own accounts, do not."""
+    return getattr(user, "role", None) in SCENARIO_READERS

@@ -10,8 +10,9 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from metrics.status import TargetStatus
-from reviews.models import UNFINISHED_DECISION_STATUSES, Decision, DecisionUpdate, Review, ReviewKPI
+from reviews.models import UNFINISHED_DECISION_STATUSES, Decision, DecisionUpdate, Review, ReviewKPI, Scenario
 from reviews.quarters import quarter_bounds
+from reviews.scenarios import Baseline, Drivers, Quarter, project
 
 # The snapshot reads worst first: what needs a decision leads.
 STATUS_ORDER = {TargetStatus.OFF_TRACK: 0, TargetStatus.AT_RISK: 1, TargetStatus.NO_VALUE: 2,
@@ -114,3 +115,29 @@ def review_agenda(*, review: Review, today: date, snapshot: list[ReviewKPI] | No
 def review_detail_queryset() -> QuerySet[Review]:
     """A review with the people it names, for its pages."""
     return Review.objects.select_related("facilitator", "created_by", "closed_by").prefetch_related("attendees")
+
+
+@dataclass
+class ScenarioView:
+    """A saved scenario's projection beside today's trajectory, from the numbers frozen when it was saved."""
+
+    scenario: Scenario
+    baseline: Baseline
+    drivers: Drivers
+    trajectory_drivers: Drivers
+    quarters: list[Quarter]
+    trajectory: list[Quarter]
+
+
+def scenario_view(*, scenario: Scenario) -> ScenarioView:
+    """The saved drivers and today's drivers, each projected from the baseline frozen with the scenario."""
+    baseline = Baseline(**scenario.baseline)
+    drivers = Drivers(**{name: getattr(scenario, name) for name in Drivers.names()})
+    today = Drivers(**scenario.trajectory)
+    return ScenarioView(scenario=scenario, baseline=baseline, drivers=drivers, trajectory_drivers=today,
+                        quarters=project(drivers, baseline), trajectory=project(today, baseline))
+
+
+def scenario_list() -> QuerySet[Scenario]:
+    """Saved scenarios, last changed first, with the review each is attached to. One query."""
+    return Scenario.objects.select_related("review", "created_by").order_by("-updated_at", "-id")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from reviews import views
+from reviews import scenario_views, views
 
 urlpatterns = [
     path("reviews/", views.review_list, name="review_list"),
@@ -14,4 +14,7 @@ urlpatterns = [
     path("reviews/<int:pk>/review.pdf", views.review_pdf, name="review_pdf"),
     path("reviews/<int:pk>/decisions.csv", views.decisions_csv, name="review_decisions_csv"),
     path("decisions/<int:pk>/", views.decision_edit_view, name="decision_edit"),
+    path("scenarios/", scenario_views.scenarios_page, name="scenario_list"),
+    path("scenarios/<int:pk>/", scenario_views.scenario_detail, name="scenario_detail"),
+    path("scenarios/<int:pk>/delete/", scenario_views.scenario_delete, name="scenario_delete"),
 ]

@@ -122,6 +122,7 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "people": list(_people()),
         "kpis": list(KPI.objects.filter(is_active=True).order_by("name")),
         "kinds": DecisionKind.choices, "statuses": DecisionStatus.choices,
+        "scenarios": list(review.scenarios.order_by("name")),
     })
 
 

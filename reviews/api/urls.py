@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from reviews.api import views
+from reviews.api import scenarios, views
 
 urlpatterns = [
     path("reviews/", views.ReviewList.as_view(), name="api-reviews"),
@@ -13,4 +13,8 @@ urlpatterns = [
     path("decisions/", views.DecisionList.as_view(), name="api-decisions"),
     path("decisions/<int:pk>/", views.DecisionDetail.as_view(), name="api-decision"),
     path("decisions/<int:pk>/updates", views.DecisionProgress.as_view(), name="api-decision-updates"),
+    path("scenarios/", scenarios.ScenarioList.as_view(), name="api-scenarios"),
+    path("scenarios/today", scenarios.ScenarioToday.as_view(), name="api-scenarios-today"),
+    path("scenarios/preview", scenarios.ScenarioPreview.as_view(), name="api-scenarios-preview"),
+    path("scenarios/<int:pk>/", scenarios.ScenarioDetail.as_view(), name="api-scenario"),
 ]
