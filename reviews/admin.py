@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from reviews.models import Decision, DecisionReminder, DecisionUpdate, Review, ReviewKPI
+from reviews.models import Decision, DecisionReminder, DecisionUpdate, Review, ReviewKPI, Scenario
 
 
 class ReviewKPIInline(admin.TabularInline):
@@ -42,3 +42,11 @@ class DecisionAdmin(admin.ModelAdmin):
     raw_id_fields = ["review", "kpi", "owner", "applied_target"]
     search_fields = ["text"]
     inlines = [DecisionUpdateInline, DecisionReminderInline]
+
+
+@admin.register(Scenario)
+class ScenarioAdmin(admin.ModelAdmin):
+    list_display = ["name", "review", "grr", "expansion", "logo_churn", "new_arr", "updated_at"]
+    list_select_related = ["review"]
+    search_fields = ["name"]
+    raw_id_fields = ["review"]

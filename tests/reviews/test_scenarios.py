@@ -134,3 +134,24 @@ def test_other_tenants_scenarios_are_out_of_reach(client, in_other_tenant):
     assert "BRAVO-SECRET" not in client.get("/api/v1/scenarios/").content.decode()
     assert client.get(f"/api/v1/scenarios/{theirs.pk}/").status_code == 404
     assert client.get(f"/scenarios/{theirs.pk}/").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/scenarios/", "/scenarios/{pk}/", "/api/v1/scenarios/", "/api/v1/scenarios/{pk}/"])
+def test_query_count_does_not_grow_with_scenarios(client, path):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    leader = UserFactory(role=Role.LEADER)
+    login(client, leader)
+    subject = Scenario.objects.create(name="Subject", baseline=BASELINE.__dict__ | {"sources": {}},
+                                      trajectory=DRIVERS.as_dict(), **DRIVERS.as_dict())
+    counts = []
+    for n in (2, 20):
+        review = review_create(quarter=f"2026-Q{1 + n % 4}", created_by=leader, name=f"R{n}")
+        Scenario.objects.bulk_create([Scenario(name=f"S{n}-{i}", review=review, baseline=subject.baseline,
+                                               trajectory=subject.trajectory, **DRIVERS.as_dict())
+                                      for i in range(n)])
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(path.format(pk=subject.pk)).status_code == 200
+        counts.append(len(captured))
+    assert counts[0] == counts[1] <= 12, counts
