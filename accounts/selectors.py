@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
@@ -100,3 +101,32 @@ def account_attribute_values() -> dict[str, list[str]]:
             if value:
                 found[name].add(value)
     return {name: sorted(values) for name, values in found.items()}
+
+
+# --- data health: problems in the data integrations sent ------------------------------------------------
+
+
+def accounts_without_owner(*, limit: int = 50) -> tuple[int, list[dict]]:
+    unowned = Account.objects.filter(owner__isnull=True, status=AccountStatus.ACTIVE)
+    return unowned.count(), list(unowned.order_by("name").values("id", "external_id", "name")[:limit])
+
+
+def revenue_gaps(*, limit: int = 50) -> list[dict]:
+    """Accounts with months missing between their first and last revenue snapshot, in one query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT a.id, a.external_id, a.name, s.first_month, s.last_month, s.months,
+                   (EXTRACT(YEAR FROM age(s.last_month, s.first_month)) * 12
+                    + EXTRACT(MONTH FROM age(s.last_month, s.first_month)) + 1 - s.months)::int AS missing
+            FROM (SELECT account_id, min(month) AS first_month, max(month) AS last_month, count(*) AS months
+                  FROM accounts_revenuesnapshot GROUP BY account_id) s
+            JOIN accounts_account a ON a.id = s.account_id
+            WHERE (EXTRACT(YEAR FROM age(s.last_month, s.first_month)) * 12
+                   + EXTRACT(MONTH FROM age(s.last_month, s.first_month)) + 1) > s.months
+            ORDER BY missing DESC, a.name LIMIT %s
+            """,
+            [limit],
+        )
+        columns = [column.name for column in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]

@@ -4,4 +4,5 @@ from accounts import views
 
 urlpatterns = [
     path("feedback/", views.feedback, name="feedback"),
+    path("data-health/", views.data_health, name="data_health"),
 ]

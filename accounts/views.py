@@ -1,5 +1,6 @@
-"""Server-rendered pages over customer data: the survey feedback. (The account list and an account's page
-compose metrics and playbooks too, so they live in workspace.)"""
+"""Server-rendered pages over customer data: the survey feedback, and data health for admins (feeds and keys
+from integrations beside the problems in the accounts' data). The account list and an account's page compose
+metrics and playbooks too, so they live in workspace."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from django.shortcuts import render
 
 from accounts import selectors
 from accounts.models import LifecycleStage, SurveyKind
+from integrations import selectors as integration_selectors
 from users.models import User
+from users.permissions import admin_required
 
 FEEDBACK_PAGE_SIZE = 25
 
@@ -47,3 +50,17 @@ def feedback(request: HttpRequest) -> HttpResponse:
     query.pop("page", None)
     return render(request, "accounts/feedback.html", {"form": form, "page": page, "query": query.urlencode()},
                   status=400 if form.errors else 200)
+
+
+@admin_required
+def data_health(request: HttpRequest) -> HttpResponse:
+    unowned_count, unowned = selectors.accounts_without_owner()
+    return render(request, "accounts/data_health.html", {
+        "feeds": integration_selectors.feed_health(),
+        "api_keys": integration_selectors.api_key_activity(),
+        "rejected": integration_selectors.rejected_batches(),
+        "unowned_count": unowned_count,
+        "unowned": unowned,
+        "revenue_gaps": selectors.revenue_gaps(),
+        "reports": integration_selectors.data_health_reports(),
+    })

@@ -29,7 +29,7 @@ urlpatterns = [
     path("accounts/<int:pk>/tickets/", accounts.AccountTickets.as_view(), name="api-account-tickets"),
     path("api-keys/", integrations.ApiKeyList.as_view(), name="api-keys"),
     path("api-keys/<int:pk>/revoke", integrations.ApiKeyRevoke.as_view(), name="api-key-revoke"),
-    path("data-health/", integrations.DataHealth.as_view(), name="api-data-health"),
+    path("data-health/", accounts.DataHealth.as_view(), name="api-data-health"),
     path("settings/", tenant_settings.TenantSettings.as_view(), name="api-settings"),
     path("", include("metrics.api.urls")),
     path("", include("reviews.api.urls")),

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import connection
 from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -112,31 +111,3 @@ def api_key_activity(*, now: datetime | None = None) -> list[dict]:
 
 def rejected_batches(*, limit: int = 20):
     return IngestBatch.objects.filter(accepted=False).select_related("api_key").order_by("-received_at")[:limit]
-
-
-def accounts_without_owner(*, limit: int = 50) -> tuple[int, list[dict]]:
-    from accounts.models import Account, AccountStatus
-
-    unowned = Account.objects.filter(owner__isnull=True, status=AccountStatus.ACTIVE)
-    return unowned.count(), list(unowned.order_by("name").values("id", "external_id", "name")[:limit])
-
-
-def revenue_gaps(*, limit: int = 50) -> list[dict]:
-    """Accounts with months missing between their first and last revenue snapshot, in one query."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT a.id, a.external_id, a.name, s.first_month, s.last_month, s.months,
-                   (EXTRACT(YEAR FROM age(s.last_month, s.first_month)) * 12
-                    + EXTRACT(MONTH FROM age(s.last_month, s.first_month)) + 1 - s.months)::int AS missing
-            FROM (SELECT account_id, min(month) AS first_month, max(month) AS last_month, count(*) AS months
-                  FROM accounts_revenuesnapshot GROUP BY account_id) s
-            JOIN accounts_account a ON a.id = s.account_id
-            WHERE (EXTRACT(YEAR FROM age(s.last_month, s.first_month)) * 12
-                   + EXTRACT(MONTH FROM age(s.last_month, s.first_month)) + 1) > s.months
-            ORDER BY missing DESC, a.name LIMIT %s
-            """,
-            [limit],
-        )
-        columns = [column.name for column in cursor.description]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]

@@ -3,7 +3,6 @@ from django.urls import path
 from integrations import views
 
 urlpatterns = [
-    path("data-health/", views.data_health, name="data_health"),
     path("data/import/", views.csv_import, name="csv_import"),
     path("data/import/<int:pk>/", views.csv_import_detail, name="csv_import_detail"),
     path("settings/api-keys/", views.api_keys, name="api_keys"),

@@ -32,6 +32,7 @@ from playbooks.models import (
     TaskStatus,
     Trigger,
 )
+from playbooks.signals import decision_task_moved
 
 # Worst first: a task linked to a second reason takes the worse severity (and its sooner response).
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -241,11 +242,10 @@ def _transition(task: Task, allowed: tuple, **changes) -> bool:
 
 
 def _decision_follows(task: Task, user) -> None:
-    """A quarterly review decision's task: the decision moves with it (the reviews app owns that rule)."""
+    """A quarterly review decision's task: the decision moves with it (the reviews app owns that rule and
+    listens; playbooks, below reviews, only announces)."""
     if task.decision_id is not None:
-        from reviews.services import decision_follow_task
-
-        decision_follow_task(task=task, user=user)
+        decision_task_moved.send(sender=Task, task=task, user=user)
 
 
 def task_start(*, task: Task, user) -> bool:

@@ -13,8 +13,11 @@ from django.test import Client
 from django_tenants.utils import schema_context
 from hypothesis import settings as hypothesis_settings
 
+from core.api.scopes import Scope
+from integrations.services import IssuedKey
 from tenants.models import Tenant
 from tenants.services import platform_migrate, tenant_create, tenant_host
+from tests.integrations.factories import ApiKeyFactory
 from tests.realstack import celery_worker_process  # noqa: F401 - a fixture for every test package
 
 # Property tests explore the same examples on every run, so CI is repeatable; a failure found by a
@@ -110,3 +113,21 @@ def login(client: TenantClient, user) -> TenantClient:
 def in_other_tenant(other_tenant):
     """A context manager factory that runs a block in the `bravo` tenant's schema."""
     return lambda: schema_context(other_tenant.schema_name)
+
+
+# --- API keys of each scope, for the API tests of every app -------------------------------------------------
+
+
+@pytest.fixture
+def ingest_key() -> IssuedKey:
+    return ApiKeyFactory(scopes=[Scope.INGEST, Scope.READ])
+
+
+@pytest.fixture
+def read_key() -> IssuedKey:
+    return ApiKeyFactory(scopes=[Scope.READ])
+
+
+@pytest.fixture
+def admin_key() -> IssuedKey:
+    return ApiKeyFactory(scopes=[Scope.ADMIN])

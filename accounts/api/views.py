@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,8 +17,9 @@ from accounts.api import serializers as out
 from accounts.models import Account
 from core.api.errors import ERROR_RESPONSES, ErrorSerializer
 from core.api.pagination import cursor_pagination
-from core.api.permissions import IngestScope, ReadScope
+from core.api.permissions import AdminScope, IngestScope, ReadScope
 from core.errors import InvalidInput
+from integrations import selectors as integration_selectors
 from integrations.api.bulk import bulk_ingest_view
 from integrations.api.csv_imports import csv_import_view
 from integrations.ingest import Caller
@@ -143,3 +146,36 @@ AccountTickets = _records_view("AccountTickets", "support_tickets", out.SupportT
 AccountsCsvImport = csv_import_view(name="accounts_import", kind=ingestion.ACCOUNTS, summary="Import accounts from CSV")
 RevenueCsvImport = csv_import_view(name="revenue_import", kind=ingestion.REVENUE,
                                    summary="Import revenue snapshots from CSV")
+
+
+@extend_schema(tags=["settings"], responses={200: inline_serializer("DataHealth", {
+    "feeds": serializers.ListField(child=serializers.DictField()),
+    "api_keys": serializers.ListField(child=serializers.DictField()),
+    "rejected_batches": serializers.ListField(child=serializers.DictField()),
+    "accounts_without_owner": serializers.DictField(),
+    "revenue_gaps": serializers.ListField(child=serializers.DictField()),
+    "reports": serializers.ListField(child=serializers.DictField(), help_text="Problems the connectors see."),
+})})
+class DataHealth(APIView):
+    """Feed freshness, per-key activity and the data problems ingestion has seen."""
+
+    permission_classes = [AdminScope]
+
+    def get(self, request: Request) -> Response:
+        unowned_count, unowned = selectors.accounts_without_owner()
+        return Response({
+            "feeds": [{"kind": feed.kind, "last_received_at": feed.last_received_at, "stale": feed.is_stale,
+                       "max_silence_hours": feed.max_silence_hours, "items_last_7_days": feed.items_last_7_days,
+                       "items_per_day": feed.daily_items,
+                       "batches_last_7_days": feed.batches_last_7_days,
+                       "rejected_last_7_days": feed.rejected_last_7_days}
+                      for feed in integration_selectors.feed_health()],
+            "api_keys": integration_selectors.api_key_activity(),
+            "rejected_batches": [{"kind": batch.kind, "received_at": batch.received_at, "items": batch.items,
+                                  "api_key": batch.api_key.prefix if batch.api_key else None,
+                                  "error_count": batch.error_count, "errors": batch.errors[:10]}
+                                 for batch in integration_selectors.rejected_batches()],
+            "accounts_without_owner": {"count": unowned_count, "accounts": unowned},
+            "revenue_gaps": selectors.revenue_gaps(),
+            "reports": [asdict(report) for report in integration_selectors.data_health_reports()],
+        })

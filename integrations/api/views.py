@@ -1,11 +1,9 @@
-"""API keys and data health through the API (admin scope)."""
+"""API keys through the API (admin scope). Data health reads customer data too: accounts.api.views."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,7 +13,6 @@ from core.api.errors import ERROR_RESPONSES
 from core.api.permissions import AdminScope
 from core.api.scopes import Scope
 from core.errors import InvalidInput
-from integrations import selectors
 from integrations.api.idempotency import idempotent
 from integrations.models import ApiKey
 from integrations.services import ApiKeyError, api_key_create, api_key_revoke
@@ -71,35 +68,3 @@ class ApiKeyRevoke(APIView):
         api_key_revoke(api_key=api_key)
         api_key.refresh_from_db()
         return Response(ApiKeyOut(api_key).data)
-
-
-@extend_schema(tags=["settings"], responses={200: inline_serializer("DataHealth", {
-    "feeds": serializers.ListField(child=serializers.DictField()),
-    "api_keys": serializers.ListField(child=serializers.DictField()),
-    "rejected_batches": serializers.ListField(child=serializers.DictField()),
-    "accounts_without_owner": serializers.DictField(),
-    "revenue_gaps": serializers.ListField(child=serializers.DictField()),
-    "reports": serializers.ListField(child=serializers.DictField(), help_text="Problems the connectors see."),
-})})
-class DataHealth(APIView):
-    """Feed freshness, per-key activity and the data problems ingestion has seen."""
-
-    permission_classes = [AdminScope]
-
-    def get(self, request: Request) -> Response:
-        unowned_count, unowned = selectors.accounts_without_owner()
-        return Response({
-            "feeds": [{"kind": feed.kind, "last_received_at": feed.last_received_at, "stale": feed.is_stale,
-                       "max_silence_hours": feed.max_silence_hours, "items_last_7_days": feed.items_last_7_days,
-                       "items_per_day": feed.daily_items,
-                       "batches_last_7_days": feed.batches_last_7_days,
-                       "rejected_last_7_days": feed.rejected_last_7_days} for feed in selectors.feed_health()],
-            "api_keys": selectors.api_key_activity(),
-            "rejected_batches": [{"kind": batch.kind, "received_at": batch.received_at, "items": batch.items,
-                                  "api_key": batch.api_key.prefix if batch.api_key else None,
-                                  "error_count": batch.error_count, "errors": batch.errors[:10]}
-                                 for batch in selectors.rejected_batches()],
-            "accounts_without_owner": {"count": unowned_count, "accounts": unowned},
-            "revenue_gaps": selectors.revenue_gaps(),
-            "reports": [asdict(report) for report in selectors.data_health_reports()],
-        })

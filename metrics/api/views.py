@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -13,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.dates import date_param
 from core.api.errors import ERROR_RESPONSES
 from core.api.pagination import cursor_pagination
 from core.api.permissions import AdminScope, ReadScope, caller_scopes
@@ -41,16 +40,6 @@ def _owner(email: str | None) -> User | None:
         raise InvalidInput(f"No active user with email {email!r}.", [{"index": None, "field": "owner",
                                                                        "message": "unknown user"}])
     return owner
-
-
-def _date_param(request: Request, name: str) -> date | None:
-    value = request.query_params.get(name)
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"Query parameter {name} must be a date YYYY-MM-DD.") from None
 
 
 def _changed_by(request: Request):
@@ -146,7 +135,7 @@ class KPIValues(generics.ListAPIView):
         if scope == Scope.SEGMENT and subject and ":" not in subject:
             raise InvalidInput("For scope=segment, subject is dimension:segment, e.g. plan:Growth.")
         return selectors.kpi_values(kpi=kpi, scope=scope, subject=subject,
-                                    start=_date_param(self.request, "from"), end=_date_param(self.request, "to"))
+                                    start=date_param(self.request, "from"), end=date_param(self.request, "to"))
 
 
 @extend_schema(tags=["kpis"], parameters=[
@@ -163,7 +152,7 @@ class KPIExplain(APIView):
 
     def get(self, request: Request, slug: str) -> Response:
         kpi = _kpi(slug)
-        as_of = _date_param(request, "as_of") or selectors.kpi_latest_as_of(kpi=kpi)
+        as_of = date_param(request, "as_of") or selectors.kpi_latest_as_of(kpi=kpi)
         if as_of is None:
             raise InvalidInput(f"{kpi.slug} has not been computed yet.", status_code=404)
         return Response(selectors.kpi_explain(kpi=kpi, as_of=as_of, subject=request.query_params.get("subject")))
@@ -225,8 +214,8 @@ class KPIAnnotations(generics.ListAPIView):
         return [CanAnnotate()] if self.request.method == "POST" else [ReadScope()]
 
     def get_queryset(self):
-        return selectors.kpi_annotations(kpis=[_kpi(self.kwargs["slug"])], start=_date_param(self.request, "from"),
-                                         end=_date_param(self.request, "to"))
+        return selectors.kpi_annotations(kpis=[_kpi(self.kwargs["slug"])], start=date_param(self.request, "from"),
+                                         end=date_param(self.request, "to"))
 
     @extend_schema(parameters=[OpenApiParameter("from", str, description="YYYY-MM-DD"),
                                OpenApiParameter("to", str, description="YYYY-MM-DD")])
@@ -302,7 +291,7 @@ class Cohorts(APIView):
         months = request.query_params.get("months", "12")
         if not months.isdigit() or not 1 <= int(months) <= 36:
             raise InvalidInput("months must be a whole number from 1 to 36.")
-        as_of = _date_param(request, "as_of") or timezone.localdate()
+        as_of = date_param(request, "as_of") or timezone.localdate()
         return Response(selectors.cohort_retention(as_of=as_of, months=int(months)))
 
 

@@ -9,11 +9,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.dates import date_param
 from core.api.errors import ERROR_RESPONSES
 from core.api.pagination import cursor_pagination
 from core.api.permissions import AdminScope, ReadScope
 from core.errors import InvalidInput
-from metrics.api.views import _date_param
 from playbooks.api.serializers import EffectivenessOut, PlaybookIO
 from playbooks.effectiveness import Window, playbook_effectiveness, playbooks_effectiveness
 from playbooks.models import Playbook
@@ -25,7 +25,7 @@ WINDOW_PARAMETERS = [
 
 
 def _window(request: Request) -> Window:
-    window = Window(start=_date_param(request, "from"), end=_date_param(request, "to"))
+    window = Window(start=date_param(request, "from"), end=date_param(request, "to"))
     if window.start and window.end and window.start > window.end:
         raise InvalidInput("Query parameter from must be on or before to.")
     return window

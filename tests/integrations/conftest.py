@@ -1,28 +1,11 @@
-"""Fixtures for the integrations API: keys of each scope and a way to post JSON with one."""
+"""A way to post JSON with an API key (the keys of each scope are fixtures of tests/conftest.py)."""
 
 from __future__ import annotations
 
 import orjson
-import pytest
 
-from core.api.scopes import Scope
 from integrations.services import IssuedKey
-from tests.integrations.factories import ApiKeyFactory, bearer
-
-
-@pytest.fixture
-def ingest_key() -> IssuedKey:
-    return ApiKeyFactory(scopes=[Scope.INGEST, Scope.READ])
-
-
-@pytest.fixture
-def read_key() -> IssuedKey:
-    return ApiKeyFactory(scopes=[Scope.READ])
-
-
-@pytest.fixture
-def admin_key() -> IssuedKey:
-    return ApiKeyFactory(scopes=[Scope.ADMIN])
+from tests.integrations.factories import bearer
 
 
 def post_json(client, path: str, payload, key: IssuedKey | None = None, **extra):

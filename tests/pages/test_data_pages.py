@@ -1,4 +1,5 @@
-"""Admin pages for integrations: data health, CSV import and API keys, for admins only."""
+"""Admin pages for the data coming in: data health and CSV import (accounts), API keys (integrations), for admins
+only."""
 
 import datetime as dt
 from decimal import Decimal
