@@ -1,9 +1,8 @@
-"""Metrics tests reuse the API-key fixtures of the integrations tests, plus a key that may configure."""
+"""Metrics tests use the API-key fixtures of tests/conftest.py, with an admin key that may also read."""
 
 import pytest
 
 from core.api.scopes import Scope
-from tests.integrations.conftest import ingest_key, read_key  # noqa: F401
 from tests.integrations.factories import ApiKeyFactory
 
 

@@ -10,7 +10,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.core.conftest import network, resolver  # noqa: F401
-from tests.integrations.conftest import read_key  # noqa: F401
 from tests.metrics.conftest import admin_key  # noqa: F401
 
 

@@ -1,5 +1,5 @@
 """Reviews tests: a team (leader, admin, KPI owner, CSMs, a viewer), KPIs with values and targets around
-2026-Q4, and the API-key fixtures of the integrations tests."""
+2026-Q4, and an admin key that may also read (the other keys are fixtures of tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 
 from core.api.scopes import Scope
 from metrics.models import KPITarget, MetricValue
-from tests.integrations.conftest import read_key  # noqa: F401
 from tests.integrations.factories import ApiKeyFactory
 from tests.metrics.factories import KPIFactory
 from tests.users.factories import UserFactory

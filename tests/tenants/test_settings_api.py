@@ -6,18 +6,12 @@ import pytest
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from core.api.scopes import Scope
 from metrics.alerts import alert_rules_evaluate
 from metrics.models import AlertRule, Breach, MetricValue
 from metrics.services import kpi_create
 from tenants.models import Tenant
 from tests.accounts.factories import AccountFactory
-from tests.integrations.factories import ApiKeyFactory, bearer
-
-
-@pytest.fixture
-def admin_key():
-    return ApiKeyFactory(scopes=[Scope.ADMIN])
+from tests.integrations.factories import bearer
 
 
 def _patch(client, key, body):

@@ -1,1 +1,0 @@
-from tests.integrations.conftest import read_key  # noqa: F401
