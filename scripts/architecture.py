@@ -25,6 +25,7 @@ LAYERS: list[list[str]] = [
     ["tenants", "audit"],
     ["integrations"],
     ["accounts", "notifications"],
+    ["connectors"],
     ["metrics"],
     ["playbooks"],
     ["reviews"],
