@@ -9,7 +9,6 @@ import pytest
 from metrics.calculators import calculator_for
 from metrics.prediction.spec import Spec
 from metrics.services import kpi_create
-from tests.integrations.conftest import read_key  # noqa: F401
 from tests.metrics.conftest import admin_key  # noqa: F401
 
 UNTIL = date(2026, 6, 30)
