@@ -1,5 +1,5 @@
-"""Admin pages for the data coming in: data health and CSV import (accounts), API keys (integrations), for admins
-only."""
+"""Admin pages for the data coming in: data health (accounts), the CSV import and API keys (integrations), for
+admins only."""
 
 import datetime as dt
 from decimal import Decimal
