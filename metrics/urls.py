@@ -1,6 +1,6 @@
 from django.urls import path
 
-from metrics import prediction_pages, views
+from metrics import prediction_pages, theme_pages, views
 from metrics.health_settings import settings_health, settings_health_segment, settings_health_segment_remove
 
 urlpatterns = [
@@ -13,5 +13,6 @@ urlpatterns = [
     path("predictions/train/", prediction_pages.predictions_train, name="predictions_train"),
     path("predictions/forecast/", prediction_pages.renewal_forecast, name="renewal_forecast"),
     path("alerts/", views.alerts, name="alerts"),
+    path("feedback/themes/", theme_pages.feedback_themes, name="feedback_themes"),
     path("alerts/<int:pk>/acknowledge/", views.breach_acknowledge_view, name="breach_acknowledge"),
 ]

@@ -4,6 +4,7 @@ from reviews import scenario_views, views
 
 urlpatterns = [
     path("reviews/", views.review_list, name="review_list"),
+    path("reviews/decide/", views.review_decide, name="review_decide"),
     path("reviews/<int:pk>/", views.review_detail, name="review_detail"),
     path("reviews/<int:pk>/edit/", views.review_edit, name="review_edit"),
     path("reviews/<int:pk>/start/", views.review_start_view, name="review_start"),

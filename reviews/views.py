@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
@@ -106,6 +107,17 @@ def review_list(request: HttpRequest) -> HttpResponse:
     })
 
 
+@_runners_only
+def review_decide(request: HttpRequest) -> HttpResponse:
+    """From elsewhere (a feedback theme): open the newest review not closed with the decision's text filled in."""
+    review = Review.objects.exclude(status="closed").order_by("-quarter", "-id").first()
+    text = request.GET.get("text", "")[:5000]
+    if review is None:
+        messages.error(request, "Plan a review first: decisions are taken in one.")
+        return redirect("review_list")
+    return redirect(f"{reverse('review_detail', args=[review.pk])}?{urlencode({'decision': text})}#decisions")
+
+
 def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The workspace the review is run in: its agenda, the snapshot with commentary, the decisions."""
     review = get_object_or_404(selectors.review_detail_queryset(), pk=pk)
@@ -123,6 +135,7 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "kpis": list(KPI.objects.filter(is_active=True).order_by("name")),
         "kinds": DecisionKind.choices, "statuses": DecisionStatus.choices,
         "scenarios": list(review.scenarios.order_by("name")),
+        "suggested_decision": request.GET.get("decision", "")[:5000],
     })
 
 

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from metrics import theme_pages
 from metrics.api import predictions, views
 
 urlpatterns = [
@@ -21,6 +22,7 @@ urlpatterns = [
     path("predictions/models/train", predictions.PredictionModelTrain.as_view(), name="api-prediction-models-train"),
     path("predictions/forecast", predictions.RenewalForecast.as_view(), name="api-renewal-forecast"),
     path("glossary/", views.Glossary.as_view(), name="api-glossary"),
+    path("feedback-themes/", theme_pages.FeedbackThemes.as_view(), name="api-feedback-themes"),
     path("cohorts/", views.Cohorts.as_view(), name="api-cohorts"),
     path("alert-rules/", views.AlertRuleList.as_view(), name="api-alert-rules"),
     path("alert-rules/<int:pk>/", views.AlertRuleDetail.as_view(), name="api-alert-rule"),

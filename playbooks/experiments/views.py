@@ -78,7 +78,9 @@ def experiment_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse
     if experiment is not None and experiment.status != ExperimentStatus.DRAFT:
         messages.error(request, "A started experiment's pre-registration cannot change.")
         return redirect("experiment_detail", pk=pk)
-    initial = {"playbook": request.GET.get("playbook")} if experiment is None else None
+    # A feedback theme (or a link from elsewhere) may suggest the name and the hypothesis.
+    initial = ({name: request.GET.get(name) for name in ("playbook", "name", "hypothesis") if request.GET.get(name)}
+               if experiment is None else None)
     form = ExperimentForm(request.POST or None, instance=experiment, initial=initial)
     if request.method == "POST" and form.is_valid():
         design = {name: form.cleaned_data[name] for name in DESIGN_FIELDS if name in form.cleaned_data}

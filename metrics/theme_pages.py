@@ -1,0 +1,69 @@
+"""The feedback themes, as a page and through the API: the window and the number of themes come from the query
+string; a CSM's view counts, values and exemplifies their own accounts only."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api.callers import calling_api_key
+from core.api.permissions import ReadScope
+from core.errors import InvalidInput
+from metrics.themes import DEFAULT_DAYS, DEFAULT_THEMES, ThemeSummary, theme_summaries
+from users.models import Role
+
+
+def _bounded(params, name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return default
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidInput(f"{name} is a whole number from {low} to {high}.",
+                           errors=[{"index": None, "field": name, "message": f"From {low} to {high}."}])
+    return int(raw)
+
+
+def _summaries(params, user) -> tuple[list[ThemeSummary], int, int]:
+    days = _bounded(params, "days", DEFAULT_DAYS, 7, 730)
+    themes = _bounded(params, "themes", DEFAULT_THEMES, 2, 20)
+    own = None
+    if getattr(user, "role", None) == Role.CSM:
+        own = set(user.accounts.values_list("pk", flat=True))
+    return theme_summaries(today=timezone.localdate(), days=days, themes=themes, account_ids=own), days, themes
+
+
+def feedback_themes(request: HttpRequest) -> HttpResponse:
+    try:
+        summaries, days, themes = _summaries(request.GET, request.user)
+    except InvalidInput as error:
+        return render(request, "metrics/feedback_themes.html", {"error": error.detail, "themes": []}, status=400)
+    return render(request, "metrics/feedback_themes.html", {
+        "themes": summaries, "days": days, "count": themes, "own_only": request.user.role == Role.CSM,
+        "may_act": request.user.role in (Role.ADMIN, Role.LEADER)})
+
+
+def _data(summary: ThemeSummary) -> dict:
+    return {"label": summary.label, "terms": summary.terms, "volume": summary.volume, "surveys": summary.surveys,
+            "tickets": summary.tickets, "last_30_days": summary.recent, "previous_30_days": summary.previous,
+            "trend": summary.trend, "sentiment": summary.sentiment, "accounts": summary.accounts, "arr": summary.arr,
+            "examples": [{"source": example.source, "id": example.id, "account": example.account_id,
+                          "text": example.text, "day": example.day} for example in summary.examples]}
+
+
+@extend_schema(tags=["feedback"], parameters=[
+    OpenApiParameter("days", int, description="The window, in days (7 to 730; default 180)"),
+    OpenApiParameter("themes", int, description="Themes to look for (2 to 20; default 8)")])
+class FeedbackThemes(APIView):
+    """Recurring themes in survey comments and ticket subjects, most ARR at stake first."""
+
+    permission_classes = [ReadScope]
+
+    def get(self, request: Request) -> Response:
+        person = None if calling_api_key(request) is not None else request.user
+        summaries, days, _ = _summaries(request.query_params, person)
+        return Response({"days": days, "themes": [_data(summary) for summary in summaries]})
