@@ -173,7 +173,7 @@ PAGES: dict[str, PageCase] = {
     "accounts": PageCase(lambda p: "/accounts/", Role.LEADER, 7),
     "account page": PageCase(lambda p: f"/accounts/{p.account.pk}/", Role.LEADER, 13),
     "data health": PageCase(lambda p: "/data-health/", Role.ADMIN, 14),  # 14th: the connectors' held calls
-    "csv import": PageCase(lambda p: "/data/import/", Role.ADMIN, 5),
+    "csv import": PageCase(lambda p: "/data/import/", Role.ADMIN, 6),  # 6th: the five latest import jobs
     "api keys": PageCase(lambda p: "/settings/api-keys/", Role.ADMIN, 6),
     "dashboard": PageCase(lambda p: "/dashboard/", Role.LEADER, 14),
     "kpi page": PageCase(lambda p: f"/kpis/{p.kpi.slug}/", Role.LEADER, 14),
