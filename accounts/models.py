@@ -251,3 +251,21 @@ class SupportTicket(models.Model):
 
     def __str__(self) -> str:
         return self.subject or self.external_id
+
+
+class AccountNote(models.Model):
+    """What a CSM writes down about an account (a call, a risk, a promise): on its timeline with its author and
+    time, and in the audit log."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="notes", db_index=False)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=~Q(text=""), name="account_note_text_not_empty")]
+        indexes = [models.Index(fields=["account", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"Note on {self.account_id}: {self.text[:40]}"

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from accounts.models import Account, AccountStatus, RevenueSnapshot, SupportTicket, SurveyResponse
@@ -130,3 +130,102 @@ def revenue_gaps(*, limit: int = 50) -> list[dict]:
         )
         columns = [column.name for column in cursor.description]
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def account_notes(*, account: Account, limit: int = 50) -> QuerySet:
+    """The account's notes, newest first, with their authors."""
+    return account.notes.select_related("author").order_by("-created_at", "-id")[:limit]
+
+
+@dataclass(frozen=True)
+class UsageWeek:
+    week: date
+    events: int
+    active_users: int
+
+
+def account_usage_weekly(*, account: Account, today: date, weeks: int = 26) -> list[UsageWeek]:
+    """Events and distinct active users per week (Monday) over the last `weeks` weeks, a week with no use as
+    zeros (no use is a fact, not a gap). One query over the daily rollups."""
+    start = today - timedelta(days=today.weekday()) - timedelta(weeks=weeks - 1)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH weeks AS (SELECT generate_series(%(start)s::date, %(today)s::date, interval '7 days')::date AS week),
+            events AS (
+                SELECT date_trunc('week', day)::date AS week, sum(events) AS events
+                FROM accounts_usagedaily WHERE account_id = %(account)s AND day >= %(start)s AND day <= %(today)s
+                GROUP BY 1
+            ), users AS (
+                SELECT date_trunc('week', day)::date AS week, count(DISTINCT user_id) AS users
+                FROM accounts_userdaily WHERE account_id = %(account)s AND day >= %(start)s AND day <= %(today)s
+                GROUP BY 1
+            )
+            SELECT w.week, coalesce(e.events, 0), coalesce(u.users, 0)
+            FROM weeks w LEFT JOIN events e USING (week) LEFT JOIN users u USING (week) ORDER BY w.week
+            """,
+            {"account": account.pk, "start": start, "today": today},
+        )
+        return [UsageWeek(week=week, events=int(events), active_users=int(users))
+                for week, events, users in cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class AccountPerson:
+    user_id: str
+    name: str
+    active_days: int
+    events: int
+    last_seen: date
+    top_feature: str
+
+
+def account_people(*, account: Account, today: date, days: int = 30, limit: int = 25) -> list[AccountPerson]:
+    """The account's users from its events: those active in the last `days` days, most active first, with their
+    active days, events, last day seen and most used feature (an event name), named by their contact where the
+    tracking API said who they are. One query."""
+    since = today - timedelta(days=days - 1)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH active AS (
+                SELECT user_id, count(*) AS active_days, sum(events) AS events, max(day) AS last_seen
+                FROM accounts_userdaily WHERE account_id = %(account)s AND day >= %(since)s AND day <= %(today)s
+                GROUP BY user_id ORDER BY active_days DESC, events DESC, user_id LIMIT %(limit)s
+            ), features AS (
+                SELECT DISTINCT ON (e.user_id) e.user_id, e.event_name
+                FROM accounts_usageevent e JOIN active a ON a.user_id = e.user_id
+                WHERE e.account_id = %(account)s AND e.occurred_at >= %(since)s::timestamptz
+                GROUP BY e.user_id, e.event_name ORDER BY e.user_id, count(*) DESC, e.event_name
+            )
+            SELECT a.user_id, coalesce(nullif(c.name, ''), nullif(c.email, ''), a.user_id), a.active_days, a.events,
+                   a.last_seen, coalesce(f.event_name, '')
+            FROM active a LEFT JOIN features f USING (user_id)
+            LEFT JOIN accounts_contact c ON c.external_id = a.user_id AND c.account_id = %(account)s
+            ORDER BY a.active_days DESC, a.events DESC, a.user_id
+            """,
+            {"account": account.pk, "since": since, "today": today, "limit": limit},
+        )
+        return [AccountPerson(*row) for row in cursor.fetchall()]
+
+
+def account_top_features(*, account: Account, today: date, days: int = 30,
+                         limit: int = 8) -> list[tuple[str, int, int]]:
+    """The account's most used features (event names) over the last `days` days: (name, events, most users on
+    one day). One query over the daily rollup."""
+    since = today - timedelta(days=days - 1)
+    rows = (account.usage_daily.filter(day__gte=since, day__lte=today).values("event_name")
+            .annotate(total=Sum("events"), users=Max("distinct_users")).order_by("-total", "event_name")[:limit])
+    return [(row["event_name"], row["total"], row["users"]) for row in rows]
+
+
+def account_active_users_count(*, account: Account, today: date, days: int = 30) -> int:
+    """Distinct users active on the account in the last `days` days."""
+    since = today - timedelta(days=days - 1)
+    return (account.user_daily.filter(day__gte=since, day__lte=today).values("user_id").distinct().count())
+
+
+def books(*, owner_ids, today: date, renewal_days: int = 90) -> QuerySet[Account]:
+    """The active accounts of some owners with their current MRR, for each CSM's book (accounts, ARR, renewals
+    due within `renewal_days`): one query; the caller adds health (metrics) and sums."""
+    return account_list(status=AccountStatus.ACTIVE).filter(owner_id__in=list(owner_ids)).order_by()

@@ -1,4 +1,5 @@
-"""Writes to customer data. For now: keeping the daily usage rollups in step with the raw events."""
+"""Writes to customer data: the notes a CSM writes on an account, and keeping the daily usage rollups in step
+with the raw events."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
+
+from accounts.models import Account, AccountNote
+
+NOTE_MAX_LENGTH = 5000
 
 
 def tenant_time_zone() -> str:
@@ -86,3 +91,20 @@ def usage_rollups_refresh_all() -> int:
         )
         days = [row[0] for row in cursor.fetchall()]
     return usage_rollups_refresh(days=days)
+
+
+@transaction.atomic
+def account_note_create(*, account: Account, author, text: str) -> AccountNote:
+    """Write a note on the account (its timeline shows it with the author and time; the audit log records it).
+    Raises ValidationError for an empty or overlong note."""
+    from django.core.exceptions import ValidationError
+
+    text = text.strip()
+    if not text:
+        raise ValidationError({"text": "Write something: the note is empty."})
+    if len(text) > NOTE_MAX_LENGTH:
+        raise ValidationError({"text": f"A note holds at most {NOTE_MAX_LENGTH:,} characters ({len(text):,} given)."})
+    note = AccountNote(account=account, author=author, text=text)
+    note.full_clean()
+    note.save()
+    return note

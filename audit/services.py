@@ -29,6 +29,7 @@ class Audited:
 
 
 AUDITED: dict[str, Audited] = {
+    "accounts.accountnote": Audited(),
     "metrics.kpi": Audited(),
     "metrics.kpitarget": Audited(),
     "metrics.alertrule": Audited(),

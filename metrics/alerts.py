@@ -295,3 +295,93 @@ def breach_acknowledge(*, breach: Breach, user) -> bool:
     """A person has seen it. Compare-and-set: only an open breach is acknowledged, once."""
     return bool(Breach.objects.filter(pk=breach.pk, status=BreachStatus.OPEN).update(
         status=BreachStatus.ACKNOWLEDGED, acknowledged_at=timezone.now(), acknowledged_by=user))
+
+
+@dataclass(frozen=True)
+class PreviewBreach:
+    subject: Subject
+    label: str
+    opened_on: date
+    value: float | None
+    threshold: float | None
+    resolved_on: date | None
+
+
+@dataclass(frozen=True)
+class RulePreview:
+    """What a rule (saved or not) would have done over the last days: the breaches it would have opened, with
+    when and at what value, and when each would have resolved."""
+
+    days: int
+    dates_evaluated: int
+    breaches: list[PreviewBreach]
+
+    @property
+    def subjects(self) -> int:
+        return len({breach.subject for breach in self.breaches})
+
+    @property
+    def still_open(self) -> int:
+        return sum(breach.resolved_on is None for breach in self.breaches)
+
+
+def _subject_labels(subjects: set[Subject]) -> dict[Subject, str]:
+    from accounts.models import Account
+
+    names = dict(Account.objects.filter(pk__in={account for account, _, _ in subjects if account})
+                 .values_list("pk", "name"))
+    return {subject: names.get(subject[0], f"account {subject[0]}") if subject[0]
+            else f"{subject[1]}: {subject[2]}" if subject[1] else "Portfolio" for subject in subjects}
+
+
+def rule_preview(*, rule: AlertRule, today: date, days: int = 90) -> RulePreview:
+    """Replay the rule over the values stored for the last `days` days, date by date as evaluation would have run
+    them (persistence, hysteresis, cooldown rounded up to days, churned accounts left out), without opening
+    anything. The rule need not be saved: this is how a rule is tried before it is created. Three queries."""
+    since = today - timedelta(days=days)
+    dates = sorted(set(MetricValue.objects.filter(kpi_id=rule.kpi_id, scope=Scope.PORTFOLIO, as_of__gte=since,
+                                                  as_of__lte=today).values_list("as_of", flat=True)))
+    if not dates:
+        return RulePreview(days=days, dates_evaluated=0, breaches=[])
+    lookback = rule.lookback_days if rule.condition in (Condition.DROP, Condition.RISE) else 0
+    readings = _readings(rule, dates[0] - timedelta(days=lookback), today, None)
+    if rule.scope == Scope.ACCOUNT and rule.dimension:
+        members = {account_id for account_id, segments in account_segments(as_of=today).items()
+                   if segments.get(rule.dimension) == rule.segment}
+        readings = {subject: series for subject, series in readings.items() if subject[0] in members}
+    targets: dict[str, dict[tuple[str, str], float]] = defaultdict(dict)
+    for period, dimension, segment, value in KPITarget.objects.filter(
+            kpi_id=rule.kpi_id, period__in={_quarter(day) for day in dates}, superseded_at__isnull=True).values_list(
+            "period", "dimension", "segment", "value"):
+        targets[period][(dimension, segment)] = value
+    cooldown = timedelta(days=-(-rule.cooldown_hours // 24))
+    opened: dict[Subject, tuple[date, float | None, float | None]] = {}
+    streak: dict[Subject, int] = defaultdict(int)
+    quiet_until: dict[Subject, date] = {}
+    found: list[tuple[Subject, date, float | None, float | None, date | None]] = []
+    for day in dates:
+        check = RuleCheck(rule, targets.get(_quarter(day), {}))
+        for subject, series in readings.items():
+            reading = series.get(day)
+            if reading is None:
+                streak[subject] = 0
+                continue
+            reference = _reference(series, day, lookback)
+            if subject in opened:
+                if check.recovered(reading, reference, subject):
+                    found.append((subject, *opened.pop(subject), day))
+                    quiet_until[subject] = day + cooldown
+                    streak[subject] = 0
+                continue
+            if subject in quiet_until and day <= quiet_until[subject]:
+                continue
+            streak[subject] = streak[subject] + 1 if check.breaks(reading, reference, subject) else 0
+            if streak[subject] >= rule.persistence:
+                opened[subject] = (day, reading.value, check.threshold_for(subject))
+    found += [(subject, *state, None) for subject, state in opened.items()]
+    labels = _subject_labels({subject for subject, *_ in found})
+    breaches = [PreviewBreach(subject=subject, label=labels[subject], opened_on=opened_on, value=value,
+                              threshold=threshold, resolved_on=resolved_on)
+                for subject, opened_on, value, threshold, resolved_on in found]
+    breaches.sort(key=lambda breach: (breach.opened_on, breach.label), reverse=True)
+    return RulePreview(days=days, dates_evaluated=len(dates), breaches=breaches)

@@ -298,9 +298,15 @@ def kpi_segment_breakdown(*, kpi: KPI, as_of: date) -> dict[str, list[MetricValu
     return dict(breakdown)
 
 
-def account_kpis(*, account_id: int) -> list[dict]:
-    """An account's latest value of every active KPI with account scope, with its recent history. Two queries."""
-    kpis = {kpi.pk: kpi for kpi in KPI.objects.filter(is_active=True, scopes__contains=[Scope.ACCOUNT])}
+def account_kpis(*, account_id: int, change_days: int = 30) -> list[dict]:
+    """An account's latest value of every active KPI shown per account, with its recent history (the last 14
+    values and their dates) and its change over about `change_days` days; core KPIs first. A KPI whose
+    calculator means nothing for one account (a rate of accounts, like logo churn: 0 or 100%) is left out.
+    Two queries."""
+    from metrics.calculators import calculator_for
+
+    kpis = {kpi.pk: kpi for kpi in KPI.objects.filter(is_active=True, scopes__contains=[Scope.ACCOUNT])
+            if calculator_for(kpi.calculator).per_account}
     rows = MetricValue.objects.filter(account_id=account_id, kpi_id__in=kpis).order_by("as_of").values_list(
         "kpi_id", "as_of", "value", "details")
     history: dict[int, list] = defaultdict(list)
@@ -310,8 +316,12 @@ def account_kpis(*, account_id: int) -> list[dict]:
     for kpi_id, kpi in sorted(kpis.items(), key=lambda item: (not item[1].is_core, item[1].name)):
         points = history.get(kpi_id, [])
         latest = points[-1] if points else (None, None, None)
+        earlier = next((value for as_of, value, _ in reversed(points)
+                        if latest[0] and (latest[0] - as_of).days >= change_days and value is not None), None)
         result.append({"kpi": kpi, "as_of": latest[0], "value": latest[1], "details": latest[2],
-                       "history": [value for _, value, _ in points[-14:]]})
+                       "history": [value for _, value, _ in points[-14:]],
+                       "dates": [as_of for as_of, _, _ in points[-14:]],
+                       "change": latest[1] - earlier if latest[1] is not None and earlier is not None else None})
     return result
 
 
@@ -340,3 +350,14 @@ def open_breaches_of_severity(severity: str):
 
     return (Breach.objects.filter(status__in=OPEN_STATUSES, severity=severity)
             .select_related("kpi", "rule", "account", "account__owner").order_by("opened_at", "id"))
+
+
+def account_breaches(*, account_id: int, limit: int = 30) -> QuerySet[Breach]:
+    """The account's breaches, newest first, with their rule and KPI: what its timeline shows opened and resolved."""
+    return Breach.objects.filter(account_id=account_id).select_related("rule", "kpi").order_by("-opened_at")[:limit]
+
+
+def account_kpi_history(*, kpi: KPI, account_id: int, limit: int = 400) -> list[MetricValue]:
+    """One account's values of one KPI, oldest first (the latest `limit`)."""
+    rows = MetricValue.objects.filter(kpi=kpi, scope=Scope.ACCOUNT, account_id=account_id).order_by("-as_of")
+    return list(rows[:limit])[::-1]

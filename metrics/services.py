@@ -363,7 +363,14 @@ def kpi_update(*, kpi: KPI, changed_by=None, reason: str = "", **fields) -> KPI:
 @transaction.atomic
 def kpi_target_set(*, kpi: KPI, period: str, value: float, set_by=None, reason: str = "", baseline=None,
                    dimension: str = "", segment: str = "") -> KPITarget:
-    """Set the target for a period (and segment); the previous one stays in history, superseded."""
+    """Set the target for a period (and segment); the previous one stays in history, superseded. A value the KPI's
+    unit cannot take, or a period more than a few years away, is refused (metrics.bounds)."""
+    from metrics.bounds import value_check, year_check
+
+    value_check(value, unit=kpi.unit, field="value", what="A target of")
+    value_check(baseline, unit=kpi.unit, field="baseline", what="A baseline of")
+    if period[:4].isdigit():
+        year_check(int(period[:4]), today=timezone.localdate(), field="period", what="The period")
     KPITarget.objects.filter(kpi=kpi, period=period, dimension=dimension, segment=segment,
                              superseded_at__isnull=True).update(superseded_at=timezone.now())
     target = KPITarget(kpi=kpi, period=period, value=value, baseline=baseline, set_by=set_by, reason=reason,

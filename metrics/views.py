@@ -73,7 +73,17 @@ def _renewal_quartiles(kpi: KPI) -> dict | None:
 
 
 def glossary(request: HttpRequest) -> HttpResponse:
-    return render(request, "metrics/glossary.html", {"entries": selectors.glossary()})
+    """Every KPI's definition and formula, with stored codes as people say them and owners by name."""
+    from metrics.models import Cadence, Direction, Tier, Unit
+    from users.models import User
+
+    entries = selectors.glossary()
+    names = {user.email: str(user) for user in User.objects.filter(email__in={e["owner"] for e in entries})}
+    for entry in entries:
+        entry.update(owner_name=names.get(entry["owner"]), tier_label=Tier(entry["tier"]).label,
+                     unit_label=Unit(entry["unit"]).label, direction_label=Direction(entry["direction"]).label,
+                     cadence_label=Cadence(entry["cadence"]).label)
+    return render(request, "metrics/glossary.html", {"entries": entries})
 
 
 ALERTS_PER_SEVERITY = 50

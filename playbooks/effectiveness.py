@@ -277,8 +277,8 @@ def _runs_explained(report: PlaybookEffectiveness) -> str:
     if not report.runs:
         return "This playbook has not run in this period."
     return (f"{report.runs} run{'s' if report.runs != 1 else ''}: of the {report.finished} that ended, "
-            f"{report.completed + report.recovered} ended well (every task done, or closed because the KPI "
-            f"recovered); {report.active} {'is' if report.active == 1 else 'are'} still under way.")
+            f"{report.completed} had every task done and {report.recovered} closed because the KPI recovered first "
+            f"(their work unfinished); {report.active} {'is' if report.active == 1 else 'are'} still under way.")
 
 
 def _verdict(uplift: float, unit: str, lower_is_better: bool, *, small: bool) -> str:

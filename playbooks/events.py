@@ -3,6 +3,8 @@ and the emails people get about their work."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.core.mail import send_mail
 
 from notifications.models import Event
@@ -45,7 +47,7 @@ def run_finished_announce(run_id: int) -> None:
         PlaybookRun.objects.select_related("playbook", "account").get(pk=run_id))])
 
 
-def critical_task_email(task: Task) -> None:
+def critical_task_email(task: Task, *, now: datetime) -> None:
     """New critical work is emailed at once (after commit) to its assignee, or to its role's queue."""
     from users.models import User
 
@@ -56,7 +58,10 @@ def critical_task_email(task: Task) -> None:
     if not recipients:
         return
     subject = f"[Bellwether] Critical: {task.headline}"
+    from metrics.sla import sla_clock
+
+    clock = sla_clock(respond_by=task.respond_by, now=now).label
     message = (f"{task.headline}: a critical task that needs a response by {task.respond_by:%Y-%m-%d %H:%M} UTC "
-               f"(due {task.due_at:%Y-%m-%d}).\n\n{task.instructions}".rstrip())
+               f"({clock}; due {task.due_at:%Y-%m-%d}).\n\n{task.instructions}".rstrip())
     on_commit_in_tenant(lambda: send_mail(subject=subject, message=message, from_email=None,
                                           recipient_list=recipients))

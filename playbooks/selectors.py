@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import models
 from django.db.models import Count, Q, QuerySet
 
 from playbooks.models import ACTIVE_TASK_STATUSES, Task, TaskEvent
@@ -53,3 +54,41 @@ def reassign_candidates(*, user) -> QuerySet[User]:
     if user.role == Role.MANAGER:
         people = people.filter(Q(manager=user) | Q(pk=user.pk))
     return people.order_by("full_name", "email")
+
+
+def account_runs(*, account_id: int, limit: int = 30) -> QuerySet:
+    """The account's playbook runs, newest first, with their playbook and who started them."""
+    from playbooks.models import PlaybookRun
+
+    return (PlaybookRun.objects.filter(account_id=account_id).select_related("playbook", "started_by")
+            .order_by("-started_at")[:limit])
+
+
+def account_open_task_count(*, account_id: int) -> int:
+    return Task.objects.filter(account_id=account_id, status__in=ACTIVE_TASK_STATUSES).count()
+
+
+def team_members(*, user) -> QuerySet[User]:
+    """The people whose work a person oversees: a manager's active reports; for leaders and admins every active
+    CSM and manager."""
+    people = User.objects.filter(is_active=True)
+    if user.role == Role.MANAGER:
+        return people.filter(manager=user).order_by("full_name", "email")
+    return people.filter(role__in=(Role.CSM, Role.MANAGER)).order_by("full_name", "email")
+
+
+def team_open_tasks(*, member_ids) -> QuerySet[Task]:
+    """The team's active tasks, with what a row shows (as `open_tasks`), soonest due first."""
+    return (Task.objects.filter(assignee_id__in=list(member_ids), status__in=ACTIVE_TASK_STATUSES)
+            .select_related("account", "assignee", "run__playbook", "run__breach__kpi", "decision__review")
+            .annotate(reason_count=Count("reasons")).order_by("due_at", "id"))
+
+
+def sla_attainment(*, member_ids, since) -> dict[int, tuple[int, int]]:
+    """Per person: (tasks closed as done since `since`, of which within their response SLA). One query."""
+    from playbooks.models import TaskStatus
+
+    rows = (Task.objects.filter(assignee_id__in=list(member_ids), status=TaskStatus.DONE, completed_at__gte=since)
+            .values("assignee_id").annotate(closed=Count("id"),
+                                            met=Count("id", filter=Q(completed_at__lte=models.F("respond_by")))))
+    return {row["assignee_id"]: (row["closed"], row["met"]) for row in rows}

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from metrics.alerts import sla_hours
 from metrics.models import Breach
+from metrics.sla import sla_clock
 from notifications.models import Event
 from playbooks.events import critical_task_email, run_finished_announce, task_announce
 from playbooks.experiments.assignment import arm_for_run
@@ -145,7 +146,7 @@ def _task_create(*, run: PlaybookRun, step: PlaybookStep, now: datetime) -> Task
         return None  # this step's task exists already
     TaskEvent.objects.create(task=task, kind="created", note=f"Assigned to {assignee or 'the ' + task.queue_role}")
     task_announce(Event.TASK_CREATED, task)
-    critical_task_email(task)
+    critical_task_email(task, now=now)
     return task
 
 
@@ -391,7 +392,9 @@ def tasks_escalate(*, now: datetime | None = None) -> dict[str, int]:
             send_mail(
                 subject=f"[Bellwether] Overdue ({task.severity}): {task.headline}",
                 message=(f"{task.headline}, assigned to {task.assignee or task.queue_role}, "
-                         f"was due a response by {task.respond_by:%Y-%m-%d %H:%M} UTC. Escalation level {level}."),
+                         f"was due a response by {task.respond_by:%Y-%m-%d %H:%M} UTC "
+                         f"({sla_clock(respond_by=task.respond_by, now=now).label}, as My work and Alerts say). "
+                         f"Escalation level {level}."),
                 from_email=None, recipient_list=[person.email for person in recipients],
             )
         escalated += 1

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from metrics.bounds import YEARS_AHEAD, value_check
 from metrics.models import KPI, KPITarget, MetricValue, Scope
 from metrics.segments import DIMENSIONS
 from metrics.services import kpi_target_set
@@ -257,12 +258,19 @@ def _clean_decision(decision: Decision, today: date, *, deadline_changed: bool, 
         raise ReviewError(f"{decision.owner} is not an active user and cannot own a decision.", field="owner")
     if deadline_changed and decision.deadline < today:
         raise ReviewError("The deadline cannot be in the past.", field="deadline")
+    if deadline_changed and decision.deadline.year > today.year + YEARS_AHEAD:
+        raise ReviewError(f"The deadline is in {decision.deadline.year}: choose one by {today.year + YEARS_AHEAD}.",
+                          field="deadline")
     if decision.kind in (DecisionKind.CHANGE_TARGET, DecisionKind.RETIRE_KPI, DecisionKind.KEEP_TARGET) \
             and decision.kpi is None:
         raise ReviewError(f"A '{decision.get_kind_display().lower()}' decision names its KPI.", field="kpi")
     if decision.kind == DecisionKind.CHANGE_TARGET:
         if decision.new_target is None:
             raise ReviewError("A change of target needs the new target.", field="new_target")
+        try:
+            value_check(decision.new_target, unit=decision.kpi.unit, field="new_target", what="A target of")
+        except ValidationError as error:
+            raise ReviewError(error.message_dict["new_target"][0], field="new_target") from None
         if not decision.target_rationale.strip():
             raise ReviewError("A change of target needs its rationale: why the target changes.",
                               field="target_rationale")

@@ -120,7 +120,13 @@ def review_decide(request: HttpRequest) -> HttpResponse:
 
 def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The workspace the review is run in: its agenda, the snapshot with commentary, the decisions."""
-    review = get_object_or_404(selectors.review_detail_queryset(), pk=pk)
+    return _review_page(request, get_object_or_404(selectors.review_detail_queryset(), pk=pk))
+
+
+def _review_page(request: HttpRequest, review: Review, *, typed: dict | None = None,
+                 errors: dict[str, str] | None = None) -> HttpResponse:
+    """The review's page; after a refused decision, the decision form as it was typed, each error beside its
+    field (400)."""
     snapshot = selectors.review_snapshot(review=review)
     today = timezone.localdate()
     decisions = list(selectors.review_decisions(review=review))
@@ -136,7 +142,8 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "kinds": DecisionKind.choices, "statuses": DecisionStatus.choices,
         "scenarios": list(review.scenarios.order_by("name")),
         "suggested_decision": request.GET.get("decision", "")[:5000],
-    })
+        "typed": typed or {}, "errors": errors or {},
+    }, status=400 if errors else 200)
 
 
 @require_POST
@@ -183,13 +190,20 @@ def review_kpi_commentary(request: HttpRequest, pk: int, row: int) -> HttpRespon
 @require_POST
 @_runners_only
 def decision_create_view(request: HttpRequest, pk: int) -> HttpResponse:
-    review = get_object_or_404(Review, pk=pk)
+    """Record a decision. Refused, the page comes back with the form as typed and the error beside its field."""
+    review = get_object_or_404(selectors.review_detail_queryset(), pk=pk)
     form = DecisionForm(request.POST)
-    if form.is_valid():
-        _attempt(request, lambda: services.decision_create(review=review, user=request.user, **form.cleaned_data),
-                 "Recorded the decision; it is in its owner's inbox.")
-    else:
-        _form_error(request, form)
+    if not form.is_valid():
+        errors = {name: " ".join(messages_) for name, messages_ in form.errors.items()}
+        return _review_page(request, review, typed=request.POST, errors=errors)
+    try:
+        services.decision_create(review=review, user=request.user, **form.cleaned_data)
+    except services.ReviewError as error:
+        if error.field is None:  # the review's state, not the form: said at the top, as for any refused action
+            messages.error(request, error.message)
+            return redirect("review_detail", pk=pk)
+        return _review_page(request, review, typed=request.POST, errors={error.field: error.message})
+    messages.success(request, "Recorded the decision; it is in its owner's inbox.")
     return redirect("review_detail", pk=pk)
 
 

@@ -98,6 +98,17 @@ class User(AbstractBaseUser):
         return {str(scope) for scope in ROLE_SCOPES.get(self.role, set())}
 
     @property
+    def home_page(self) -> str:
+        """The URL name of the page this person lands on: a CSM their work, a manager their team, everyone else
+        the dashboard."""
+        return {Role.CSM: "my_work", Role.MANAGER: "team"}.get(self.role, "dashboard")
+
+    @property
+    def leads_a_team(self) -> bool:
+        """Managers see their team's queue; leaders and admins every CSM's."""
+        return self.role in (Role.MANAGER, Role.LEADER, Role.ADMIN)
+
+    @property
     def lands_on_dashboard(self) -> bool:
-        """Leaders, managers, admins and viewers start on the dashboard; CSMs on their work."""
+        """Leaders, managers, admins and viewers may open the dashboard; CSMs are sent to their work."""
         return self.role != Role.CSM

@@ -19,8 +19,8 @@ from users.throttle import LoginThrottleMixin
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    """A CSM lands on "My work"; everyone else on the dashboard."""
-    return redirect("dashboard" if request.user.lands_on_dashboard else "my_work")
+    """Each role lands on its own page: a CSM on "My work", a manager on the team, everyone else the dashboard."""
+    return redirect(request.user.home_page)
 
 
 class LoginView(LoginThrottleMixin, auth_views.LoginView):

@@ -125,6 +125,9 @@ class Calculator(ABC):
     depends_on_kpis: ClassVar[bool] = False
     # Whether `finish_aggregate` completes in Python what `aggregate_sql` summed.
     finishes_in_python: ClassVar[bool] = False
+    # Whether one account's own value means something to a person. A rate of accounts (logo churn: the share
+    # of customers who left) is 0 or 100% for one account: stored to explain the aggregate, not shown per account.
+    per_account: ClassVar[bool] = True
 
     def clean_params(self, raw: dict | None) -> dict:
         raw = dict(raw or {})

@@ -185,7 +185,9 @@ class HealthScore(Calculator):
                              'industry:' || coalesce(nullif(a.industry, ''), '(none)'),
                              'lifecycle_stage:' || a.lifecycle_stage] AS segment_keys
                 FROM accounts_account a
-                WHERE {ACCOUNTS_FILTER}
+                -- A churned customer has no health to manage: scoring it would count it in the distribution
+                -- and the portfolio's score (the dashboard shows the churned beside them instead).
+                WHERE {ACCOUNTS_FILTER} AND a.status = 'active'
             ), configured AS (
                 SELECT keyed.account_id, chosen.segment_key,
                        coalesce(chosen.components, %(components)s::jsonb) AS components

@@ -134,6 +134,7 @@ class ContractionRate(CohortCalculator):
 @register
 class RevenueChurnRate(CohortCalculator):
     id = "revenue.revenue_churn"
+    per_account = False
     name = "Revenue churn rate"
     numerator_sql = "CASE WHEN mrr_end = 0 THEN mrr_start ELSE 0 END"
     formula = ("Revenue churn rate = Σ MRR window_months ago of the accounts now at 0 / Σ MRR window_months ago, "
@@ -143,6 +144,7 @@ class RevenueChurnRate(CohortCalculator):
 @register
 class LogoChurnRate(CohortCalculator):
     id = "revenue.logo_churn"
+    per_account = False
     name = "Logo churn rate"
     numerator_sql = "(mrr_end = 0)::int"
     denominator_sql = "1"

@@ -109,7 +109,8 @@ def _value_range(values: Sequence[float]) -> tuple[float, float]:
 @register.simple_tag
 def kpi_chart(dates: Sequence[date], values: Sequence[float | None], annotations: Sequence = (), unit: str = "",
               width: int = 640, height: int = 160, label: str = "trend", axes: bool = True,
-              threshold: float | None = None, target: float | None = None) -> SafeString:
+              threshold: float | None = None, target: float | None = None, threshold_label: str = "threshold",
+              target_label: str = "target") -> SafeString:
     """A line of the values over their dates, readable without a legend: gaps stay gaps, each point shows its
     date and value on hover (and to assistive technology through its title), the threshold and target are
     dashed lines named at their end, the axes have ticks (three values, three dates), and each annotation is a
@@ -118,7 +119,7 @@ def kpi_chart(dates: Sequence[date], values: Sequence[float | None], annotations
     known = [value for value in values if value is not None]
     if len(known) < 2:
         return mark_safe("")
-    left, right, top, bottom = (64, 70, 10, 24) if axes else (2, 2, 4, 2)
+    left, right, top, bottom = (64, 104, 10, 24) if axes else (2, 2, 4, 2)
     first, last = dates[0], dates[-1]
     days = (last - first).days or 1
     references = [line for line in (threshold, target) if line is not None]
@@ -142,15 +143,15 @@ def kpi_chart(dates: Sequence[date], values: Sequence[float | None], annotations
                                       ((f"{x(day):.1f}", height - 6, anchor, day.isoformat())
                                        for day, anchor in zip(tick_days, ("start", "middle", "end"), strict=True))))
         parts = [format_html('<g class="axis">{}</g>', format_html_join("", "{}", ((part,) for part in parts)))]
-    for name, line in (("threshold", threshold), ("target", target)):
+    for name, line, said in (("threshold", threshold, threshold_label), ("target", target, target_label)):
         if line is None or (not axes and name == "threshold"):
             continue
         level = f"{y(line):.1f}"
         parts.append(format_html(
             '<g class="reference {}"><title>{} {}</title><line x1="{}" x2="{}" y1="{}" y2="{}" '
-            'stroke-dasharray="6 4"/>{}</g>', name, name.title(), kpi_value(line, unit), left, width - right, level,
-            level, format_html('<text x="{}" y="{}">{} {}</text>', width - right + 4, f"{y(line) + 4:.1f}",
-                               name, kpi_value(line, unit)) if axes else ""))
+            'stroke-dasharray="6 4"/>{}</g>', name, said.capitalize(), kpi_value(line, unit), left, width - right,
+            level, level, format_html('<text x="{}" y="{}">{} {}</text>', width - right + 4, f"{y(line) + 4:.1f}",
+                                      said, kpi_value(line, unit)) if axes else ""))
     for run in _segments(list(zip(dates, values, strict=True))):
         if len(run) > 1:
             line = " ".join(f"{x(day):.1f},{y(value):.1f}" for day, value in run)
@@ -175,8 +176,8 @@ def kpi_chart(dates: Sequence[date], values: Sequence[float | None], annotations
     described = (f"{label}: from {kpi_value(points[0][1], unit)} on {points[0][0].isoformat()} "
                  f"to {kpi_value(points[-1][1], unit)} on {points[-1][0].isoformat()}"
                  + (f"; lowest {kpi_value(min(known), unit)}, highest {kpi_value(max(known), unit)}" if axes else "")
-                 + (f"; threshold {kpi_value(threshold, unit)}" if threshold is not None else "")
-                 + (f"; target {kpi_value(target, unit)}" if target is not None else ""))
+                 + (f"; {threshold_label} {kpi_value(threshold, unit)}" if threshold is not None else "")
+                 + (f"; {target_label} {kpi_value(target, unit)}" if target is not None else ""))
     body = format_html_join("", "{}", ((part,) for part in parts))
     return format_html(
         '<svg class="{}" width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{}">{}</svg>',
@@ -234,3 +235,9 @@ BAND_LABELS = {"red": "Red", "yellow": "Yellow", "green": "Green"}
 def band_label(band: str | None) -> str:
     """A health band as people read it; "not scored" when there is none."""
     return BAND_LABELS.get(band or "", "not scored")
+
+
+@register.filter
+def get_item(mapping: dict | None, key: str):
+    """`mapping[key]` in a template (None when absent): e.g. a health component's name by its KPI slug."""
+    return mapping.get(key) if mapping else None

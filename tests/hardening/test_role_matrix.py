@@ -122,10 +122,17 @@ POLICY: dict[str, dict[str, frozenset]] = {
     "settings_user_reactivate": {"GET": ADMIN, "POST": ADMIN},
     "settings_sla": {"GET": ADMIN, "POST": ADMIN},
     "settings_health": {"GET": ADMIN, "POST": ADMIN},
+    "settings_alert_rules": {"GET": ADMIN, "POST": ADMIN},
+    "settings_alert_rule_new": {"GET": ADMIN, "POST": ADMIN},
+    "settings_alert_rule_edit": {"GET": ADMIN, "POST": ADMIN},
+    "settings_kpis": {"GET": ADMIN, "POST": ADMIN},
+    "settings_kpi_edit": {"GET": ADMIN, "POST": ADMIN},
     "settings_health_segment": {"GET": ADMIN, "POST": ADMIN},  # GET: 405 past the sign-in
     "settings_health_segment_remove": {"GET": ADMIN, "POST": ADMIN},
     "account_list": {"GET": EVERYONE, "POST": EVERYONE},
-    "account_detail": {"GET": EVERYONE, "POST": EVERYONE},
+    "account_detail": {"GET": EVERYONE, "POST": NOT_VIEWER},  # a POST writes a note
+    "account_kpi": {"GET": EVERYONE, "POST": EVERYONE},
+    "team": {"GET": MANAGERS, "POST": MANAGERS},
     "feedback": {"GET": EVERYONE, "POST": EVERYONE},
     "data_health": {"GET": ADMIN, "POST": ADMIN},
     "csv_import": {"GET": ADMIN, "POST": ADMIN},

@@ -70,7 +70,8 @@ def test_a_task_whose_title_names_its_account_is_emailed_without_naming_it_twice
     assert message.subject == "[Bellwether] Critical: Find out why usage fell at Lakewood Freight Corp."
     assert message.body == (
         "Find out why usage fell at Lakewood Freight Corp.: a critical task that needs a response by "
-        "2026-11-24 07:30 UTC (due 2026-11-26).\n\nUsage changed 2.0% in 30 days (threshold 10.0%).")
+        "2026-11-24 07:30 UTC (1 d left to respond; due 2026-11-26).\n\nUsage changed 2.0% in 30 days "
+        "(threshold 10.0%).")
 
 
 def test_the_digest_prints_breach_values_in_the_kpis_unit_and_each_account_once(paris):

@@ -57,9 +57,10 @@ def test_the_list_shows_each_playbook_with_its_rates(client, csm):
     rows = {report.playbook.name: report for report in response.context["reports"]}
     assert (rows[story.name].runs, rows["Onboarding"].runs) == (4, 0)
     html = response.content.decode()
-    # 4 runs; 2 of 3 ended well; 3 of 4 tasks on time; 2 of 3 breaches resolved
-    assert '<td class="num">4</td>\n      <td class="num">67%</td>\n      <td class="num">75%</td>\n      ' \
-           '<td class="num">67%</td>' in html
+    # 4 runs; 3 ended: 1 with every task done, 1 closed on recovery (named apart, never one "completion");
+    # 3 of 4 tasks on time; 2 of 3 breaches resolved
+    assert '<td class="num">4</td>\n      <td class="num">3</td>\n      <td class="num">1</td>\n      ' \
+           '<td class="num">1</td>\n      <td class="num">75%</td>\n      <td class="num">67%</td>' in html
     assert "inactive" in html and "New playbook" not in html
 
 

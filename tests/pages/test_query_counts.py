@@ -171,13 +171,16 @@ PAGES: dict[str, PageCase] = {
     "login": PageCase(lambda p: "/login/", None, 2),
     "password change": PageCase(lambda p: "/password/", Role.CSM, 5),
     "accounts": PageCase(lambda p: "/accounts/", Role.LEADER, 7),
-    "account page": PageCase(lambda p: f"/accounts/{p.account.pk}/", Role.LEADER, 13),
+    # The account page grew a timeline, notes, people and usage (issue 16): one query per source.
+    "account page": PageCase(lambda p: f"/accounts/{p.account.pk}/", Role.LEADER, 20),
+    "account kpi": PageCase(lambda p: f"/accounts/{p.account.pk}/kpis/{p.kpi.slug}/", Role.LEADER, 8),
+    "team": PageCase(lambda p: "/team/", Role.MANAGER, 9),
     "data health": PageCase(lambda p: "/data-health/", Role.ADMIN, 14),  # 14th: the connectors' held calls
     "csv import": PageCase(lambda p: "/data/import/", Role.ADMIN, 6),  # 6th: the five latest import jobs
     "api keys": PageCase(lambda p: "/settings/api-keys/", Role.ADMIN, 6),
     "dashboard": PageCase(lambda p: "/dashboard/", Role.LEADER, 14),
     "kpi page": PageCase(lambda p: f"/kpis/{p.kpi.slug}/", Role.LEADER, 14),
-    "glossary": PageCase(lambda p: "/glossary/", Role.LEADER, 6),
+    "glossary": PageCase(lambda p: "/glossary/", Role.LEADER, 7),  # + the owners, named (issue 16)
     "predictions": PageCase(lambda p: "/predictions/", Role.LEADER, 7),
     "renewal forecast": PageCase(lambda p: "/predictions/forecast/", Role.LEADER, 6),
     "alerts": PageCase(lambda p: "/alerts/", Role.LEADER, 7),

@@ -149,8 +149,8 @@ def test_no_playbooks_no_queries(django_assert_num_queries):
 
 def test_the_explanation_says_it_in_plain_words(story):
     assert effectiveness_explained(playbook_effectiveness(playbook=story)) == [
-        "4 runs: of the 3 that ended, 2 ended well (every task done, or closed because the KPI recovered); "
-        "1 is still under way.",
+        "4 runs: of the 3 that ended, 1 had every task done and 1 closed because the KPI recovered first (their "
+        "work unfinished); 1 is still under way.",
         "3 of 4 tasks done were done by their due time.",
         "2 of the 3 breaches that started a run are resolved; half of them within 3.0 days.",
         "About 30 days after the breach, the KPI had moved by +8.0 on average for the 3 accounts the playbook "

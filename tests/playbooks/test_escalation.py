@@ -65,7 +65,8 @@ def test_the_escalation_email_names_the_account_once(team):
     [message] = mail.outbox
     assert message.subject == "[Bellwether] Overdue (medium): Find out why usage fell at Lakewood Freight Corp."
     assert message.body == (f"Find out why usage fell at Lakewood Freight Corp., assigned to {team['csm']}, was due "
-                            "a response by 2026-11-09 09:00 UTC. Escalation level 1.")
+                            "a response by 2026-11-09 09:00 UTC (SLA missed 1 min ago, as My work and Alerts say). "
+                            "Escalation level 1.")
 
 
 def test_a_completed_task_never_escalates(task, team):

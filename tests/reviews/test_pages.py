@@ -262,3 +262,22 @@ def test_the_agenda_summarises_the_playbooks_that_ran_in_the_quarter(client, tea
     reports = response.context["agenda"].effectiveness
     assert [(report.playbook.name, report.runs, report.active) for report in reports] == [("Health rescue", 1, 1)]
     assert "Health rescue" in response.content.decode()
+
+
+def test_a_refused_decision_comes_back_as_typed_with_the_error_beside_its_field(client, team, kpis, review):
+    login(client, team["leader"])
+
+    refused = client.post(f"/reviews/{review.pk}/decisions/", {
+        "kind": "initiative", "text": "Call every detractor", "owner": team["csm"].pk, "deadline": "2020-01-31",
+        "kpi": kpis["nps"].pk})
+    absurd = client.post(f"/reviews/{review.pk}/decisions/", {
+        "kind": "change_target", "text": "Aim lower", "owner": team["csm"].pk, "deadline": "2099-01-31",
+        "kpi": kpis["nps"].pk, "new_target": -5000, "target_rationale": "Why not"})
+
+    assert refused.status_code == 400
+    page = refused.content.decode()
+    assert ">Call every detractor</textarea>" in page and 'value="2020-01-31"' in page
+    assert 'id="deadline-error">The deadline cannot be in the past.' in page
+    assert f'<option value="{team["csm"].pk}" selected>' in page
+    assert absurd.status_code == 400 and 'id="deadline-error">The deadline is in 2099' in absurd.content.decode()
+    assert not Decision.objects.exists()

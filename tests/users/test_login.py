@@ -18,7 +18,7 @@ def test_every_tenant_page_requires_login(client, path):
 @pytest.mark.parametrize(
     ("role", "landing"),
     [(Role.CSM, "/work/"), (Role.LEADER, "/dashboard/"), (Role.ADMIN, "/dashboard/"),
-     (Role.MANAGER, "/dashboard/"), (Role.VIEWER, "/dashboard/")],
+     (Role.MANAGER, "/team/"), (Role.VIEWER, "/dashboard/")],
 )
 def test_home_sends_each_role_to_its_landing_page(client, role, landing):
     login(client, UserFactory(role=role))

@@ -211,7 +211,7 @@ def test_dashboard_queries_are_fixed_whatever_the_rows(leader_client, nrr, healt
 
 
 @pytest.mark.parametrize(("role", "lands_on"), [
-    (Role.CSM, "/work/"), (Role.MANAGER, "/dashboard/"), (Role.LEADER, "/dashboard/"), (Role.ADMIN, "/dashboard/"),
+    (Role.CSM, "/work/"), (Role.MANAGER, "/team/"), (Role.LEADER, "/dashboard/"), (Role.ADMIN, "/dashboard/"),
     (Role.VIEWER, "/dashboard/"),
 ])
 def test_home_lands_each_role_on_its_page(client, role, lands_on):

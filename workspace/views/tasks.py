@@ -17,7 +17,15 @@ from django.views.decorators.http import require_POST
 from metrics.selectors import kpi_values
 from playbooks.models import Task
 from playbooks.permissions import may_act_on_task, may_reassign, may_see_task
-from playbooks.selectors import open_tasks, reassign_candidates, task_for_page, task_history, task_reasons
+from playbooks.selectors import (
+    open_tasks,
+    reassign_candidates,
+    task_for_page,
+    task_history,
+    task_reasons,
+    team_members,
+    team_open_tasks,
+)
 from workspace.cockpit import work_counts
 from workspace.task_forms import task_action_apply, task_action_forms
 
@@ -40,6 +48,13 @@ def _back(request: HttpRequest, fallback: str) -> str:
     return fallback
 
 
+def _counted_tasks(request: HttpRequest):
+    """The tasks the page's live counts are about: the team's on the team page (`counts=team`), else one's own."""
+    if request.POST.get("counts") == "team" and request.user.leads_a_team:
+        return team_open_tasks(member_ids=team_members(user=request.user).values_list("pk", flat=True))
+    return open_tasks(user=request.user)
+
+
 @require_POST
 def task_act(request: HttpRequest, pk: int) -> HttpResponse:
     """Start, complete (with an outcome chosen on purpose), snooze, comment or reassign. From My work (htmx) the
@@ -56,9 +71,9 @@ def task_act(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "workspace/_task_acted.html", {
             "task": task, "result": result, "now": now, "closed": task.status not in ("open", "in_progress",
                                                                                        "snoozed"),
-            "counts": work_counts(open_tasks(user=request.user), now=now),
+            "counts": work_counts(_counted_tasks(request), now=now),
             "forms": task_action_forms(candidates=candidates), "may_reassign": may_reassign(request.user),
-            "next": _back(request, "/work/"),
+            "next": _back(request, "/work/"), "on_team_page": request.POST.get("counts") == "team",
         }, status=200 if result.done else 400)
     (messages.success if result.done else messages.error)(request, result.message)
     return redirect(_back(request, "my_work"))
