@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def test_the_admin_works_under_the_csp(page: Page, sign_in):
     sign_in(Role.ADMIN)
     refused: list[str] = []
-    page.on("console", lambda message: refused.append(message.text)
+    page.on("console", lambda message: refused.append(f"{page.url}: {message.text}")
             if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text else None)
     lists = sorted({f"/admin/{model._meta.app_label}/{model._meta.model_name}/" for model in admin.site._registry})
     paths = ["/admin/", *lists, "/admin/metrics/alertrule/add/", "/admin/playbooks/playbook/add/",

@@ -65,6 +65,8 @@ def _world() -> dict:
         day = today - dt.timedelta(days=back)
         MetricValue.objects.create(kpi=kpi, kpi_version=1, scope="account", account=account, as_of=day, value=value)
         MetricValue.objects.create(kpi=kpi, kpi_version=1, scope="portfolio", as_of=day, value=value)
+    kpi_create(slug="health-score", name="Health score", calculator="health.score", definition="d", tier="advocacy",
+               indicator="leading", unit="score", params={"components": [{"kpi": "nps", "weight": 1}]})
     rule = AlertRule.objects.create(kpi=kpi, name="Detractors", condition="below", threshold=0, severity="high")
     now = timezone.now()
     breach = Breach.objects.create(rule=rule, kpi=kpi, scope="account", account=account, severity="high",
