@@ -42,8 +42,13 @@ def kpi_detail(request: HttpRequest, slug: str) -> HttpResponse:
                 return redirect("kpi_detail", slug=kpi.slug)
     as_of = selectors.kpi_latest_as_of(kpi=kpi)
     values = list(selectors.kpi_values(kpi=kpi, scope="portfolio").reverse()[:60])[::-1]  # the latest 60
+    targets = list(kpi.targets.select_related("set_by").order_by("-period", "-created_at"))
+    quarter = selectors.quarter_of(timezone.localdate())
+    current_target = next((target.value for target in targets if target.period == quarter and not target.dimension
+                           and target.superseded_at is None), None)
     return render(request, "metrics/kpi_detail.html", {
         "kpi": kpi,
+        "current_target": current_target,
         "formula": calculator_for(kpi.calculator).formula,
         "as_of": as_of,
         "values": values,
@@ -53,7 +58,7 @@ def kpi_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "form": form,
         "can_annotate": can_annotate(request.user),
         "versions": kpi.versions.select_related("changed_by"),
-        "targets": kpi.targets.select_related("set_by").order_by("-period", "-created_at"),
+        "targets": targets,
         "segments": selectors.kpi_segment_breakdown(kpi=kpi, as_of=as_of) if as_of else {},
         "explain": selectors.kpi_explain(kpi=kpi, as_of=as_of) if as_of else None,
         "predictive": kpi.calculator.startswith("prediction."),

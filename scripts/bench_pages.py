@@ -43,8 +43,8 @@ GOAL_MS = 200
 def pages(tenant: Tenant) -> list[tuple[str, str]]:
     """(who, path) for every page a person opens, with real ids from the demo."""
     from accounts.models import Account
-    from metrics.models import KPI
-    from playbooks.models import Playbook
+    from metrics.models import KPI, AlertRule
+    from playbooks.models import Playbook, Task
     from reviews.models import Review
 
     with tenant_context(tenant):
@@ -53,6 +53,9 @@ def pages(tenant: Tenant) -> list[tuple[str, str]]:
         kpi = KPI.objects.get(slug="nps")
         playbook = Playbook.objects.order_by("pk").first()
         review = Review.objects.order_by("-quarter").first()
+        task = (Task.objects.filter(assignee__email=f"csm1@{SLUG}.example", run__breach__isnull=False).order_by("pk")
+                .first() or Task.objects.order_by("pk").first())
+        rule = AlertRule.objects.order_by("pk").first()
     listed = [
         ("csm1", "/work/"), ("csm1", "/accounts/"), ("csm1", f"/accounts/{account.pk}/"),
         ("leader", "/dashboard/"), ("leader", f"/kpis/{kpi.slug}/"), ("leader", "/glossary/"),
@@ -60,7 +63,13 @@ def pages(tenant: Tenant) -> list[tuple[str, str]]:
         ("leader", f"/playbooks/{playbook.pk}/"), ("leader", "/reviews/"),
         ("admin", "/data-health/"), ("admin", "/settings/api-keys/"), ("admin", "/settings/"),
         ("admin", "/settings/users/"), ("admin", "/settings/webhooks/"), ("admin", "/settings/audit-log/"),
+        ("csm1", f"/accounts/{account.pk}/kpis/{kpi.slug}/"), ("manager1", "/team/"), ("leader", "/team/"),
+        ("admin", "/settings/alert-rules/"), ("admin", "/settings/kpis/"), ("admin", f"/settings/kpis/{kpi.slug}/"),
     ]
+    if task is not None:
+        listed.append(("csm1", f"/tasks/{task.pk}/"))
+    if rule is not None:  # its page replays the rule on the last 90 days
+        listed.append(("admin", f"/settings/alert-rules/{rule.pk}/"))
     if review is not None:
         listed.append(("leader", f"/reviews/{review.pk}/"))
     return listed
@@ -88,7 +97,7 @@ def main() -> None:
 
     clients: dict[str, Client] = {}
     with tenant_context(tenant):
-        for local in ("csm1", "leader", "admin"):
+        for local in ("csm1", "manager1", "leader", "admin"):
             client = Client(HTTP_HOST=tenant_host(SLUG))
             client.force_login(User.objects.get(email=f"{local}@{SLUG}.example"))
             clients[local] = client

@@ -99,11 +99,9 @@ def _segments(points: Sequence[tuple[date, float | None]]) -> list[list[tuple[da
 def _value_range(values: Sequence[float]) -> tuple[float, float]:
     """The y range: the values and the reference lines, with some room; a constant series sits mid-chart."""
     low, high = min(values), max(values)
-    if high == low:
-        pad = abs(high) * 0.1 or 1.0
-        return low - pad, high + pad
-    pad = (high - low) * 0.08
-    return low - pad, high + pad
+    pad = (high - low) * 0.08 if high != low else abs(high) * 0.1 or 1.0
+    # Never below zero for what cannot be negative (counts, money): the axis starts at 0 there.
+    return (max(low - pad, 0.0) if low >= 0 else low - pad), high + pad
 
 
 @register.simple_tag

@@ -175,6 +175,9 @@ PAGES: dict[str, PageCase] = {
     "account page": PageCase(lambda p: f"/accounts/{p.account.pk}/", Role.LEADER, 20),
     "account kpi": PageCase(lambda p: f"/accounts/{p.account.pk}/kpis/{p.kpi.slug}/", Role.LEADER, 8),
     "team": PageCase(lambda p: "/team/", Role.MANAGER, 9),
+    "alert rules": PageCase(lambda p: "/settings/alert-rules/", Role.ADMIN, 6),
+    "kpi settings": PageCase(lambda p: "/settings/kpis/", Role.ADMIN, 7),
+    "a kpi's settings": PageCase(lambda p: f"/settings/kpis/{p.kpi.slug}/", Role.ADMIN, 8),
     "data health": PageCase(lambda p: "/data-health/", Role.ADMIN, 14),  # 14th: the connectors' held calls
     "csv import": PageCase(lambda p: "/data/import/", Role.ADMIN, 6),  # 6th: the five latest import jobs
     "api keys": PageCase(lambda p: "/settings/api-keys/", Role.ADMIN, 6),
