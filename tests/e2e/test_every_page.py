@@ -40,7 +40,8 @@ NOT_PAGES = {"healthz", "home", "logout", "settings_user_deactivate", "settings_
              "playbook_start", "review_edit", "review_start", "review_close", "review_kpi_commentary",
              "decision_create", "review_pdf", "review_decisions_csv", "decision_edit", "webhook_action",
              "webhook_delivery_redeliver", "task_act", "connector_secret", "stripe_backfill", "crm_import",
-             "predictions_train", "experiment_start", "experiment_conclude", "scenario_delete"}
+             "predictions_train", "experiment_start", "experiment_conclude", "scenario_delete",
+             "review_decide"}
 # Pages whose object needs more than this tour builds: an experiment's design (tests/e2e/test_experiments.py
 # drives them in a browser, without the accessibility check yet), a CSV import job, a saved scenario.
 ELSEWHERE = {"experiment_detail", "experiment_edit", "csv_import_detail", "scenario_detail"}
@@ -100,7 +101,7 @@ TOUR = [
     ("leader", "dashboard", _no_params), ("leader", "kpi_detail", lambda w: {"slug": w["kpi"].slug}),
     ("leader", "glossary", _no_params), ("leader", "alerts", _no_params), ("leader", "predictions", _no_params),
     ("leader", "renewal_forecast", _no_params), ("leader", "experiment_list", _no_params),
-    ("leader", "scenario_list", _no_params),
+    ("leader", "scenario_list", _no_params), ("leader", "feedback_themes", _no_params),
     ("admin", "experiment_new", _no_params), ("leader", "playbook_list", _no_params),
     ("leader", "playbook_detail", lambda w: {"pk": w["playbook"].pk}), ("leader", "review_list", _no_params),
     ("leader", "review_detail", lambda w: {"pk": w["review"].pk}),
