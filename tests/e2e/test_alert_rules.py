@@ -4,17 +4,14 @@ kept, and the saved rule is in the list (and the audit log)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import TYPE_CHECKING
 
 import pytest
-from django.utils import timezone
 
 from audit.models import AuditEntry
-from metrics.models import AlertRule, MetricValue
-from metrics.services import kpi_create
-from tests.accounts.factories import AccountFactory
+from metrics.models import AlertRule
+from tests.metrics.factories import seat_use_story
 from users.models import Role
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="no browser driver: the playwright package is missing")
@@ -24,23 +21,9 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 
-def _seat_use() -> None:
-    """Seat utilisation for 10 days: Initech below 20% for the last 5, Globex never."""
-    kpi = kpi_create(slug="seat-utilization", name="Seat utilisation", calculator="usage.seat_utilization",
-                     definition="d", tier="adoption", indicator="leading", unit="percent")
-    initech, globex = AccountFactory(name="Initech"), AccountFactory(name="Globex")
-    today = timezone.localdate()
-    for back in range(10):
-        day = today - dt.timedelta(days=back)
-        MetricValue.objects.create(kpi=kpi, kpi_version=1, scope="portfolio", as_of=day, value=40)
-        MetricValue.objects.create(kpi=kpi, kpi_version=1, scope="account", account=initech, as_of=day,
-                                   value=10 if back < 5 else 35)
-        MetricValue.objects.create(kpi=kpi, kpi_version=1, scope="account", account=globex, as_of=day, value=60)
-
-
 def test_an_admin_creates_an_alert_rule_and_sees_its_preview(page: Page, sign_in, screenshot, accessible):
     admin = sign_in(Role.ADMIN)
-    _seat_use()
+    seat_use_story()
 
     page.goto("/settings/")
     page.get_by_role("link", name="Alert rules").click()

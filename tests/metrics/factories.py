@@ -18,3 +18,27 @@ class KPIFactory(factory.django.DjangoModelFactory):
     params = factory.LazyFunction(lambda: {"window_days": 90})
     scopes = factory.LazyFunction(lambda: ["account", "segment", "portfolio"])
     unit = "score"
+
+
+def seat_use_story():
+    """Seat utilisation over the last 10 days: Initech below 20% for the last 5 days (35% before), Globex at 60%
+    throughout; the portfolio at 40%. What an alert rule "below 20" would have fired on: Initech alone."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from metrics.models import MetricValue
+    from metrics.services import kpi_create
+    from tests.accounts.factories import AccountFactory
+
+    kpi = kpi_create(slug="seat-utilization", name="Seat utilisation", calculator="usage.seat_utilization",
+                     definition="d", tier="adoption", indicator="leading", unit="percent")
+    initech, globex = AccountFactory(name="Initech"), AccountFactory(name="Globex")
+    today = timezone.localdate()
+    for back in range(10):
+        day = today - dt.timedelta(days=back)
+        MetricValue.objects.create(kpi=kpi, kpi_version=1, scope="portfolio", as_of=day, value=40)
+        MetricValue.objects.create(kpi=kpi, kpi_version=1, scope="account", account=initech, as_of=day,
+                                   value=10 if back < 5 else 35)
+        MetricValue.objects.create(kpi=kpi, kpi_version=1, scope="account", account=globex, as_of=day, value=60)
+    return kpi

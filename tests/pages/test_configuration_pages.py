@@ -7,10 +7,10 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from metrics.models import AlertRule, KPITarget, MetricValue
+from metrics.models import AlertRule, KPITarget
 from metrics.services import kpi_create
-from tests.accounts.factories import AccountFactory
 from tests.conftest import login
+from tests.metrics.factories import seat_use_story
 from tests.users.factories import UserFactory
 from users.models import Role
 
@@ -24,18 +24,7 @@ def admin(client):
 
 @pytest.fixture
 def seats():
-    """Seat utilisation for two accounts over 10 days: Initech falls below 20% from day 6, Globex never does."""
-    kpi = kpi_create(slug="seat-utilization", name="Seat utilisation", calculator="usage.seat_utilization",
-                     definition="d", tier="adoption", indicator="leading", unit="percent")
-    initech, globex = AccountFactory(name="Initech"), AccountFactory(name="Globex")
-    today = timezone.localdate()
-    for back in range(10):
-        day = today - dt.timedelta(days=back)
-        MetricValue.objects.create(kpi=kpi, kpi_version=1, scope="portfolio", as_of=day, value=40)
-        MetricValue.objects.create(kpi=kpi, kpi_version=1, scope="account", account=initech, as_of=day,
-                                   value=10 if back < 5 else 35)
-        MetricValue.objects.create(kpi=kpi, kpi_version=1, scope="account", account=globex, as_of=day, value=60)
-    return kpi
+    return seat_use_story()
 
 
 def _rule(kpi, **changes) -> dict:
