@@ -225,7 +225,15 @@ def account_active_users_count(*, account: Account, today: date, days: int = 30)
     return (account.user_daily.filter(day__gte=since, day__lte=today).values("user_id").distinct().count())
 
 
-def books(*, owner_ids, today: date, renewal_days: int = 90) -> QuerySet[Account]:
-    """The active accounts of some owners with their current MRR, for each CSM's book (accounts, ARR, renewals
-    due within `renewal_days`): one query; the caller adds health (metrics) and sums."""
+def account_books(*, owner_ids) -> QuerySet[Account]:
+    """The active accounts of some owners with their current MRR: each CSM's book, to which the caller adds
+    health (metrics) before summing it (books_by_owner)."""
     return account_list(status=AccountStatus.ACTIVE).filter(owner_id__in=list(owner_ids)).order_by()
+
+
+def books_by_owner(accounts: QuerySet[Account], *, today: date, renewal_days: int = 90) -> list[dict]:
+    """`accounts` (annotated with `health_band` by the caller) summed per owner and health band: accounts, MRR
+    and renewals due within `renewal_days`. One query."""
+    due = Q(renewal_date__gte=today, renewal_date__lte=today + timedelta(days=renewal_days))
+    return list(accounts.order_by().values("owner_id", "health_band").annotate(
+        accounts=Count("pk"), mrr=Sum("current_mrr"), renewals=Count("pk", filter=due)))

@@ -94,7 +94,8 @@ def alert_rules(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 def alert_rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    """Create or change a rule. "Preview" replays the rule as typed over the last 90 days (nothing is saved);
+    """Create or change a rule. "Preview" replays the rule as typed over the last 90 days (nothing is saved; on
+    demand only, since replaying 90 days of every account's values is the page's one slow part);
     "Save" saves it (audited). A refused form keeps what was typed, each error beside its field."""
     rule = get_object_or_404(AlertRule.objects.select_related("kpi"), pk=pk) if pk is not None else AlertRule()
     form = AlertRuleForm(request.POST or None, instance=rule)
@@ -109,8 +110,6 @@ def alert_rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse
             candidate.save()
             messages.success(request, f"Saved the alert rule “{candidate.name}”.")
             return redirect("settings_alert_rules")
-    elif request.method == "GET" and rule.pk:
-        preview = rule_preview(rule=rule, today=timezone.localdate(), days=PREVIEW_DAYS)
     return render(request, "metrics/alert_rule_form.html", {
         "form": form, "rule": rule, "preview": preview, "preview_days": PREVIEW_DAYS,
     }, status=400 if form.errors else 200)

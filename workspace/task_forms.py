@@ -31,7 +31,8 @@ class SnoozeForm(forms.Form):
 
 
 class CommentForm(forms.Form):
-    note = forms.CharField(max_length=2000, error_messages={"required": "A comment needs text."})
+    # Not "note": a row's one form also holds the completion's note.
+    comment = forms.CharField(max_length=2000, error_messages={"required": "A comment needs text."})
 
 
 class ReassignForm(forms.Form):
@@ -98,7 +99,7 @@ def task_action_apply(*, task: Task, user, data, candidates) -> ActionResult:
             changed = task_snooze(task=task, user=user, until=until, reason=cleaned["reason"])
             message = f"Snoozed “{task.title}” until {timezone.localtime(until):%Y-%m-%d %H:%M}."
         elif action == "comment":
-            task_comment(task=task, user=user, note=cleaned["note"])
+            task_comment(task=task, user=user, note=cleaned["comment"])
             changed, message = True, f"Comment added to “{task.title}”."
         else:
             changed = task_reassign(task=task, user=user, assignee=cleaned["assignee"])

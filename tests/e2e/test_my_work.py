@@ -80,8 +80,11 @@ def test_a_csm_triages_and_completes_from_the_cockpit(page: Page, sign_in, scree
 
     row = _task(page, DECK)
     row.locator("summary", has_text="Complete").click()
-    row.get_by_role("button", name="Complete").click()  # no outcome chosen: the browser refuses to send it
+    row.get_by_role("button", name="Complete").click()  # no outcome chosen: refused beside the row
+    expect(_task(page, DECK).get_by_role("alert")).to_have_text("Choose an outcome: what happened?")
     assert Task.objects.get(pk=tasks[DECK].pk).status == "open"
+    row = _task(page, DECK)
+    row.locator("summary", has_text="Complete").click()
     row.get_by_label("Outcome").select_option(label="No response")
     row.get_by_label("Note").fill("Left a voicemail")
     row.get_by_role("button", name="Complete").click()

@@ -104,7 +104,7 @@ def test_an_action_in_place_answers_with_live_counts_and_the_row(client, csm):
 @pytest.mark.parametrize(("data", "status", "event"), [
     ({"action": "start"}, "in_progress", "started"),
     ({"action": "snooze", "days": "3", "reason": "They are at a conference"}, "snoozed", "snoozed"),
-    ({"action": "comment", "note": "Left a voicemail"}, "open", "comment"),
+    ({"action": "comment", "comment": "Left a voicemail"}, "open", "comment"),
 ])
 def test_start_snooze_and_comment_in_place(client, csm, data, status, event):
     task = _tasks(csm, [3])[0]

@@ -74,7 +74,7 @@ def test_the_task_page_shows_comments_history_and_outcome(client, csm, task):
 def test_a_comment_from_the_task_page_comes_back_to_it(client, csm, task):
     login(client, csm)
 
-    response = client.post(f"/tasks/{task.pk}/act/", {"action": "comment", "note": "Sent the agenda",
+    response = client.post(f"/tasks/{task.pk}/act/", {"action": "comment", "comment": "Sent the agenda",
                                                       "next": f"/tasks/{task.pk}/"}, follow=True)
 
     assert response.redirect_chain[-1][0] == f"/tasks/{task.pk}/"

@@ -4,9 +4,9 @@ reassigned in place."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied
@@ -14,10 +14,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from accounts.selectors import books
+from accounts.selectors import account_books, books_by_owner
 from metrics.selectors import accounts_with_health
-from playbooks.selectors import reassign_candidates, sla_attainment, team_members, team_open_tasks
-from workspace.cockpit import work_counts
+from playbooks.selectors import (
+    QUEUE_COUNTS,
+    reassign_candidates,
+    sla_attainment,
+    team_members,
+    team_open_tasks,
+    team_queue,
+)
+from workspace.cockpit import WorkCounts
 from workspace.task_forms import task_action_forms
 
 SLA_WINDOW_DAYS = 90
@@ -34,6 +41,8 @@ class MemberRow:
     overdue: int = 0
     escalated: int = 0
     sla_missed: int = 0
+    snoozed: int = 0
+    critical: int = 0
     closed: int = 0
     closed_in_sla: int = 0
     accounts: int = 0
@@ -46,49 +55,45 @@ class MemberRow:
         return self.closed_in_sla / self.closed if self.closed else None
 
 
-def team_rows(members: list, tasks: list, attainment: dict, accounts: list, *, now, today) -> list[MemberRow]:
-    """One row per person: their queue from the open tasks, attainment from the closed ones, their book."""
-    rows = {person.pk: MemberRow(person=person) for person in members}
-    for task in tasks:
-        row = rows[task.assignee_id]
-        row.open += 1
-        row.overdue += task.due_at < now
-        row.due_today += task.due_at >= now and timezone.localtime(task.due_at).date() == today
-        row.escalated += task.escalation_level > 0
-        row.sla_missed += task.respond_by < now
+def team_rows(members: list, queue: dict, attainment: dict, books: list[dict]) -> list[MemberRow]:
+    """One row per person: their queue and attainment as counted in the database, their book by health band."""
+    rows = {person.pk: MemberRow(person=person, **queue.get(person.pk, {})) for person in members}
     for person_id, (closed, met) in attainment.items():
         rows[person_id].closed, rows[person_id].closed_in_sla = closed, met
-    for account in accounts:
-        row = rows[account.owner_id]
-        row.accounts += 1
-        row.arr += account.current_mrr * 12
-        row.renewals_due += bool(account.renewal_date and today <= account.renewal_date
-                                 <= today + timedelta(days=RENEWAL_DAYS))
-        row.health[account.health_band or "unscored"] += 1
+    for book in books:
+        row = rows[book["owner_id"]]
+        row.accounts += book["accounts"]
+        row.arr += (book["mrr"] or Decimal(0)) * 12
+        row.renewals_due += book["renewals"]
+        row.health[book["health_band"] or "unscored"] += book["accounts"]
     return list(rows.values())
 
 
 def team(request: HttpRequest) -> HttpResponse:
-    """The team's queue and books for a manager (their reports), or every CSM for leaders and admins."""
+    """The team's queue and books for a manager (their reports), or every CSM for leaders and admins. Counted in
+    the database, whatever the size of the team's work; only the escalations and the overdue work are listed."""
     if not request.user.leads_a_team:
         raise PermissionDenied("The team page is for managers, leaders and admins.")
     now, today = timezone.now(), timezone.localdate()
+    day_end = timezone.make_aware(datetime.combine(today + timedelta(days=1), time.min))
     members = list(team_members(user=request.user))
     member_ids = [person.pk for person in members]
-    tasks = list(team_open_tasks(member_ids=member_ids))
-    accounts = list(accounts_with_health(books(owner_ids=member_ids, today=today)))
-    rows = team_rows(members, tasks, sla_attainment(member_ids=member_ids, since=now - timedelta(days=SLA_WINDOW_DAYS)),
-                     accounts, now=now, today=today)
-    escalated = sorted((task for task in tasks if task.escalation_level > 0),
-                       key=lambda task: (-task.escalation_level, task.respond_by))
-    overdue = [task for task in tasks if task.due_at < now and task.escalation_level == 0]
-    by_member: dict[int, list] = defaultdict(list)
-    for task in tasks:
-        by_member[task.assignee_id].append(task)
+    queue = team_queue(member_ids=member_ids, now=now, day_end=day_end)
+    totals = {name: sum(counts[name] for counts in queue.values()) for name in QUEUE_COUNTS}
+    books = books_by_owner(accounts_with_health(account_books(owner_ids=member_ids)), today=today,
+                           renewal_days=RENEWAL_DAYS)
+    rows = team_rows(members, queue, sla_attainment(member_ids=member_ids, since=now - timedelta(days=SLA_WINDOW_DAYS)),
+                     books)
+    tasks = team_open_tasks(member_ids=member_ids)
+    escalated = list(tasks.filter(escalation_level__gt=0).order_by("-escalation_level", "respond_by", "id")
+                     [:ESCALATIONS_SHOWN])
+    overdue_work = tasks.filter(due_at__lt=now, escalation_level=0)
+    overdue = list(overdue_work.order_by("due_at", "id")[:OVERDUE_SHOWN])
     return render(request, "workspace/team.html", {
-        "now": now, "rows": rows, "counts": work_counts(tasks, now=now),
-        "escalated": escalated[:ESCALATIONS_SHOWN], "escalated_count": len(escalated),
-        "overdue": overdue[:OVERDUE_SHOWN], "overdue_count": len(overdue),
+        "now": now, "rows": rows, "counts": WorkCounts(**{name: totals[name] for name in (
+            "open", "overdue", "due_today", "sla_missed", "snoozed", "critical")}),
+        "escalated": escalated, "escalated_count": totals["escalated"],
+        "overdue": overdue, "overdue_count": len(overdue) if len(overdue) < OVERDUE_SHOWN else overdue_work.count(),
         "forms": task_action_forms(candidates=reassign_candidates(user=request.user)), "may_reassign": True,
         "health_bands": ("red", "yellow", "green", "unscored"), "sla_window": SLA_WINDOW_DAYS,
         "renewal_window": RENEWAL_DAYS, "next": request.get_full_path(),
