@@ -12,12 +12,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from core.errors import InvalidInput
+from reviews.backlog import improvement_backlog
 from reviews.models import Review, Scenario
 from reviews.permissions import may_read_scenarios, may_run_reviews
 from reviews.scenario_inputs import scenario_today
 from reviews.scenario_services import scenario_save
 from reviews.scenarios import Drivers
 from reviews.selectors import scenario_list, scenario_view
+from users.models import Role
 
 LABELS = {"grr": "GRR (% a year)", "expansion": "Expansion (% a year)", "logo_churn": "Logo churn (% a year)",
           "activation_rate": "Activation rate (%)", "new_arr": "New ARR per quarter",
@@ -96,3 +98,10 @@ def scenario_delete(request: HttpRequest, pk: int) -> HttpResponse:
     scenario.delete()
     messages.success(request, f"Deleted '{scenario.name}'.")
     return redirect("scenario_list")
+
+
+def backlog_page(request: HttpRequest) -> HttpResponse:
+    """The improvement backlog, most revenue at stake first (a CSM's stake: their own accounts)."""
+    mine = request.user if request.user.role == Role.CSM else None
+    return render(request, "reviews/backlog.html", {
+        "items": improvement_backlog(today=timezone.localdate(), owner=mine), "own_only": mine is not None})

@@ -15,6 +15,7 @@ urlpatterns = [
     path("reviews/<int:pk>/review.pdf", views.review_pdf, name="review_pdf"),
     path("reviews/<int:pk>/decisions.csv", views.decisions_csv, name="review_decisions_csv"),
     path("decisions/<int:pk>/", views.decision_edit_view, name="decision_edit"),
+    path("backlog/", scenario_views.backlog_page, name="backlog"),
     path("scenarios/", scenario_views.scenarios_page, name="scenario_list"),
     path("scenarios/<int:pk>/", scenario_views.scenario_detail, name="scenario_detail"),
     path("scenarios/<int:pk>/delete/", scenario_views.scenario_delete, name="scenario_delete"),

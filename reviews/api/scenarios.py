@@ -20,12 +20,14 @@ from core.api.pagination import cursor_pagination
 from core.api.permissions import ReadScope
 from integrations.models import ApiKey
 from reviews.api.views import RunsReviews
+from reviews.backlog import improvement_backlog
 from reviews.models import Review, Scenario
 from reviews.permissions import may_read_scenarios
 from reviews.scenario_inputs import scenario_today
 from reviews.scenario_services import drivers_checked, scenario_save
 from reviews.scenarios import Drivers, project
 from reviews.selectors import scenario_list, scenario_view
+from users.models import Role
 
 
 class ReadsScenarios(BasePermission):
@@ -158,3 +160,19 @@ class ScenarioDetail(APIView):
     def delete(self, request: Request, pk: int) -> Response:
         get_object_or_404(Scenario, pk=pk).delete()
         return Response(status=204)
+
+
+@extend_schema(tags=["reviews"])
+class Backlog(APIView):
+    """Review initiatives and experiments, most revenue at stake first (for a CSM: their accounts' ARR)."""
+
+    permission_classes = [ReadScope]
+
+    def get(self, request: Request) -> Response:
+        person = None if isinstance(request.auth, ApiKey) else request.user
+        mine = person if getattr(person, "role", None) == Role.CSM else None
+        return Response([{
+            "kind": item.kind, "title": item.title, "owner": getattr(item.owner, "email", None),
+            "status": item.status, "kpi": getattr(item.kpi, "slug", None), "target": item.target,
+            "accounts_behind": item.accounts_behind, "revenue_at_stake": item.revenue_at_stake,
+            "result": item.result} for item in improvement_backlog(today=timezone.localdate(), owner=mine)])

@@ -13,6 +13,7 @@ urlpatterns = [
     path("decisions/", views.DecisionList.as_view(), name="api-decisions"),
     path("decisions/<int:pk>/", views.DecisionDetail.as_view(), name="api-decision"),
     path("decisions/<int:pk>/updates", views.DecisionProgress.as_view(), name="api-decision-updates"),
+    path("backlog/", scenarios.Backlog.as_view(), name="api-backlog"),
     path("scenarios/", scenarios.ScenarioList.as_view(), name="api-scenarios"),
     path("scenarios/today", scenarios.ScenarioToday.as_view(), name="api-scenarios-today"),
     path("scenarios/preview", scenarios.ScenarioPreview.as_view(), name="api-scenarios-preview"),
