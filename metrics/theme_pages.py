@@ -6,12 +6,14 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.callers import calling_api_key
+from core.api.errors import ERROR_RESPONSES
 from core.api.permissions import ReadScope
 from core.errors import InvalidInput
 from metrics.themes import DEFAULT_DAYS, DEFAULT_THEMES, ThemeSummary, theme_summaries
@@ -55,7 +57,7 @@ def _data(summary: ThemeSummary) -> dict:
                           "text": example.text, "day": example.day} for example in summary.examples]}
 
 
-@extend_schema(tags=["feedback"], parameters=[
+@extend_schema(tags=["feedback"], responses={200: OpenApiTypes.OBJECT, **ERROR_RESPONSES}, parameters=[
     OpenApiParameter("days", int, description="The window, in days (7 to 730; default 180)"),
     OpenApiParameter("themes", int, description="Themes to look for (2 to 20; default 8)")])
 class FeedbackThemes(APIView):

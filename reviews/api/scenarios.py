@@ -8,6 +8,7 @@ from dataclasses import asdict
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
 from rest_framework.permissions import BasePermission
@@ -74,7 +75,7 @@ def _scenario_data(scenario: Scenario) -> dict:
             "updated_at": scenario.updated_at}
 
 
-@extend_schema(tags=["scenarios"])
+@extend_schema(tags=["scenarios"], responses={200: OpenApiTypes.OBJECT, **ERROR_RESPONSES})
 class ScenarioToday(APIView):
     """Today's baseline (ARR, paying accounts, ticket load, book size) and drivers, each with its source."""
 
@@ -86,7 +87,7 @@ class ScenarioToday(APIView):
                          "trajectory": _quarters(project(drivers, baseline))})
 
 
-@extend_schema(tags=["scenarios"], request=DriversIO, responses={200: None, **ERROR_RESPONSES})
+@extend_schema(tags=["scenarios"], request=DriversIO, responses={200: OpenApiTypes.OBJECT, **ERROR_RESPONSES})
 class ScenarioPreview(APIView):
     """Project drivers from today's numbers without saving them, beside today's trajectory."""
 
@@ -125,7 +126,7 @@ class ScenarioList(generics.ListAPIView):
     def get_queryset(self):
         return scenario_list()
 
-    @extend_schema(request=ScenarioIn, responses={201: None, **ERROR_RESPONSES})
+    @extend_schema(request=ScenarioIn, responses={201: OpenApiTypes.OBJECT, **ERROR_RESPONSES})
     def post(self, request: Request) -> Response:
         payload = ScenarioIn(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -135,7 +136,7 @@ class ScenarioList(generics.ListAPIView):
         return Response(_scenario_data(scenario), status=201)
 
 
-@extend_schema(tags=["scenarios"])
+@extend_schema(tags=["scenarios"], responses={200: OpenApiTypes.OBJECT, 204: None, **ERROR_RESPONSES})
 class ScenarioDetail(APIView):
     """A saved scenario: its drivers and today's, and both projected over the next four quarters, each
     quarter with its arithmetic. PUT replaces it (today's numbers are frozen again); DELETE removes it."""
@@ -146,7 +147,7 @@ class ScenarioDetail(APIView):
     def get(self, request: Request, pk: int) -> Response:
         return Response(_scenario_data(get_object_or_404(Scenario, pk=pk)))
 
-    @extend_schema(request=ScenarioIn, responses={200: None, **ERROR_RESPONSES})
+    @extend_schema(request=ScenarioIn, responses={200: OpenApiTypes.OBJECT, **ERROR_RESPONSES})
     def put(self, request: Request, pk: int) -> Response:
         scenario = get_object_or_404(Scenario, pk=pk)
         payload = ScenarioIn(data=request.data)
@@ -162,7 +163,7 @@ class ScenarioDetail(APIView):
         return Response(status=204)
 
 
-@extend_schema(tags=["reviews"])
+@extend_schema(tags=["reviews"], responses={200: OpenApiTypes.OBJECT, **ERROR_RESPONSES})
 class Backlog(APIView):
     """Review initiatives and experiments, most revenue at stake first (for a CSM: their accounts' ARR)."""
 
