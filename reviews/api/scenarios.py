@@ -163,7 +163,19 @@ class ScenarioDetail(APIView):
         return Response(status=204)
 
 
-@extend_schema(tags=["reviews"], responses={200: OpenApiTypes.OBJECT, **ERROR_RESPONSES})
+class BacklogItemOut(serializers.Serializer):
+    kind = serializers.CharField()
+    title = serializers.CharField()
+    owner = serializers.EmailField(allow_null=True)
+    status = serializers.CharField()
+    kpi = serializers.CharField(allow_null=True)
+    target = serializers.FloatField(allow_null=True)
+    accounts_behind = serializers.IntegerField()
+    revenue_at_stake = serializers.FloatField()
+    result = serializers.CharField()
+
+
+@extend_schema(tags=["reviews"], responses={200: BacklogItemOut(many=True), **ERROR_RESPONSES})
 class Backlog(APIView):
     """Review initiatives and experiments, most revenue at stake first (for a CSM: their accounts' ARR)."""
 
