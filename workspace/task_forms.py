@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 
 from django import forms
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
 
 from playbooks.models import Task, TaskOutcome
 from playbooks.permissions import may_reassign
@@ -44,13 +47,30 @@ class ReassignForm(forms.Form):
         self.fields["assignee"].queryset = candidates
 
 
+def _options(choices) -> SafeString:
+    return format_html_join("", '<option value="{}">{}</option>', ((value, label) for value, label in choices))
+
+
 @dataclass(frozen=True)
 class ActionChoices:
-    """What the rows of a page offer: outcomes, snooze lengths and (for managers) whom to reassign to."""
+    """What the rows of a page offer: outcomes, snooze lengths and (for managers) whom to reassign to; each list
+    also rendered once as its <option> elements, which every row of a long page repeats."""
 
     outcomes: list
     snooze: list
     candidates: list | None
+
+    @cached_property
+    def outcome_options(self) -> SafeString:
+        return _options(self.outcomes)
+
+    @cached_property
+    def snooze_options(self) -> SafeString:
+        return _options(self.snooze)
+
+    @cached_property
+    def candidate_options(self) -> SafeString:
+        return _options([("", "Choose a person…"), *((person.pk, str(person)) for person in self.candidates or ())])
 
 
 def task_action_forms(*, candidates) -> ActionChoices:
