@@ -102,6 +102,7 @@ TOUR = [
     ("leader", "glossary", _no_params), ("leader", "alerts", _no_params), ("leader", "predictions", _no_params),
     ("leader", "renewal_forecast", _no_params), ("leader", "experiment_list", _no_params),
     ("leader", "scenario_list", _no_params), ("leader", "feedback_themes", _no_params),
+    ("leader", "backlog", _no_params),
     ("admin", "experiment_new", _no_params), ("leader", "playbook_list", _no_params),
     ("leader", "playbook_detail", lambda w: {"pk": w["playbook"].pk}), ("leader", "review_list", _no_params),
     ("leader", "review_detail", lambda w: {"pk": w["review"].pk}),
