@@ -14,6 +14,8 @@ usual factories and services (they commit here), act as a person would (labels, 
 assert with Playwright's `expect` on what the page shows, then on the database. `screenshot("label")` saves a
 picture under `.artifacts/screenshots/` (one is saved at the end of every test anyway);
 `@pytest.mark.viewport(**PHONE)` sizes the page as a phone; `live_tenant.url` is the server's address.
+`accessible("label")` runs axe-core (bundled by axe-playwright-python) on the page as it is and fails on any serious
+or critical violation; tests/e2e/test_every_page.py runs it, with a screenshot, on every page.
 """
 
 from __future__ import annotations
