@@ -38,6 +38,13 @@ HOT_STANDBY_LIMITS = ("max_connections", "max_worker_processes", "max_wal_sender
                       "max_locks_per_transaction")
 
 
+class CommandFailed(subprocess.CalledProcessError):
+    """A failed PostgreSQL command that says why (a bare CalledProcessError hides the program's message)."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}\n{self.stderr.strip()}"
+
+
 class Standby:
     """A hot standby of the test server, in a folder and on a port of its own."""
 
@@ -45,7 +52,9 @@ class Standby:
         self.data, self.port, self.primary, self.primary_limits = data, port, primary, primary_limits
 
     def _run(self, *args: str, timeout: float = 300) -> None:
-        subprocess.run(list(args), check=True, capture_output=True, timeout=timeout, **services._pg_run_as())
+        result = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, **services._pg_run_as())
+        if result.returncode:
+            raise CommandFailed(result.returncode, args, result.stdout, result.stderr)
 
     def create(self) -> None:
         shutil.rmtree(self.data, ignore_errors=True)
@@ -76,6 +85,7 @@ def standby(django_db_blocker) -> Iterator[Standby]:
         pytest.skip("the embedded PostgreSQL binaries (pg_basebackup, pg_ctl) are not installed")
     services._make_traversable()
     data = Path(os.environ.get("REPLICA_TEST_DIR") or tempfile.mkdtemp(prefix="bellwether-replica-"))
+    services._own(data)  # mkdtemp's folder is 0700: PostgreSQL's own user (when we are root) must enter it
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", [list(HOT_STANDBY_LIMITS)])
         server = Standby(data / "standby", int(os.environ.get("REPLICA_TEST_PORT", "54340")),

@@ -58,6 +58,6 @@ def test_an_admin_gives_enterprise_accounts_their_own_bands(page: Page, sign_in,
     page.goto(f"/accounts/{enterprise.pk}/")
 
     # 70 points: yellow for every other account (50 / 75), red for Enterprise (75 / 90).
-    expect(page.get_by_text("Health 70")).to_be_visible()
-    expect(page.locator(".health")).to_contain_text("(red)")
+    expect(page.get_by_role("heading", name="Health 70 Red")).to_be_visible()
+    expect(page.locator(".health.band-red")).to_contain_text("Red on")
     expect(page.locator(".health")).to_contain_text("Yellow from 75, green from 90 (the bands of plan:Enterprise)")
