@@ -3,7 +3,9 @@
     make bench-compute      (or: .venv/bin/python scripts/bench_compute.py [--accounts 10000 --events 5000000])
 
 Builds (once; reused while its size matches) a tenant `benchcompute` with 10,000 accounts, 24 months of
-revenue, 5,000,000 usage events over a year (rolled up), surveys and tickets. Then, in the same run:
+revenue, 5,000,000 usage events over a year (rolled up), 2 survey answers and 3 tickets per account. Another
+--accounts builds a tenant of its own (benchcompute<accounts>), so two sizes can be compared without
+rebuilding either. Then, in the same run:
   1. the engine: a computation run of every catalogue KPI for one date, all accounts, segments, portfolio:
      the first computation of the date (nothing stored yet) and a recompute of it (everything computed again,
      only the values that changed written); the same for the 12 KPIs of the baseline;
@@ -41,7 +43,8 @@ from django_tenants.utils import tenant_context  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 from tenants.services import tenant_create  # noqa: E402
 
-SLUG = "benchcompute"
+SLUG = "benchcompute"  # the default size's tenant; another size gets a tenant of its own, so both sizes stay built
+DEFAULT_ACCOUNTS = 10_000
 # Rounds of the comparable measures, the best of each kept: on a shared virtual machine a run only ever gets
 # slower by what else runs, and single runs of the same statement were seen to vary by 2x.
 REPEATS = 5
@@ -125,10 +128,10 @@ def build(accounts: int, events: int) -> None:
             SELECT 'bs-' || n, %s + n %% (%s - %s + 1), k.kind,
                    CASE k.kind WHEN 'nps' THEN n %% 11 WHEN 'csat' THEN 1 + n %% 5 ELSE 1 + n %% 7 END,
                    '', '', timestamptz '2026-05-01 00:00+00' + (n %% 180) * interval '1 day'
-            FROM generate_series(1, 20000) n
+            FROM generate_series(1, %s) n
             CROSS JOIN LATERAL (SELECT (ARRAY['nps','csat','ces'])[1 + n %% 3] AS kind) k
             """,
-            [low, high, low],
+            [low, high, low, 2 * accounts],
         )
         cursor.execute(
             """
@@ -138,9 +141,9 @@ def build(accounts: int, events: int) -> None:
                    timestamptz '2026-05-01 00:00+00' + (n %% 180) * interval '1 day',
                    timestamptz '2026-05-01 00:00+00' + (n %% 180) * interval '1 day' + (n %% 48) * interval '1 hour',
                    NULL, 10 + n %% 120
-            FROM generate_series(1, 30000) n
+            FROM generate_series(1, %s) n
             """,
-            [low, high, low],
+            [low, high, low, 3 * accounts],
         )
         cursor.execute("ANALYZE")
     print(f"generated data in {time.perf_counter() - started:.0f} s; rolling up usage...")
@@ -339,7 +342,7 @@ def same_numbers(expected: dict[tuple, float | None]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--accounts", type=int, default=DEFAULT_ACCOUNTS)
     parser.add_argument("--events", type=int, default=5_000_000)
     args = parser.parse_args()
 
@@ -347,8 +350,9 @@ def main() -> None:
     from metrics.models import KPI, ComputationRun
     from metrics.services import kpis_compute
 
-    tenant = Tenant.objects.filter(slug=SLUG).first() or tenant_create(
-        slug=SLUG, name="Compute benchmark", admin_email="admin@benchcompute.example",
+    slug = SLUG if args.accounts == DEFAULT_ACCOUNTS else f"{SLUG}{args.accounts}"
+    tenant = Tenant.objects.filter(slug=slug).first() or tenant_create(
+        slug=slug, name="Compute benchmark", admin_email=f"admin@{slug}.example",
         admin_password="bench-password-1").tenant
     with tenant_context(tenant):
         catalogue_install()

@@ -4,11 +4,12 @@ track calls through the Segment-compatible tracking API beside them.
     make bench-ingest            (or: .venv/bin/python scripts/bench_ingest.py --events 1000000)
 
 Runs against the embedded (or DATABASE_URL) PostgreSQL in a dedicated tenant `bench`, starts a real
-gunicorn server, pushes the events in batches of 5,000 over keep-alive HTTP connections, then loads the
-same rows with psycopg COPY into the same (emptied) table, and prints both rates, their ratio and the
-web workers' peak memory. Then it sends the first `--segment-events` of the same events as Segment track calls
-(`context.groupId` naming the account) to /api/segment/v1/batch, `--segment-batch` calls a request (100 is
-what Segment's and RudderStack's libraries send), authenticated by HTTP Basic with the write key.
+gunicorn server and, in `--rounds` interleaved rounds (the best of each side kept), loads the events with
+psycopg COPY into the emptied table, then pushes them in batches of 5,000 over keep-alive HTTP connections;
+it prints both rates, their ratio and the web workers' peak memory. Then it sends the first
+`--segment-events` of the same events as Segment track calls (`context.groupId` naming the account) to
+/api/segment/v1/batch, `--segment-batch` calls a request (100 is what Segment's and RudderStack's libraries
+send), authenticated by HTTP Basic with the write key.
 """
 
 from __future__ import annotations
@@ -190,6 +191,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--port", type=int, default=8099)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved COPY / API rounds, best of each kept")
     parser.add_argument("--segment-events", type=int, default=200_000)
     parser.add_argument("--segment-batch", type=int, default=100)
     parser.add_argument("--segment-gzip", action="store_true", help="gzip the Segment bodies, as RudderStack does")
@@ -205,11 +207,6 @@ def main() -> None:
     print(f"{args.events:,} events, {len(bodies)} batches of {args.batch:,}, {args.clients} client(s), "
           f"{args.workers} gunicorn worker(s), {os.cpu_count()} CPU(s)")
 
-    events_clear(schema)
-    copy_seconds = copy_load(schema, events)
-    print(f"COPY baseline: {copy_seconds:6.1f} s  {args.events / copy_seconds:10,.0f} rows/s")
-    events_clear(schema)
-
     server = serve(args.port, args.workers)
     peak = {"rss": 0}
     sampling = threading.Event()
@@ -223,12 +220,28 @@ def main() -> None:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    # Interleaved rounds, each one COPY then the API on an emptied table, the best of each kept: on a shared
+    # virtual machine the same load varies by up to 40% between runs, and both sides should meet the same moments.
+    rounds: list[tuple[float, float]] = []
+    latencies: list[float] = []
+    stored = 0
     try:
-        api_seconds, latencies = api_load(
-            args.port, bodies, args.clients, path="/api/v1/events/bulk", per_body=args.batch,
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-            created=lambda answer: answer["created"])
-        stored = events_count(schema)
+        for number in range(1, args.rounds + 1):
+            events_clear(schema)
+            copy_round = copy_load(schema, events)
+            events_clear(schema)
+            api_round, round_latencies = api_load(
+                args.port, bodies, args.clients, path="/api/v1/events/bulk", per_body=args.batch,
+                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+                created=lambda answer: answer["created"])
+            stored = events_count(schema)
+            if stored != args.events:
+                sys.exit(f"round {number}: {stored:,} of {args.events:,} events stored")
+            if not rounds or api_round < min(a for _, a in rounds):
+                latencies = round_latencies  # the best round's, as its time is the one reported
+            rounds.append((copy_round, api_round))
+            print(f"round {number}: COPY {copy_round:.1f} s, API {api_round:.1f} s, API/COPY "
+                  f"{copy_round / api_round:.2f}", flush=True)
         events_clear(schema)
         segment = events[:args.segment_events]
         segment_bodies = segment_batches(segment, args.segment_batch, compress=args.segment_gzip)
@@ -242,8 +255,11 @@ def main() -> None:
         sampling.set()
         server.terminate()
         server.wait(timeout=30)
+    copy_seconds, api_seconds = min(c for c, _ in rounds), min(a for _, a in rounds)
+    print(f"COPY baseline: {copy_seconds:6.1f} s  {args.events / copy_seconds:10,.0f} rows/s  (best of {len(rounds)})")
     print(f"HTTP API:      {api_seconds:6.1f} s  {args.events / api_seconds:10,.0f} rows/s  {_latency(latencies)}")
-    print(f"ratio API/COPY: {copy_seconds / api_seconds:.2f}  (goal >= 0.33)")
+    print(f"ratio API/COPY, best of each: {copy_seconds / api_seconds:.2f}; per round: "
+          + ", ".join(f"{c / a:.2f}" for c, a in rounds) + "  (goal >= 0.75 with two clients)")
     print(f"Segment API:   {segment_seconds:6.1f} s  {len(segment) / segment_seconds:10,.0f} rows/s  "
           f"{_latency(segment_latencies)}, {len(segment_bodies):,} batches of {args.segment_batch} track calls"
           f"{' (gzip)' if args.segment_gzip else ''}")
