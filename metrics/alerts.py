@@ -31,6 +31,7 @@ from metrics.models import (
     Scope,
     Severity,
 )
+from metrics.prediction.features import next_renewal_sql
 from metrics.segments import account_segments
 from metrics.status import TargetStatus, target_status
 from metrics.templatetags.metrics_tags import kpi_value
@@ -185,6 +186,7 @@ def rule_evaluate(*, rule: AlertRule, as_of: date, account_ids: list[int] | None
         kpi_id=rule.kpi_id, period=_quarter(as_of), superseded_at__isnull=True).values_list(
         "dimension", "segment", "value")}
     check = RuleCheck(rule, targets)
+    renewing = _renewing_on(_renewals(rule, as_of, as_of), rule, as_of)
 
     open_breaches = {(b.account_id, b.dimension, b.segment): b
                      for b in Breach.objects.filter(rule=rule, status__in=OPEN_STATUSES)}
@@ -199,15 +201,45 @@ def rule_evaluate(*, rule: AlertRule, as_of: date, account_ids: list[int] | None
         if current is None:
             continue
         if subject in open_breaches:
-            if check.recovered(current, _reference(series, as_of, lookback), subject):
+            # An account whose renewal left the rule's window (renewed, or moved out) is no longer its concern.
+            if check.recovered(current, _reference(series, as_of, lookback), subject) or (
+                    renewing is not None and subject[0] not in renewing):
                 to_resolve.append((open_breaches[subject].pk, current.value))
             continue
-        if subject in cooling:
+        if subject in cooling or (renewing is not None and subject[0] not in renewing):
             continue
         if all(day in series and check.breaks(series[day], _reference(series, day, lookback), subject)
                for day in dates):
             to_open.append((subject, current.value, check.threshold_for(subject)))
     return Evaluation(opened=_open(rule, as_of, now, to_open), resolved=_resolve(as_of, now, to_resolve))
+
+
+def _renewals(rule: AlertRule, first: date, last: date) -> dict[int, list[date]] | None:
+    """For an account rule with a renewal window: each account's renewals that fall in a window of a date from
+    `first` to `last` (None: the rule has no window). A renewal date recurs yearly, as for the renewal
+    probability: an account whose stored date has passed renews on its next anniversary. One query."""
+    if rule.scope != Scope.ACCOUNT or rule.renewal_within_days is None:
+        return None
+    renewals: dict[int, list[date]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+            SELECT a.id, r::date
+            FROM accounts_account a
+            CROSS JOIN LATERAL generate_series({next_renewal_sql("a.renewal_date", "(%(first)s::date - 1)")}::timestamp,
+                                               (%(last)s::date + %(days)s::int)::timestamp, interval '1 year') AS r
+            WHERE a.renewal_date IS NOT NULL
+            """, {"first": first, "last": last, "days": rule.renewal_within_days})
+        for account_id, renewal in cursor.fetchall():
+            renewals[account_id].append(renewal)
+    return renewals
+
+
+def _renewing_on(renewals: dict[int, list[date]] | None, rule: AlertRule, day: date) -> set[int] | None:
+    """The accounts renewing within the rule's window after `day` (None: the rule has no window)."""
+    if renewals is None:
+        return None
+    until = day + timedelta(days=rule.renewal_within_days)
+    return {account_id for account_id, dates in renewals.items() if any(day <= r <= until for r in dates)}
 
 
 def _open(rule: AlertRule, as_of: date, now: datetime, subjects: list) -> list[int]:
@@ -336,8 +368,9 @@ def _subject_labels(subjects: set[Subject]) -> dict[Subject, str]:
 
 def rule_preview(*, rule: AlertRule, today: date, days: int = 90) -> RulePreview:
     """Replay the rule over the values stored for the last `days` days, date by date as evaluation would have run
-    them (persistence, hysteresis, cooldown rounded up to days, churned accounts left out), without opening
-    anything. The rule need not be saved: this is how a rule is tried before it is created. Three queries."""
+    them (persistence, hysteresis, cooldown rounded up to days, churned accounts and accounts outside the renewal
+    window left out), without opening anything. The rule need not be saved: this is how a rule is tried before it
+    is created. Four queries."""
     since = today - timedelta(days=days)
     dates = sorted(set(MetricValue.objects.filter(kpi_id=rule.kpi_id, scope=Scope.PORTFOLIO, as_of__gte=since,
                                                   as_of__lte=today).values_list("as_of", flat=True)))
@@ -355,25 +388,29 @@ def rule_preview(*, rule: AlertRule, today: date, days: int = 90) -> RulePreview
             "period", "dimension", "segment", "value"):
         targets[period][(dimension, segment)] = value
     cooldown = timedelta(days=-(-rule.cooldown_hours // 24))
+    renewals = _renewals(rule, dates[0], today)
     opened: dict[Subject, tuple[date, float | None, float | None]] = {}
     streak: dict[Subject, int] = defaultdict(int)
     quiet_until: dict[Subject, date] = {}
     found: list[tuple[Subject, date, float | None, float | None, date | None]] = []
     for day in dates:
         check = RuleCheck(rule, targets.get(_quarter(day), {}))
+        renewing = _renewing_on(renewals, rule, day)
         for subject, series in readings.items():
             reading = series.get(day)
             if reading is None:
                 streak[subject] = 0
                 continue
             reference = _reference(series, day, lookback)
+            outside = renewing is not None and subject[0] not in renewing
             if subject in opened:
-                if check.recovered(reading, reference, subject):
+                if check.recovered(reading, reference, subject) or outside:
                     found.append((subject, *opened.pop(subject), day))
                     quiet_until[subject] = day + cooldown
                     streak[subject] = 0
                 continue
-            if subject in quiet_until and day <= quiet_until[subject]:
+            if outside or (subject in quiet_until and day <= quiet_until[subject]):
+                streak[subject] = 0
                 continue
             streak[subject] = streak[subject] + 1 if check.breaks(reading, reference, subject) else 0
             if streak[subject] >= rule.persistence:

@@ -152,3 +152,42 @@ def catalogue_install(*, owner=None) -> list[KPI]:
             changed_by=owner,
         ))
     return created
+
+
+@dataclass(frozen=True)
+class DefaultRule:
+    """An alert rule every new tenant starts with, on a catalogue KPI."""
+
+    kpi: str
+    name: str
+    condition: str
+    threshold: float
+    severity: str
+    hysteresis: float = 0.0
+    renewal_within_days: int | None = None
+
+
+# "If renewal probability dips below X, schedule a value demonstration within 14 days": the rule opens a breach
+# for an account renewing within 120 days whose renewal probability is below 60%; playbooks.defaults starts a
+# value review due within 14 days from it. Admins change the threshold or the window on the alert rule's page.
+RENEWAL_AT_RISK = DefaultRule(kpi="renewal-probability", name="Renewal at risk", condition="below", threshold=60,
+                              severity="high", hysteresis=5, renewal_within_days=120)
+DEFAULT_RULES: tuple[DefaultRule, ...] = (RENEWAL_AT_RISK,)
+
+
+@transaction.atomic
+def default_rules_install(*, owner=None) -> list:
+    """Create each default alert rule whose KPI exists and that the tenant does not have yet (matched by KPI and
+    name); returns those created."""
+    from metrics.models import AlertAction, AlertRule
+
+    created = []
+    for default in DEFAULT_RULES:
+        kpi = KPI.objects.filter(slug=default.kpi).first()
+        if kpi is None or AlertRule.objects.filter(kpi=kpi, name=default.name).exists():
+            continue
+        created.append(AlertRule.objects.create(
+            kpi=kpi, name=default.name, scope=Scope.ACCOUNT, condition=default.condition,
+            threshold=default.threshold, severity=default.severity, hysteresis=default.hysteresis,
+            renewal_within_days=default.renewal_within_days, action=AlertAction.START_PLAYBOOK, created_by=owner))
+    return created

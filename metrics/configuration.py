@@ -25,6 +25,7 @@ PREVIEW_DAYS = 90
 MAX_PERSISTENCE = 30
 MAX_LOOKBACK_DAYS = 365
 MAX_COOLDOWN_HOURS = 24 * 30
+MAX_RENEWAL_WITHIN_DAYS = 730
 # A drop can take away at most everything; a rise is bounded like any percentage.
 CHANGE_BOUNDS = {Condition.DROP: (0.0, 100.0), Condition.RISE: (0.0, 1000.0)}
 
@@ -39,11 +40,16 @@ class AlertRuleForm(forms.ModelForm):
                                        label="Compared with N days earlier", help_text="For a drop or a rise.")
     cooldown_hours = forms.IntegerField(min_value=0, max_value=MAX_COOLDOWN_HOURS, initial=0,
                                         label="Cooldown (hours)", help_text="No new breach this soon after one closed.")
+    renewal_within_days = forms.IntegerField(
+        min_value=1, max_value=MAX_RENEWAL_WITHIN_DAYS, required=False, label="Only accounts renewing within (days)",
+        help_text="Account rules: leave empty for every account, or e.g. 120 for those whose next renewal is at "
+                  "most 120 days away.")
 
     class Meta:
         model = AlertRule
         fields = ["name", "kpi", "scope", "condition", "threshold", "lookback_days", "dimension", "segment",
-                  "persistence", "hysteresis", "cooldown_hours", "severity", "action", "is_active"]
+                  "renewal_within_days", "persistence", "hysteresis", "cooldown_hours", "severity", "action",
+                  "is_active"]
         labels = {"kpi": "KPI", "dimension": "Only the segment of", "segment": "Segment value", "is_active": "Active"}
         widgets = {"dimension": forms.Select(choices=[("", "Every subject"), *DIMENSION_LABELS.items()])}
 
@@ -77,6 +83,8 @@ class AlertRuleForm(forms.ModelForm):
             low, high = UNIT_BOUNDS.get(kpi.unit, (0, 1e10))
             if not 0 <= hysteresis <= high - low:
                 self.add_error("hysteresis", f"Hysteresis is between 0 and {high - low:g}.")
+        if data.get("renewal_within_days") is not None and scope and scope != Scope.ACCOUNT:
+            self.add_error("renewal_within_days", "Only a rule on accounts can look at their renewals.")
         if data.get("dimension") and not data.get("segment"):
             self.add_error("segment", "Name the segment's value, e.g. Enterprise.")
         if not data.get("dimension"):

@@ -12,9 +12,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from metrics.calculators import CalculatorError
 from metrics.models import KPI, PredictionModel
 from metrics.prediction import selectors
-from metrics.predictive import predictive_kpis
+from metrics.predictive import kpi_spec, predictive_kpis
 from users.models import Role
 from users.permissions import admin_required
 
@@ -25,10 +26,15 @@ def predictions(request: HttpRequest) -> HttpResponse:
     """Each predictive KPI's latest model: its back-test against the baselines, per fold, and its calibration in
     plain words; the earlier versions; what it learns from."""
     entries = []
-    kpis = predictive_kpis()
-    by_kpi = selectors.latest_versions(kpi_slugs=[kpi.slug for kpi in kpis], per_kpi=VERSIONS_SHOWN)
-    for kpi in kpis:
-        versions = by_kpi[kpi.slug]
+    keys = {}
+    for kpi in predictive_kpis():
+        try:
+            keys[kpi] = kpi_spec(kpi).key()
+        except CalculatorError:
+            continue  # broken parameters: the KPI's own page says so
+    by_key = selectors.latest_versions(spec_keys=list(keys.values()), per_key=VERSIONS_SHOWN)
+    for kpi, key in keys.items():
+        versions = by_key[key]
         for version in versions:
             version.auc = selectors.pooled_auc(version)
         latest = next((version for version in versions if version.status == PredictionModel.Status.TRAINED), None)

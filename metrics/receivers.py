@@ -1,5 +1,5 @@
-"""Metrics reacts to the rest of the product: a new tenant gets the default catalogue; fresh customer data
-recomputes the accounts it touched."""
+"""Metrics reacts to the rest of the product: a new tenant gets the default catalogue and alert rules; fresh
+customer data recomputes the accounts it touched."""
 
 from collections.abc import Sequence
 
@@ -7,7 +7,7 @@ from django.db import connection, transaction
 from django.dispatch import receiver
 
 from accounts.signals import customer_data_changed
-from metrics.catalogue import catalogue_install
+from metrics.catalogue import catalogue_install, default_rules_install
 from metrics.pending import DEBOUNCE_SECONDS, pending_accounts_add
 from tenants.signals import tenant_created
 
@@ -15,6 +15,7 @@ from tenants.signals import tenant_created
 @receiver(tenant_created)
 def install_default_catalogue(sender, *, tenant, admin, **kwargs) -> None:
     catalogue_install(owner=admin)
+    default_rules_install(owner=admin)
 
 
 @receiver(customer_data_changed)

@@ -1,11 +1,13 @@
-"""Breaches start and close playbook runs; new accounts start onboarding."""
+"""Breaches start and close playbook runs; new accounts start onboarding; a new tenant gets the default playbooks."""
 
 from django.dispatch import receiver
 
 from accounts.signals import customer_data_changed
 from integrations.models import DataKind
 from metrics.alerts import breach_opened, breach_resolved
+from playbooks.defaults import default_playbooks_install
 from playbooks.services import onboarding_runs_start, runs_close_for_recovered_breaches, runs_start_for_breaches
+from tenants.signals import tenant_created
 
 
 @receiver(breach_opened)
@@ -22,3 +24,9 @@ def close_recovered_runs(sender, *, breach_ids: list[int], **kwargs) -> None:
 def start_onboarding(sender, *, kind: str, account_ids: list[int], **kwargs) -> None:
     if kind == DataKind.ACCOUNTS:
         onboarding_runs_start(account_ids=account_ids)
+
+
+@receiver(tenant_created)
+def install_default_playbooks(sender, **kwargs) -> None:
+    """After metrics' receiver (metrics is installed first) has created the default alert rules they answer."""
+    default_playbooks_install()

@@ -42,10 +42,13 @@ def django_db_setup(django_db_setup, django_db_blocker):
         for slug in (TENANT_SLUG, OTHER_TENANT_SLUG):
             created = tenant_create(slug=slug, name=slug.title(), admin_email=f"admin@{slug}.example",
                                     admin_password=PASSWORD)
-            # Tests define the KPIs they need; the catalogue itself is tested on a tenant of its own.
+            # Tests define the KPIs (and rules and playbooks) they need; the defaults themselves are tested on a
+            # tenant of their own.
             with schema_context(created.tenant.schema_name):
                 from metrics.models import KPI
+                from playbooks.models import Playbook
 
+                Playbook.objects.all().delete()
                 KPI.objects.all().delete()
         connection.set_schema_to_public()
 

@@ -88,7 +88,8 @@ class PredictionModelList(generics.ListAPIView):
         target = self.request.query_params.get("target")
         if target and target not in PredictionTarget.values:
             raise InvalidInput(f"target must be one of {', '.join(PredictionTarget.values)}.")
-        return selectors.model_versions(kpi_slug=_slug_param(self.request, "kpi"), target=target)
+        slug = _slug_param(self.request, "kpi")
+        return selectors.model_versions(spec_key=_spec_key(_predictive_kpi(slug)) if slug else None, target=target)
 
 
 @extend_schema(tags=["predictions"], responses={200: ModelReportOut, 404: ERROR_RESPONSES[400]})
@@ -97,6 +98,16 @@ class PredictionModelDetail(APIView):
 
     def get(self, request: Request, pk: int) -> Response:
         return Response(ModelReportOut(get_object_or_404(selectors.model_versions(), pk=pk)).data)
+
+
+def _spec_key(kpi: KPI) -> str:
+    from metrics.calculators import CalculatorError
+    from metrics.predictive import kpi_spec
+
+    try:
+        return kpi_spec(kpi).key()
+    except CalculatorError as error:
+        raise InvalidInput(str(error), [{"index": None, "field": "kpi", "message": str(error)}]) from None
 
 
 def _predictive_kpi(slug: str) -> KPI:

@@ -106,11 +106,15 @@ class ComputationRunOut(serializers.ModelSerializer):
 
 class AlertRuleIO(serializers.ModelSerializer):
     kpi = serializers.SlugRelatedField(slug_field="slug", queryset=KPI.objects.all())
+    renewal_within_days = serializers.IntegerField(
+        min_value=1, max_value=730, required=False, allow_null=True,
+        help_text="Account rules: only accounts whose next renewal is at most this many days away.")
 
     class Meta:
         model = AlertRule
         fields = ["id", "kpi", "name", "scope", "condition", "threshold", "lookback_days", "dimension", "segment",
-                  "persistence", "hysteresis", "cooldown_hours", "severity", "action", "is_active", "created_at"]
+                  "renewal_within_days", "persistence", "hysteresis", "cooldown_hours", "severity", "action",
+                  "is_active", "created_at"]
         read_only_fields = ["id", "created_at"]
 
     def validate(self, attrs: dict) -> dict:
@@ -125,6 +129,8 @@ class AlertRuleIO(serializers.ModelSerializer):
             raise serializers.ValidationError({"condition": "Anomaly rules need a KPI computed by usage.anomaly."})
         if bool(merged.get("dimension")) != bool(merged.get("segment")):
             raise serializers.ValidationError({"segment": "Give both dimension and segment, or neither."})
+        if merged.get("renewal_within_days") is not None and merged.get("scope", "account") != "account":
+            raise serializers.ValidationError({"renewal_within_days": "Only account rules have a renewal window."})
         if merged.get("dimension") and merged["dimension"] not in DIMENSIONS:
             raise serializers.ValidationError({"dimension": f"One of: {', '.join(DIMENSIONS)}."})
         return attrs

@@ -1,9 +1,9 @@
 """Why an account got its probability: each driver's share of the difference from the average account.
 
 Both models explain in their own log-odds, against a baseline, "the average account" of the training rows:
-- logistic regression, exactly: the model is log-odds = b + Σ_j w_j z_j over its standardised inputs z (every
-  feature, imputed, plus a missing-value indicator where a feature can be missing), and the training mean of
-  each z is 0, so the baseline's log-odds is b and input j contributes w_j z_j; a feature's contribution is the
+- logistic regression, exactly: the model is log-odds = b + Σ_j w_j z_j over its standardised (and clipped)
+  inputs z (every feature, imputed, plus a missing-value indicator where a feature can be missing), and z is 0
+  at the training mean, so the baseline's log-odds is b and input j contributes w_j z_j; a feature's contribution is the
   sum over its inputs (its value and its indicator), a category's over its values. They add up exactly to
   log-odds(account) - b.
 - gradient-boosted trees, an approximation (a sequential "break-down"): starting from the baseline row (the
@@ -82,9 +82,12 @@ class Explainer:
         names = self.names
         result = np.zeros((len(matrix), len(names)))
         if model.algorithm == LOGISTIC:
-            impute, scale = model.estimator.named_steps["impute"], model.estimator.named_steps["scale"]
+            impute = model.estimator.named_steps["impute"]
             weights = model.estimator.named_steps["model"].coef_[0]
-            inputs = scale.transform(impute.transform(matrix)) * weights
+            inputs = matrix
+            for _, step in model.estimator.steps[:-1]:
+                inputs = step.transform(inputs)
+            inputs = inputs * weights
             source = list(range(matrix.shape[1]))
             if impute.indicator_ is not None:
                 source += list(impute.indicator_.features_)

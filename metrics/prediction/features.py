@@ -29,7 +29,7 @@ from datetime import date, timedelta
 import numpy as np
 from django.db import connection
 
-from metrics.prediction.spec import DEFAULT_HORIZON_DAYS, EXPANSION, STEP_DAYS, Spec
+from metrics.prediction.spec import DEFAULT_HORIZON_DAYS, EXPANSION, RENEWAL_HORIZON_CAP, STEP_DAYS, Spec
 
 # Buckets of history read before the oldest observation date: a year and a bit, for "days since" features.
 LOOKBACK_BUCKETS = 13
@@ -54,6 +54,12 @@ def _change(noun: str, span: str) -> Callable[[float], str]:
 
 def _log_change(noun: str, span: str) -> Callable[[float], str]:
     return lambda value: _change(noun, span)(math.expm1(value))
+
+
+# The latest NPS answer, only within DAYS_CAP days: how far back a frame reaches depends on its length, and a row
+# must read the same whether it is scored on its own date or is history in a training frame ending later.
+_RECENT_NPS = (f"(CASE WHEN o.o - (DATE '{EPOCH.isoformat()}' + w.last_nps[1]) <= {DAYS_CAP} "
+               "THEN w.last_nps[2] END)")
 
 
 @dataclass(frozen=True)
@@ -118,11 +124,11 @@ FEATURES: tuple[Feature, ...] = (
                           ELSE o.o - o.start_date END, {DAYS_CAP})::float8""",
             "Days from the start to the first value event; without one yet, the days since the start (capped).",
             lambda v: f"{v:.0f} days to first value"),
-    Feature("nps_last", "Last NPS answer", "surveys", "w.last_nps[2]::float8",
-            "The latest NPS answer (0-10) within reach (missing without one).",
+    Feature("nps_last", "Last NPS answer", "surveys", f"{_RECENT_NPS}::float8",
+            f"The latest NPS answer (0-10) of the last {DAYS_CAP} days (missing without one).",
             lambda v: f"last NPS answer {v:.0f}"),
-    Feature("nps_detractor", "NPS detractor", "surveys", "coalesce(w.last_nps[2] <= 6, false)::int::float8",
-            "1 when the latest NPS answer is 0-6.",
+    Feature("nps_detractor", "NPS detractor", "surveys", f"coalesce({_RECENT_NPS} <= 6, false)::int::float8",
+            f"1 when the latest NPS answer of the last {DAYS_CAP} days is 0-6.",
             lambda v: "latest NPS answer from a detractor" if v >= 0.5 else "latest NPS answer not a detractor"),
     Feature("days_since_nps", "Days since NPS", "surveys",
             f"least(coalesce(o.o - (DATE '{EPOCH.isoformat()}' + w.last_nps[1]), {DAYS_CAP}), {DAYS_CAP})::float8",
@@ -168,8 +174,10 @@ FEATURES: tuple[Feature, ...] = (
     Feature("seats_log", "Licensed seats", "account", "ln(1 + o.licensed_seats)",
             "ln(1 + licensed seats).",
             lambda v: f"{_number(math.expm1(v))} licensed seats"),
-    Feature("days_to_renewal", "Days to renewal", "account", "(o.next_renewal - o.o)::float8",
-            "Days from the observation date to the next renewal (renewals recur yearly on the renewal date).",
+    Feature("days_to_renewal", "Days to renewal", "account",
+            f"least(o.next_renewal - o.o, {RENEWAL_HORIZON_CAP})::float8",
+            "Days from the observation date to the next renewal (renewals recur yearly on the renewal date), "
+            f"capped at {RENEWAL_HORIZON_CAP}.",
             lambda v: f"renews in {v:.0f} days"),
     Feature("open_breaches", "Open alerts", "account", "coalesce(ob.open_breaches, 0)::float8",
             "Alert breaches of the account open on the observation date (predictive KPIs' own left out).",
@@ -518,3 +526,17 @@ def stored_health(rows: Observations) -> np.ndarray:
             """, [rows.account_ids.tolist(), rows.observed_on.astype(object).tolist(), found[0]])
         scores[:] = [value for (value,) in cursor.fetchall()]
     return scores
+
+
+# Observations start this long after the tenant's first usage: every 30- and 90-day usage window is then whole
+# (only the 90-day trend's earlier window may still be partly before the first usage).
+USAGE_REACH_DAYS = 90
+
+
+def usage_history_start(cutoff: date) -> date | None:
+    """The first day of usage the tenant has on or before `cutoff` (None without any). Observations before it
+    plus USAGE_REACH_DAYS would see usage missing for every account at once (the product's history starts later
+    than its billing's), which teaches a model nothing true about any one of them."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(day) FROM accounts_usagedaily WHERE day <= %s", [cutoff])
+        return cursor.fetchone()[0]

@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 
 from metrics.prediction.explain import Explainer
-from metrics.prediction.features import Observations, observations, stored_health
-from metrics.prediction.spec import EXPANSION
+from metrics.prediction.features import USAGE_REACH_DAYS, Observations, observations, stored_health, usage_history_start
+from metrics.prediction.spec import EXPANSION, RENEWAL_HORIZON_CAP
 from metrics.prediction.training import (
+    FOLD_DATES,
     MAX_FOLDS,
     BackTest,
     Calibrated,
@@ -54,12 +55,18 @@ def _learn(spec, cutoff: date) -> Learned:
     expansion = spec.target == EXPANSION
     event, non_event = _outcome_words(expansion)
     everything = observations(spec=spec, cutoff=cutoff, steps=spec.steps, with_labels=True)
+    usage_from = usage_history_start(cutoff)
+    if usage_from is not None:
+        everything = everything.subset(everything.observed_on >= np.datetime64(
+            usage_from + timedelta(days=USAGE_REACH_DAYS)))
     if not len(everything):
         raise InsufficientHistory(f"No account was paying (a revenue snapshot with MRR above 0) on any observation "
                                   f"date of the {spec.history_days} days up to {cutoff}.")
     known = everything.label >= 0
+    if spec.horizon_days is None:
+        known &= everything.horizon_days <= RENEWAL_HORIZON_CAP
     rows = everything.subset(known)
-    censored = int((~known).sum())
+    censored = int((everything.label < 0).sum())
     if not len(rows):
         first = everything.observed_on.min().astype(object)
         raise InsufficientHistory(
@@ -90,7 +97,7 @@ def _health_risk(rows: Observations, expansion: bool, lookup) -> np.ndarray:
     riskier (or, for expansion, high health ranks likelier to expand). Only the test rows are looked up."""
     risk = np.full(len(rows), np.nan)
     tested = np.zeros(len(rows), dtype=bool)
-    for test_on in sorted(np.unique(rows.observed_on), reverse=True)[: MAX_FOLDS * 3]:
+    for test_on in sorted(np.unique(rows.observed_on), reverse=True)[: MAX_FOLDS * FOLD_DATES + 2]:
         tested |= rows.observed_on == test_on
     scores = lookup(rows.subset(tested))
     risk[tested] = scores if expansion else -scores

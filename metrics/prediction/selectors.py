@@ -20,28 +20,29 @@ BASELINE_LABELS = {"base_rate": "The base rate (everyone gets the same probabili
 INTERVAL_Z = 1.645
 
 
-def model_versions(*, kpi_slug: str | None = None, target: str | None = None) -> QuerySet[PredictionModel]:
-    """Model versions, newest first, without their fitted bytes."""
+def model_versions(*, spec_key: str | None = None, target: str | None = None) -> QuerySet[PredictionModel]:
+    """Model versions, newest first, without their fitted bytes; those answering one question (a KPI's spec key)
+    when given, whatever trained them (the schedule, a person, a computation that needed one)."""
     versions = PredictionModel.objects.defer("artifact").order_by("-created_at", "-id")
-    if kpi_slug:
-        versions = versions.filter(kpi_slug=kpi_slug)
+    if spec_key is not None:
+        versions = versions.filter(spec_key=spec_key)
     if target:
         versions = versions.filter(target=target)
     return versions
 
 
-def latest_versions(*, kpi_slugs: list[str], per_kpi: int) -> dict[str, list[PredictionModel]]:
-    """Each KPI's `per_kpi` newest versions, in one query."""
+def latest_versions(*, spec_keys: list[str], per_key: int) -> dict[str, list[PredictionModel]]:
+    """The `per_key` newest versions of each spec key, in one query."""
     from django.db.models import F, Window
     from django.db.models.functions import RowNumber
 
-    ranked = (model_versions().filter(kpi_slug__in=kpi_slugs)
-              .annotate(rank=Window(RowNumber(), partition_by=F("kpi_slug"), order_by=[F("created_at").desc(),
+    ranked = (model_versions().filter(spec_key__in=spec_keys)
+              .annotate(rank=Window(RowNumber(), partition_by=F("spec_key"), order_by=[F("created_at").desc(),
                                                                                       F("id").desc()]))
-              .filter(rank__lte=per_kpi).order_by("kpi_slug", "rank"))
-    versions: dict[str, list[PredictionModel]] = {slug: [] for slug in kpi_slugs}
+              .filter(rank__lte=per_key).order_by("spec_key", "rank"))
+    versions: dict[str, list[PredictionModel]] = {key: [] for key in spec_keys}
     for version in ranked:
-        versions[version.kpi_slug].append(version)
+        versions[version.spec_key].append(version)
     return versions
 
 

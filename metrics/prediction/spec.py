@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 # Bumped whenever a feature's definition changes: models trained on other features are then not reused.
-FEATURES_VERSION = 1
+FEATURES_VERSION = 3
 
 RENEWAL, EXPANSION = "renewal", "expansion"
 TARGETS = (RENEWAL, EXPANSION)
@@ -20,6 +20,10 @@ TARGETS = (RENEWAL, EXPANSION)
 STEP_DAYS = 30
 # Without a renewal date (and without a horizon parameter) an account's horizon is this many days.
 DEFAULT_HORIZON_DAYS = 90
+# Through the next renewal, a model learns from the observations at most this many days before a renewal: the
+# months when the signs of a coming decision show. Further out, an account is scored as if its renewal were this
+# far away (days to renewal is capped here as a feature), since what happens before then is not visible yet.
+RENEWAL_HORIZON_CAP = 180
 
 
 @dataclass(frozen=True)

@@ -55,4 +55,4 @@ def test_an_admin_creates_an_alert_rule_and_sees_its_preview(page: Page, sign_in
     expect(page.get_by_role("row").filter(has_text="Seats barely used")).to_contain_text("Below a value")
     rule = AlertRule.objects.get()
     assert (rule.threshold, rule.created_by) == (20, admin)
-    assert AuditEntry.objects.filter(object_type="metrics.alertrule", action="created").exists()
+    assert AuditEntry.objects.filter(object_type="metrics.alertrule", object_id=str(rule.pk), action="created").exists()

@@ -45,13 +45,28 @@ def test_the_preview_shows_what_the_rule_would_have_fired_without_saving(client,
     assert not AlertRule.objects.exists()
 
 
+def test_the_preview_of_a_renewal_window_counts_only_the_days_the_renewal_was_within_it(client, admin, seats):
+    from accounts.models import Account
+
+    # Initech has been below 20 for 5 days, but its renewal came within 117 days only 3 days ago.
+    Account.objects.filter(name="Initech").update(renewal_date=timezone.localdate() + dt.timedelta(days=117))
+
+    response = client.post("/settings/alert-rules/new/", {**_rule(seats, renewal_within_days=120), "preview": "1"})
+
+    [breach] = response.context["preview"].breaches
+    assert breach.opened_on == timezone.localdate() - dt.timedelta(days=2)  # persistence 2 inside the window
+    Account.objects.filter(name="Initech").update(renewal_date=None)
+    again = client.post("/settings/alert-rules/new/", {**_rule(seats, renewal_within_days=120), "preview": "1"})
+    assert again.context["preview"].breaches == []
+
+
 def test_saving_a_rule_is_audited(client, admin, seats):
     response = client.post("/settings/alert-rules/new/", {**_rule(seats), "save": "1"})
 
     assert response.status_code == 302
     rule = AlertRule.objects.get()
     assert (rule.threshold, rule.persistence, rule.created_by) == (20, 2, admin)
-    entry = AuditEntry.objects.get(object_type="metrics.alertrule")
+    entry = AuditEntry.objects.get(object_type="metrics.alertrule", object_id=str(rule.pk))
     assert (entry.action, entry.actor_user_id) == ("created", admin.pk)
 
 
@@ -61,6 +76,9 @@ def test_saving_a_rule_is_audited(client, admin, seats):
     ({"threshold": ""}, "threshold", "needs a threshold"),
     ({"persistence": 99}, "persistence", "less than or equal to 30"),
     ({"dimension": "plan", "segment": ""}, "segment", "Name the segment"),
+    ({"renewal_within_days": 0}, "renewal_within_days", "greater than or equal to 1"),
+    ({"renewal_within_days": 5000}, "renewal_within_days", "less than or equal to 730"),
+    ({"scope": "portfolio", "renewal_within_days": 120}, "renewal_within_days", "Only a rule on accounts"),
 ])
 def test_absurd_rules_are_refused_keeping_what_was_typed(client, admin, seats, changes, field, message):
     response = client.post("/settings/alert-rules/new/", {**_rule(seats, name="Typed name"), **changes, "save": "1"})

@@ -107,3 +107,10 @@ def test_if_missing_leaves_a_seeded_tenant_alone(seeded):
 def test_seed_demo_command_refuses_bad_options(options, message):
     with pytest.raises(CommandError, match=message):
         call_command("seed_demo", verbosity=0, **options)
+
+
+def test_the_forecast_back_test_is_made_on_the_first_day_of_each_of_the_four_quarters_before():
+    from workspace.demo.metrics import _quarter_starts
+
+    assert _quarter_starts(dt.date(2026, 12, 1), 4) == [dt.date(2025, 10, 1), dt.date(2026, 1, 1),
+                                                        dt.date(2026, 4, 1), dt.date(2026, 7, 1)]

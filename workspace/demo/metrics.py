@@ -8,8 +8,9 @@ from datetime import date, datetime, time, timedelta
 
 from django.utils import timezone
 
-from metrics.catalogue import catalogue_install
+from metrics.catalogue import catalogue_install, default_rules_install
 from metrics.models import KPI, ComputationRun
+from metrics.prediction.selectors import quarter_bounds
 from metrics.services import kpi_target_set, kpis_compute
 
 # Targets a CS leader might set for the demo's KPIs (same unit as the KPI).
@@ -32,6 +33,9 @@ DEMO_RULES = (
      {"hysteresis": 10}),
     ("nrr", "Net revenue retention off target", "portfolio", "off_target", None, "high", "notify_owner", {}),
 )
+# Quarters back for which the renewal forecast is made from the values of the quarter's first day, so the forecast
+# page can set each past quarter's forecast against what happened (each is a true back-test: see kpi_backfill).
+FORECAST_QUARTERS_BACK = 4
 
 
 def quarter_of(day: date) -> str:
@@ -49,6 +53,7 @@ def demo_metrics_seed(*, as_of: date, owner=None, history_weeks: int = HISTORY_W
     last complete day plus one value a week for the previous weeks. `before_compute` lets the caller add
     what reacts to the values (the playbooks of the rules). Returns the number of values written."""
     catalogue_install(owner=owner)
+    default_rules_install(owner=owner)  # a tenant made before the defaults existed gets them too
     _demo_rules(owner)
     if before_compute is not None:
         before_compute()
@@ -70,7 +75,20 @@ def demo_metrics_seed(*, as_of: date, owner=None, history_weeks: int = HISTORY_W
         seen = min(now, timezone.make_aware(datetime.combine(day + timedelta(days=1), time(6))))
         run = kpis_compute(as_of=day, trigger=ComputationRun.Trigger.BACKFILL, detected_at=seen)
         written += run.rows_written
+    renewal = KPI.objects.filter(slug="renewal-probability").first()
+    if renewal is not None and history_weeks:
+        for first in _quarter_starts(as_of, FORECAST_QUARTERS_BACK):
+            written += kpis_compute(as_of=first, trigger=ComputationRun.Trigger.BACKFILL, kpis=[renewal],
+                                    detected_at=timezone.make_aware(datetime.combine(first, time(6)))).rows_written
     return written
+
+
+def _quarter_starts(as_of: date, count: int) -> list[date]:
+    """The first days of the `count` quarters before as_of's, oldest first."""
+    starts = [quarter_bounds(as_of)[0]]
+    for _ in range(count):
+        starts.append(quarter_bounds(starts[-1] - timedelta(days=1))[0])
+    return starts[:0:-1]
 
 
 def _demo_rules(owner) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from metrics.models import AlertAction, AlertRule
+from playbooks.defaults import default_playbooks_install
 from playbooks.models import Playbook, PlaybookStep
 
 # rule name -> (playbook name, mode, steps: (title, kind, due days, assignee rule, queue role, instructions))
@@ -33,8 +34,9 @@ DEMO_PLAYBOOKS = {
 
 
 def demo_playbooks_ensure() -> int:
-    """Create the demo playbooks for the demo's alert rules that start work; returns how many were created."""
-    created = 0
+    """Create the demo playbooks for the demo's alert rules that start work (and the default ones a tenant made
+    before they existed lacks); returns how many were created."""
+    created = len(default_playbooks_install())
     for rule in AlertRule.objects.filter(action=AlertAction.START_PLAYBOOK, name__in=DEMO_PLAYBOOKS):
         name, mode, steps = DEMO_PLAYBOOKS[rule.name]
         if Playbook.objects.filter(name=name).exists():

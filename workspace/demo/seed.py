@@ -9,7 +9,9 @@ So everything here is a pure function of (seed, as_of, account index):
   same seed and as-of give byte-identical rows, account 7 is the same whether 20 or 20000 are seeded,
   and the loader can work through the accounts in chunks;
 - a hidden health pattern per account (healthy ~60%, declining ~25%, never activated ~15%) drives its
-  lifecycle stage, revenue, usage, tickets and survey scores, so the KPIs have signal to find;
+  lifecycle stage, revenue, usage, tickets and survey scores, so the KPIs have signal to find; and whether it
+  leaves at a renewal (`_churn_process`), with noise, so a renewal model has something real but imperfect to
+  learn (its back-test AUC on the demo is in docs/prediction.md);
 - data stops before `as_of` (midnight UTC at its start): nothing is ever in the future.
 
 Loading follows the ingest fast path of DESIGN.md: accounts, snapshots, surveys and tickets are upserted
@@ -64,10 +66,12 @@ DEFAULT_SEED = 42
 MAX_ACCOUNTS = 20000
 CHUNK_ACCOUNTS = 100
 
-USAGE_DAYS = 180  # usage events cover the last 180 days before as_of
+# Usage covers the 18 months of revenue: the history a renewal model learns from (a model only uses observation
+# dates at least 90 days into the usage history, so a shorter one leaves it too few renewals to learn from).
+USAGE_DAYS = 540
 REVENUE_MONTHS = 18  # one snapshot per month, the 18 months ending with as_of's month
 ACTIVITY_DAYS = 540  # tickets and surveys cover about the same 18 months
-# Daily events of an account ~ USAGE_SCALE * seats ** 0.7: about 2,000 events per account over 180 days.
+# Daily events of an account ~ USAGE_SCALE * seats ** 0.7: about 4,500 events per account over 18 months.
 USAGE_SCALE = 0.92
 
 HEALTHY, DECLINING, NEVER_ACTIVATED = "healthy", "declining", "never_activated"
@@ -273,6 +277,12 @@ class DemoAccount:
     status: str
     owner_index: int
     custom_attributes: dict = field(hash=False)
+    recovered_on: date | None = None  # a declining account saved at its renewal: its use comes back from here
+
+    def declining_on(self, day: date) -> bool:
+        """Whether the account is in its decline on `day`."""
+        return (self.decline_start is not None and day >= self.decline_start
+                and (self.recovered_on is None or day < self.recovered_on))
 
     def rng(self, part: str) -> random.Random:
         """This account's private random stream for one part of its data."""
@@ -417,21 +427,7 @@ def demo_account(index: int, *, seed: int, as_of: date, slug: str = DEFAULT_SLUG
         age = 3 + int(500 * rng.random() ** 1.2)
     start = as_of - timedelta(days=age)
 
-    churn: date | None = None
-    decline_start: date | None = None
-    churn_draw = rng.random()
-    if health == DECLINING:
-        if churn_draw < 0.40:
-            churn = as_of - timedelta(days=rng.randint(7, min(365, age - 120)))
-            decline_start = churn - timedelta(days=rng.randint(60, 90))
-        else:
-            decline_start = as_of - timedelta(days=rng.randint(60, 90))
-    elif health == HEALTHY and age > 380 and churn_draw < 0.06:
-        churn = next_anniversary(start, as_of - timedelta(days=365))  # lost at the last renewal
-    elif health == NEVER_ACTIVATED and age > 366 and churn_draw < 0.60:
-        churn = next_anniversary(start, start + timedelta(days=1))  # never renewed
-    if churn is not None and churn >= as_of:
-        churn = None
+    churn, decline_start, recovered_on = _churn_process(rng, health=health, start=start, as_of=as_of)
 
     renewal = churn if churn else next_anniversary(start, as_of)
     last_renewal = next_anniversary(start, as_of - timedelta(days=150))
@@ -464,8 +460,45 @@ def demo_account(index: int, *, seed: int, as_of: date, slug: str = DEFAULT_SLUG
         domain=domain, plan=plan, region=region, industry=industry, health=health, start_date=start,
         renewal_date=renewal, churn_date=churn, decline_start=decline_start, licensed_seats=seats, mrr=mrr,
         lifecycle_stage=stage.value, status=(AccountStatus.CHURNED if churn else AccountStatus.ACTIVE).value,
-        owner_index=(index - 1) % CSM_COUNT, custom_attributes=attributes,
+        owner_index=(index - 1) % CSM_COUNT, custom_attributes=attributes, recovered_on=recovered_on,
     )
+
+
+# The churn process a model can learn, with noise: customers leave at a renewal. A declining account's use falls,
+# its survey answers sour and its tickets pile up from 60-150 days before a renewal, and it leaves at that renewal
+# more often than not; the others are saved, renew, and their use comes back. An account that never activated
+# mostly does not renew the first time. A healthy account gives no warning, and a few leave anyway (budget cuts,
+# acquisitions): that is the noise no model can see.
+DECLINING_CHURN = 0.65
+NEVER_ACTIVATED_CHURN = 0.60
+HEALTHY_CHURN = 0.05
+
+
+def _churn_process(rng: random.Random, *, health: str, start: date,
+                   as_of: date) -> tuple[date | None, date | None, date | None]:
+    """(churn date, decline start, recovery) of an account: churn falls on a renewal (a yearly anniversary of
+    the start) before as_of; a recovery on the days after a renewal a declining account was saved at."""
+    renewals = []
+    renewal = next_anniversary(start, start + timedelta(days=1))
+    while renewal < as_of:
+        renewals.append(renewal)
+        renewal = next_anniversary(start, renewal + timedelta(days=1))
+    draw = rng.random()
+    if health == DECLINING:
+        decided = [renewal for renewal in renewals if renewal - start >= timedelta(days=150)]
+        target = decided[-1] if decided and rng.random() < 0.6 else next_anniversary(start, as_of)
+        decline_start = max(start + timedelta(days=30), target - timedelta(days=rng.randint(60, 150)))
+        if target >= as_of:
+            return None, decline_start, None  # its renewal is still ahead
+        if draw < DECLINING_CHURN:
+            return target, decline_start, None
+        return None, decline_start, target + timedelta(days=rng.randint(14, 45))
+    if health == NEVER_ACTIVATED:
+        return (renewals[0] if renewals and draw < NEVER_ACTIVATED_CHURN else None), None, None
+    for renewal in renewals:
+        if rng.random() < HEALTHY_CHURN:
+            return renewal, None, None
+    return None, None, None
 
 
 def generate_accounts(*, count: int, seed: int, as_of: date, slug: str = DEFAULT_SLUG) -> list[DemoAccount]:
@@ -495,7 +528,8 @@ def revenue_snapshots(account: DemoAccount) -> list[tuple[date, Decimal]]:
         if account.health == HEALTHY and rng.random() < 0.05:
             value /= 1 + rng.uniform(0.1, 0.35)
         elif (account.health == DECLINING and decline_month and month > decline_month and contractions < 2
-              and (churn_month is None or month < churn_month) and rng.random() < 0.35):
+              and (churn_month is None or month < churn_month) and account.declining_on(month)
+              and rng.random() < 0.35):
             value *= 1 + rng.uniform(0.1, 0.3)
             contractions += 1
         value = max(value, 50.0)
@@ -547,8 +581,9 @@ def _usage_days(account: DemoAccount) -> Iterator[tuple[date, list[tuple[int, in
     base = USAGE_SCALE * account.licensed_seats**0.7 * rng.uniform(0.7, 1.3)
     growth = rng.uniform(-0.05, 0.6)
     floor = rng.uniform(0.05, 0.25)
-    decline_from = account.decline_start.toordinal() if account.decline_start else 0
-    decline_span = max(1, end.toordinal() - decline_from)
+    decline_from = account.decline_start.toordinal() if account.decline_start else end.toordinal()
+    recovered_from = account.recovered_on.toordinal() if account.recovered_on else end.toordinal()
+    decline_span = max(1, min(end.toordinal(), recovered_from) - decline_from)
     start_ordinal = account.start_date.toordinal()
     first_ordinal = first.toordinal()
     random_, expovariate, choices, gauss = rng.random, rng.expovariate, rng.choices, rng.gauss
@@ -557,6 +592,8 @@ def _usage_days(account: DemoAccount) -> Iterator[tuple[date, list[tuple[int, in
         level = 1.0
         if account.health == HEALTHY:
             level += growth * (ordinal - first_ordinal) / USAGE_DAYS
+        elif ordinal >= recovered_from:
+            level = 0.85  # saved at its renewal: most of its use comes back
         elif ordinal >= decline_from:
             level = 1 - (1 - floor) * ((ordinal - decline_from) / decline_span) ** 0.8
         since_start = ordinal - start_ordinal
@@ -586,7 +623,7 @@ def _usage_days(account: DemoAccount) -> Iterator[tuple[date, list[tuple[int, in
 
 
 def usage_events(account: DemoAccount) -> Iterator[DemoEvent]:
-    """The account's usage events over the last 180 days before as_of, in time order."""
+    """The account's usage events over the last USAGE_DAYS days before as_of, in time order."""
     prefix, users = f"demo-{account.external_id}-", f"u-{account.external_id}-"
     sequence = 0
     for day, events in _usage_days(account):
@@ -629,7 +666,7 @@ def support_tickets(account: DemoAccount) -> list[DemoTicket]:
     for ordinal in range(first.toordinal(), end.toordinal()):
         day = date.fromordinal(ordinal)
         since_start = ordinal - account.start_date.toordinal()
-        declining = account.decline_start is not None and day >= account.decline_start
+        declining = account.declining_on(day)
         if account.health == NEVER_ACTIVATED:
             rate = 0.06 if since_start < 30 else 0.0
         else:
@@ -657,7 +694,7 @@ def support_tickets(account: DemoAccount) -> list[DemoTicket]:
         resolved: datetime | None = response + timedelta(
             seconds=int(_log_uniform(rng, *RESOLUTION_HOURS[priority]) * slow * 3600))
         handling = round(_log_uniform(rng, *HANDLING_MINUTES[priority]) * (1.3 if declining else 1.0))
-        if rng.random() < (0.04 if declining else 0.01):
+        if rng.random() < (0.12 if declining else 0.01):
             resolved = None  # stuck in the backlog
         first_response_at = response if response < cutoff else None
         resolved_at = resolved if first_response_at and resolved and resolved < cutoff else None
@@ -691,7 +728,9 @@ def survey_responses(account: DemoAccount, tickets: Sequence[DemoTicket] = ()) -
 
     def state(day: date) -> str:
         if account.health == DECLINING:
-            return DECLINING if account.decline_start and day >= account.decline_start else "pre_decline"
+            if account.declining_on(day):
+                return DECLINING
+            return HEALTHY if account.recovered_on and day >= account.recovered_on else "pre_decline"
         return account.health
 
     def comment(kind: str, score: int, support: bool = False) -> str:

@@ -43,7 +43,7 @@ def test_a_version_lists_its_backtest_in_numbers_and_in_words(client, read_key):
     assert backtest["pooled"][version["algorithm"]]["auc"] == 1.0
     assert set(backtest["pooled"]) == {"logistic_regression", "gradient_boosting", "base_rate", "health_score",
                                        "usage_trend"}
-    assert len(backtest["folds"]) == 4 and all(fold["train_known_by"] <= fold["test_on"]
+    assert len(backtest["folds"]) >= 2 and all(fold["train_known_by"] <= fold["test_on"]
                                                for fold in backtest["folds"])
     sentences = [band["says"] for band in backtest["calibration"]]
     assert any(sentence.startswith("Of the ") and "chance to renew" in sentence and sentence.endswith("renewed.")

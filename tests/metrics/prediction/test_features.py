@@ -107,3 +107,21 @@ def test_unresolved_tickets_count_on_the_dates_they_were_open(spec):
     assert [rows[day]["open_tickets"] for day in (UNTIL, date(2026, 5, 31), date(2026, 5, 1), date(2026, 3, 2))] \
         == [1, 2, 1, 0]
     assert rows[date(2026, 5, 31)]["tickets_90"] == 2
+
+
+def test_a_row_is_the_same_as_history_in_a_training_frame_and_when_scored_on_its_own_date(spec):
+    """What a model learned from (a row of a frame ending months later) and what it is given when the date is
+    scored (a frame of that one date) must be the same numbers, or the model is fed something it never saw."""
+    customers = world.noise(until=UNTIL, accounts=40)
+    for index, customer in enumerate(customers[:10]):  # answers long before the scored date, and recent ones
+        customer.nps = [(customer.start + timedelta(days=5 + index), 2), (UNTIL - timedelta(days=200), 9)]
+    world.build(customers, until=UNTIL)
+    history = observations(spec=spec, cutoff=UNTIL, steps=spec.steps)
+
+    for back in (150, 240, 390):
+        scored_on = UNTIL - timedelta(days=back)
+        scored = observations(spec=spec, cutoff=scored_on, steps=1, with_labels=False)
+        kept = history.observed_on == np.datetime64(scored_on)
+        assert len(scored) == kept.sum() > 0
+        assert (history.account_ids[kept] == scored.account_ids).all()
+        np.testing.assert_array_equal(history.values[kept], scored.values)
