@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: run test stop services status lint setup bench-ingest bench-compute bench-alerts bench-fanout bench-load bench-pages
+.PHONY: run test stop services status lint setup bench-ingest bench-compute bench-alerts bench-fanout bench-load bench-pages bench-predict
 
 $(STAMP): requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench-load: services
 bench-pages: services
 	@$(PY) manage.py platform_migrate
 	@$(PY) scripts/bench_pages.py $(BENCH_ARGS)
+
+bench-predict: services
+	@$(PY) manage.py platform_migrate
+	@$(PY) scripts/bench_predict.py $(BENCH_ARGS)
 
 # ruff, then the layers between apps and the absence of cycles inside them (import-linter, pyproject.toml).
 lint: $(STAMP)

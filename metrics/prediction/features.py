@@ -116,8 +116,8 @@ FEATURES: tuple[Feature, ...] = (
                          AND fe.first_activation <= o.o THEN 1 ELSE 0 END::float8""",
             "1 when an activation event came within 30 days of the start (and by the observation date), else 0.",
             lambda v: "activated in its first 30 days" if v >= 0.5 else "not activated in its first 30 days"),
-    Feature("value_reached", "First value", "onboarding", "(fe.first_value <= o.o)::int::float8",
-            "1 when the value event has happened by the observation date.",
+    Feature("value_reached", "First value", "onboarding", "coalesce(fe.first_value <= o.o, false)::int::float8",
+            "1 when the value event has happened by the observation date, else 0.",
             lambda v: "reached first value" if v >= 0.5 else "has not reached first value"),
     Feature("days_to_first_value", "Time to first value", "onboarding",
             f"""least(CASE WHEN fe.first_value <= o.o THEN greatest(fe.first_value - o.start_date, 0)

@@ -115,7 +115,10 @@ def test_a_row_is_the_same_as_history_in_a_training_frame_and_when_scored_on_its
     customers = world.noise(until=UNTIL, accounts=40)
     for index, customer in enumerate(customers[:10]):  # answers long before the scored date, and recent ones
         customer.nps = [(customer.start + timedelta(days=5 + index), 2), (UNTIL - timedelta(days=200), 9)]
-    world.build(customers, until=UNTIL)
+    ids = world.build(customers, until=UNTIL)
+    with connection.cursor() as cursor:  # two accounts reach first value only after the scored dates
+        cursor.execute("DELETE FROM accounts_usagedaily WHERE account_id = ANY(%s) AND day < %s",
+                       [ids[10:12], UNTIL - timedelta(days=100)])
     history = observations(spec=spec, cutoff=UNTIL, steps=spec.steps)
 
     for back in (150, 240, 390):
