@@ -137,21 +137,15 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
 @transaction.atomic
 def catalogue_install(*, owner=None) -> list[KPI]:
     """Create every catalogue KPI this tenant does not have yet (matched by slug); returns those created."""
-    from metrics.services import kpi_create
+    from metrics.services import kpis_create
 
     existing = set(KPI.objects.values_list("slug", flat=True))
-    created = []
-    for entry in CATALOGUE:
-        if entry.slug in existing:
-            continue
-        created.append(kpi_create(
-            slug=entry.slug, name=entry.name, calculator=entry.calculator, params=dict(entry.params),
+    return kpis_create(changed_by=owner, kpis=[
+        KPI(slug=entry.slug, name=entry.name, calculator=entry.calculator, params=dict(entry.params),
             definition=entry.definition, tier=entry.tier, indicator=entry.indicator, scopes=list(entry.scopes),
             cadence=entry.cadence, unit=entry.unit, direction=entry.direction, owner=owner,
-            data_source=entry.data_source, poor_value=entry.poor, good_value=entry.good, is_core=entry.core,
-            changed_by=owner,
-        ))
-    return created
+            data_source=entry.data_source, poor_value=entry.poor, good_value=entry.good, is_core=entry.core)
+        for entry in CATALOGUE if entry.slug not in existing])
 
 
 @dataclass(frozen=True)

@@ -47,3 +47,15 @@ class Tenant(TenantMixin):
 
 class Domain(DomainMixin):
     """A host name (e.g. `acme.localhost`) routed to a tenant."""
+
+
+class SchemaRecipe(models.Model):
+    """The SQL that makes a new tenant's schema: pg_dump's definition of the migrated template, for one state of
+    its migrations (`fingerprint`). Kept here so any machine can create tenants without pg_dump (tenants.template)."""
+
+    fingerprint = models.CharField(max_length=64, unique=True)
+    sql = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"schema recipe {self.fingerprint[:12]}"

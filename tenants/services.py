@@ -1,17 +1,21 @@
-"""Creating tenants: a schema cloned from a migrated template, its host name and its first admin."""
+"""Creating tenants: a schema copied from the migrated template (tenants.template), its host name and its first
+admin; migrating every schema."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection, transaction
-from django_tenants.utils import get_public_schema_name, schema_exists, tenant_context
+from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
 
 from tenants.models import Domain, Tenant, slug_validator
 from tenants.signals import tenant_created
+from tenants.template import recipe_for, schema_create_from_recipe, template_schema_sync
 
 # Host labels that must never become a tenant: they name infrastructure or the public site.
 RESERVED_SLUGS = frozenset({"www", "api", "admin", "app", "public", "static", "media", "mail", "status",
@@ -50,20 +54,6 @@ def tenant_slug_validate(slug: str) -> None:
         raise TenantError(f"The slug {slug!r} is already taken by another tenant.")
 
 
-def template_schema_sync() -> None:
-    """Create or migrate the template schema that new tenants are cloned from.
-
-    Cloning a migrated schema is several times faster than running every migration, but only safe when
-    the template is current: django-tenants marks the clone's migrations as applied without running them.
-    """
-    template = settings.TENANT_BASE_SCHEMA
-    with connection.cursor() as cursor:
-        if not schema_exists(template):
-            cursor.execute(f'CREATE SCHEMA "{template}"')
-    call_command("migrate_schemas", schema_name=template, tenant=True, interactive=False, verbosity=0)
-    connection.set_schema_to_public()
-
-
 # django-tenants' clone recreates unique constraints under PostgreSQL's default names; a later migration
 # that alters one by its Django name would then fail on cloned tenants only. Put the template's names back.
 _MISNAMED_CONSTRAINTS = """
@@ -90,6 +80,18 @@ def schema_constraint_names_align(*, source: str, target: str) -> int:
     return len(renames)
 
 
+def _tenant_save_with_schema(tenant: Tenant, recipe: str | None) -> Tenant:
+    """Save a new tenant and make its schema: the template's recipe replayed, else django-tenants' clone."""
+    if recipe is None:
+        tenant.save(verbosity=0)
+        schema_constraint_names_align(source=settings.TENANT_BASE_SCHEMA, target=tenant.schema_name)
+    else:
+        tenant.auto_create_schema = False
+        tenant.save(verbosity=0)
+        schema_create_from_recipe(schema_name=tenant.schema_name, recipe=recipe)
+    return tenant
+
+
 def tenant_create(*, slug: str, name: str, admin_email: str, admin_password: str | None = None) -> TenantCreation:
     """Create a tenant with its schema, its host name and its first admin, all or nothing.
 
@@ -110,20 +112,22 @@ def tenant_create(*, slug: str, name: str, admin_email: str, admin_password: str
     except ValidationError:
         raise TenantError(f"{admin_email!r} is not a valid email address.") from None
 
-    template_schema_sync()
-    password = admin_password or one_time_password()
-    with transaction.atomic():
-        tenant = Tenant(schema_name=schema_name_for(slug), slug=slug, name=name)
-        tenant.save(verbosity=0)
-        schema_constraint_names_align(source=settings.TENANT_BASE_SCHEMA, target=tenant.schema_name)
-        domain = Domain.objects.create(domain=tenant_host(slug), tenant=tenant, is_primary=True)
-        with tenant_context(tenant):
-            admin = user_create(
-                email=admin_email, role=Role.ADMIN, full_name="Administrator", password=password,
-                password_change_required=admin_password is None,
-            )
-            # Inside the tenant, inside the transaction: a failing receiver leaves no half-made tenant.
-            tenant_created.send(sender=Tenant, tenant=tenant, admin=admin)
+    # Tenants are made from the public schema, whatever tenant the caller is in; the caller's is restored after.
+    with schema_context(get_public_schema_name()):
+        recipe = recipe_for(template_schema_sync())
+        password = admin_password or one_time_password()
+        # The admin's password hash (PBKDF2, deliberately slow) is computed while PostgreSQL makes the schema:
+        # hashlib releases the GIL, so the two overlap.
+        with ThreadPoolExecutor(max_workers=1) as hasher, transaction.atomic():
+            password_hash = hasher.submit(make_password, password)
+            tenant = _tenant_save_with_schema(Tenant(schema_name=schema_name_for(slug), slug=slug, name=name), recipe)
+            domain = Domain.objects.create(domain=tenant_host(slug), tenant=tenant, is_primary=True)
+            with tenant_context(tenant):
+                admin = user_create(email=admin_email, role=Role.ADMIN, full_name="Administrator",
+                                    password_hash=password_hash.result(),
+                                    password_change_required=admin_password is None)
+                # Inside the tenant, inside the transaction: a failing receiver leaves no half-made tenant.
+                tenant_created.send(sender=Tenant, tenant=tenant, admin=admin)
     return TenantCreation(tenant=tenant, domain=domain, admin_email=admin_email.lower(), admin_password=password)
 
 
@@ -140,7 +144,7 @@ def platform_migrate() -> None:
     """Bring every schema up to date: public first, then the template, then each tenant."""
     call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
     public_tenant_ensure()
-    template_schema_sync()
+    recipe_for(template_schema_sync(always=True))
     call_command("migrate_schemas", tenant=True, interactive=False, verbosity=0)
     tenant_schemas = Tenant.objects.exclude(schema_name=get_public_schema_name()).values_list("schema_name", flat=True)
     for schema_name in tenant_schemas:

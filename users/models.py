@@ -28,9 +28,13 @@ ROLE_SCOPES = {
 
 
 class UserManager(BaseUserManager["User"]):
-    def create_user(self, email: str, password: str | None = None, **fields) -> User:
+    def create_user(self, email: str, password: str | None = None, *, password_hash: str | None = None,
+                    **fields) -> User:
         user = self.model(email=self.normalize_email(email).lower(), **fields)
-        user.set_password(password)
+        if password_hash is None:
+            user.set_password(password)
+        else:
+            user.password = password_hash
         user.full_clean(exclude=["password"])
         user.save(using=self._db)
         return user

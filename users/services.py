@@ -24,12 +24,18 @@ def user_create(
     full_name: str = "",
     manager: User | None = None,
     password: str | None = None,
+    password_hash: str | None = None,
     password_change_required: bool = False,
 ) -> User:
-    """Create a user in the current tenant. Without a password the account cannot sign in until one is set."""
+    """Create a user in the current tenant. Without a password the account cannot sign in until one is set.
+
+    `password_hash`, instead of `password`: the password already hashed (`make_password`), by a caller that
+    computed it meanwhile.
+    """
     return User.objects.create_user(
         email=email,
         password=password,
+        password_hash=password_hash,
         role=role,
         full_name=full_name,
         manager=manager,

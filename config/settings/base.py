@@ -55,6 +55,8 @@ ROOT_URLCONF = "config.urls"
 # New tenants are cloned from a migrated template schema instead of running every migration.
 TENANT_BASE_SCHEMA = "tenant_template"
 TENANT_CREATION_FAKES_MIGRATIONS = True
+# tenants.template: the pg_dump that writes the template's recipe (default: the embedded PostgreSQL's, else PATH's).
+PG_DUMP = env("PG_DUMP", default="")
 SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
 # A host that is no team's gets the product's own 404 page (a mistyped team name), never Django's debug page.
 DEFAULT_NOT_FOUND_TENANT_VIEW = "config.errors.unknown_tenant"
