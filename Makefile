@@ -5,7 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: run test stop services status lint setup bench-ingest bench-compute bench-alerts bench-fanout bench-load bench-pages bench-predict
+.PHONY: run test stop services status lint setup bench-ingest bench-compute bench-alerts bench-fanout bench-load bench-pages \
+	bench-predict bench-tenants
 
 $(STAMP): requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +41,10 @@ bench-alerts: services
 bench-fanout: services
 	@$(PY) manage.py platform_migrate
 	@$(PY) scripts/bench_fanout.py $(BENCH_ARGS)
+
+# A thousand tenants in a database of their own (bench_tenants): creation, then a migration of them all.
+bench-tenants: services
+	@$(PY) scripts/bench_tenants.py $(BENCH_ARGS)
 
 # The dependency audit fails on a known vulnerability; where the vulnerability database is unreachable it
 # says the audit was not performed and does not fail (scripts/audit_dependencies.py).

@@ -3,6 +3,8 @@ admin; migrating every schema."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -13,9 +15,15 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
 
+from tenants.migrate import TenantMigration, TenantMigrationsFailed, TenantsMigrated, tenants_migrate
 from tenants.models import Domain, Tenant, slug_validator
 from tenants.signals import tenant_created
-from tenants.template import recipe_for, schema_create_from_recipe, template_schema_sync
+from tenants.template import (
+    recipe_for,
+    schema_constraint_names_align,
+    schema_create_from_recipe,
+    template_schema_sync,
+)
 
 # Host labels that must never become a tenant: they name infrastructure or the public site.
 RESERVED_SLUGS = frozenset({"www", "api", "admin", "app", "public", "static", "media", "mail", "status",
@@ -52,32 +60,6 @@ def tenant_slug_validate(slug: str) -> None:
         raise TenantError(f"The slug {slug!r} is reserved; choose another.")
     if Tenant.objects.filter(slug=slug).exists() or Domain.objects.filter(domain=tenant_host(slug)).exists():
         raise TenantError(f"The slug {slug!r} is already taken by another tenant.")
-
-
-# django-tenants' clone recreates unique constraints under PostgreSQL's default names; a later migration
-# that alters one by its Django name would then fail on cloned tenants only. Put the template's names back.
-_MISNAMED_CONSTRAINTS = """
-SELECT tc.relname, tgt.conname, src.conname
-FROM pg_constraint src
-JOIN pg_class sc ON sc.oid = src.conrelid
-JOIN pg_namespace sn ON sn.oid = sc.relnamespace AND sn.nspname = %(source)s
-JOIN pg_namespace tn ON tn.nspname = %(target)s
-JOIN pg_class tc ON tc.relnamespace = tn.oid AND tc.relname = sc.relname
-JOIN pg_constraint tgt ON tgt.conrelid = tc.oid AND tgt.contype = src.contype
-     AND pg_get_constraintdef(tgt.oid) = pg_get_constraintdef(src.oid)
-WHERE tgt.conname <> src.conname
-  AND NOT EXISTS (SELECT 1 FROM pg_constraint same WHERE same.conrelid = tc.oid AND same.conname = src.conname)
-"""
-
-
-def schema_constraint_names_align(*, source: str, target: str) -> int:
-    """Rename the target schema's constraints to the names they have in the source schema."""
-    with connection.cursor() as cursor:
-        cursor.execute(_MISNAMED_CONSTRAINTS, {"source": source, "target": target})
-        renames = cursor.fetchall()
-        for table, wrong, right in renames:
-            cursor.execute(f'ALTER TABLE "{target}"."{table}" RENAME CONSTRAINT "{wrong}" TO "{right}"')
-    return len(renames)
 
 
 def _tenant_save_with_schema(tenant: Tenant, recipe: str | None) -> Tenant:
@@ -140,13 +122,22 @@ def public_tenant_ensure() -> Tenant:
     return public
 
 
-def platform_migrate() -> None:
-    """Bring every schema up to date: public first, then the template, then each tenant."""
+def platform_migrate(*, processes: int | None = None,
+                     report: Callable[[int, int, TenantMigration], None] | None = None) -> TenantsMigrated:
+    """Bring every schema up to date: public first, then the template (a migration that fails there stops
+    everything before any tenant is touched), then each tenant, `processes` at a time (default
+    `TENANT_MULTIPROCESSING_MAX_PROCESSES`). Raises TenantMigrationsFailed naming each tenant that failed, after
+    all the others are done."""
     call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
     public_tenant_ensure()
     recipe_for(template_schema_sync(always=True))
-    call_command("migrate_schemas", tenant=True, interactive=False, verbosity=0)
-    tenant_schemas = Tenant.objects.exclude(schema_name=get_public_schema_name()).values_list("schema_name", flat=True)
-    for schema_name in tenant_schemas:
-        schema_constraint_names_align(source=settings.TENANT_BASE_SCHEMA, target=schema_name)
+    schema_names = list(Tenant.objects.exclude(schema_name=get_public_schema_name())
+                        .order_by("schema_name").values_list("schema_name", flat=True))
+    started = time.perf_counter()
+    results = tenants_migrate(schema_names, processes=processes or settings.TENANT_MULTIPROCESSING_MAX_PROCESSES,
+                              report=report)
+    migrated = TenantsMigrated(results, time.perf_counter() - started)
     connection.set_schema_to_public()
+    if any(result.error for result in results):
+        raise TenantMigrationsFailed(migrated)
+    return migrated

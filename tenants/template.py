@@ -185,3 +185,30 @@ def schema_create_from_recipe(*, schema_name: str, recipe: str) -> None:
     """Make `schema_name` a copy of the template by replaying its recipe, in the caller's transaction."""
     with connection.cursor() as cursor:
         cursor.execute(recipe.replace(SCHEMA_PLACEHOLDER, schema_name))
+
+
+# django-tenants' clone (the fallback, and how tenants were made before recipes) recreates unique constraints under
+# PostgreSQL's default names; a later migration that alters one by its Django name would then fail on cloned tenants
+# only. Put the template's names back.
+_MISNAMED_CONSTRAINTS = """
+SELECT tc.relname, tgt.conname, src.conname
+FROM pg_constraint src
+JOIN pg_class sc ON sc.oid = src.conrelid
+JOIN pg_namespace sn ON sn.oid = sc.relnamespace AND sn.nspname = %(source)s
+JOIN pg_namespace tn ON tn.nspname = %(target)s
+JOIN pg_class tc ON tc.relnamespace = tn.oid AND tc.relname = sc.relname
+JOIN pg_constraint tgt ON tgt.conrelid = tc.oid AND tgt.contype = src.contype
+     AND pg_get_constraintdef(tgt.oid) = pg_get_constraintdef(src.oid)
+WHERE tgt.conname <> src.conname
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint same WHERE same.conrelid = tc.oid AND same.conname = src.conname)
+"""
+
+
+def schema_constraint_names_align(*, source: str, target: str) -> int:
+    """Rename the target schema's constraints to the names they have in the source schema."""
+    with connection.cursor() as cursor:
+        cursor.execute(_MISNAMED_CONSTRAINTS, {"source": source, "target": target})
+        renames = cursor.fetchall()
+        for table, wrong, right in renames:
+            cursor.execute(f'ALTER TABLE "{target}"."{table}" RENAME CONSTRAINT "{wrong}" TO "{right}"')
+    return len(renames)

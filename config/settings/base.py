@@ -57,6 +57,9 @@ TENANT_BASE_SCHEMA = "tenant_template"
 TENANT_CREATION_FAKES_MIGRATIONS = True
 # tenants.template: the pg_dump that writes the template's recipe (default: the embedded PostgreSQL's, else PATH's).
 PG_DUMP = env("PG_DUMP", default="")
+# platform_migrate: tenants migrated in parallel processes (tenants.migrate; `--processes` overrides it). The name
+# is django-tenants' own, so `migrate_schemas --executor multiprocessing` follows it too.
+TENANT_MULTIPROCESSING_MAX_PROCESSES = env.int("TENANT_MIGRATION_PROCESSES", default=1)
 SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
 # A host that is no team's gets the product's own 404 page (a mistyped team name), never Django's debug page.
 DEFAULT_NOT_FOUND_TENANT_VIEW = "config.errors.unknown_tenant"
