@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from metrics.calculators import CalculatorError
 from metrics.models import KPI, PredictionModel
 from metrics.prediction import selectors
+from metrics.prediction.training import ALGORITHM_LABELS
 from metrics.predictive import kpi_spec, predictive_kpis
 from users.models import Role
 from users.permissions import admin_required
@@ -37,6 +38,7 @@ def predictions(request: HttpRequest) -> HttpResponse:
         versions = by_key[key]
         for version in versions:
             version.auc = selectors.pooled_auc(version)
+            version.algorithm_label = ALGORITHM_LABELS.get(version.algorithm, "")
         latest = next((version for version in versions if version.status == PredictionModel.Status.TRAINED), None)
         entries.append({
             "kpi": kpi, "versions": versions,

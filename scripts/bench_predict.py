@@ -140,7 +140,7 @@ def build(accounts: int) -> None:
             FROM bench_plan p
             CROSS JOIN LATERAL generate_series(greatest(p.start_date, %(as_of)s::date - 730),
                                                coalesce(p.churn_date, %(as_of)s::date) - 1, interval '1 day') d
-            WHERE {_u("p.n * 1000003 + (d::date - date '2000-01-01')")} < (0.45 + 0.4 * p.h)
+            WHERE {_u("p.n::bigint * 1000003 + (d::date - date '2000-01-01')")} < (0.45 + 0.4 * p.h)
         """, {"as_of": AS_OF})
         cursor.execute(f"""
             INSERT INTO accounts_usagedaily (account_id, day, event_name, events, distinct_users)
@@ -168,7 +168,7 @@ def build(accounts: int) -> None:
                    '', '', s.day::timestamp AT TIME ZONE 'UTC' + interval '12 hours'
             FROM bench_plan p
             CROSS JOIN generate_series(0, 7) q
-            CROSS JOIN LATERAL (SELECT (%(as_of)s::date - 720 + q * 90 + floor({_u("p.n * 5 + q")} * 80))::int
+            CROSS JOIN LATERAL (SELECT (%(as_of)s::date - 720 + q * 90 + floor({_u("p.n * 5 + q")} * 80)::int)
                                        AS day) s
             WHERE s.day >= p.start_date AND s.day < coalesce(p.churn_date, %(as_of)s::date)
               AND {_u("p.n * 19 + q")} < 0.6
@@ -184,7 +184,7 @@ def build(accounts: int) -> None:
                    10 + t
             FROM bench_plan p
             CROSS JOIN generate_series(0, 11) t
-            CROSS JOIN LATERAL (SELECT (%(as_of)s::date - 720 + t * 60 + floor({_u("p.n * 43 + t")} * 55))::date
+            CROSS JOIN LATERAL (SELECT (%(as_of)s::date - 720 + t * 60 + floor({_u("p.n * 43 + t")} * 55)::int)
                                        AS day) d
             CROSS JOIN LATERAL (SELECT d.day::timestamp AT TIME ZONE 'UTC' + interval '9 hours' AS at,
                                        p.decline_from IS NOT NULL AND d.day >= p.decline_from AS declining) o
@@ -204,20 +204,20 @@ def build(accounts: int) -> None:
 # join (or a lateral look-up) over the tables, one GROUP BY per source. Ordered by account and date.
 BASELINE = """
 WITH paying AS (
-    SELECT a.id AS account_id, o::date AS o, a.start_date, a.licensed_seats,
-           CASE WHEN a.renewal_date > o::date
-                THEN a.renewal_date - make_interval(years => extract(year FROM age(a.renewal_date - 1, o::date))::int)
-                ELSE a.renewal_date + make_interval(years => extract(year FROM age(o::date, a.renewal_date))::int + 1)
+    SELECT a.id AS account_id, g.o, a.start_date, a.licensed_seats,
+           CASE WHEN a.renewal_date > g.o
+                THEN a.renewal_date - make_interval(years => extract(year FROM age(a.renewal_date - 1, g.o))::int)
+                ELSE a.renewal_date + make_interval(years => extract(year FROM age(g.o, a.renewal_date))::int + 1)
            END::date AS next_renewal,
-           (SELECT r.mrr::float8 FROM accounts_revenuesnapshot r WHERE r.account_id = a.id AND r.month <= o
+           (SELECT r.mrr::float8 FROM accounts_revenuesnapshot r WHERE r.account_id = a.id AND r.month <= g.o
             ORDER BY r.month DESC LIMIT 1) AS mrr,
-           (SELECT r.mrr::float8 FROM accounts_revenuesnapshot r WHERE r.account_id = a.id AND r.month <= o - 90
+           (SELECT r.mrr::float8 FROM accounts_revenuesnapshot r WHERE r.account_id = a.id AND r.month <= g.o - 90
             ORDER BY r.month DESC LIMIT 1) AS mrr_90,
-           (SELECT r.mrr::float8 FROM accounts_revenuesnapshot r WHERE r.account_id = a.id AND r.month <= o - 365
+           (SELECT r.mrr::float8 FROM accounts_revenuesnapshot r WHERE r.account_id = a.id AND r.month <= g.o - 365
             ORDER BY r.month DESC LIMIT 1) AS mrr_365
     FROM accounts_account a
-    CROSS JOIN generate_series(%(cutoff)s::date - 30 * (%(steps)s - 1), %(cutoff)s::date, interval '30 days') o
-    WHERE a.start_date IS NULL OR a.start_date <= o
+    CROSS JOIN (SELECT %(cutoff)s::date - 30 * k AS o FROM generate_series(0, %(steps)s - 1) k) g
+    WHERE a.start_date IS NULL OR a.start_date <= g.o
 ), obs AS MATERIALIZED (SELECT * FROM paying WHERE mrr > 0),
 usage AS (
     SELECT p.account_id, p.o,
@@ -317,7 +317,7 @@ LEFT JOIN LATERAL (SELECT count(*)::float8 AS n FROM metrics_breach b JOIN metri
                    WHERE b.account_id = p.account_id AND k.calculator NOT LIKE 'prediction.%%'
                    AND b.opened_as_of < p.o AND (b.resolved_as_of IS NULL OR b.resolved_as_of >= p.o)) open_breaches
     ON true
-ORDER BY p.account_id, p.o
+ORDER BY p.account_id, p.o DESC  -- the engine's order: newest date first
 """
 
 

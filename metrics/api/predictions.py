@@ -39,13 +39,15 @@ class ModelReportOut(serializers.Serializer):
     spec = serializers.DictField(help_text="The question: target, horizon, grace, share, history, event names.")
     algorithm = serializers.CharField()
     algorithm_label = serializers.CharField()
-    calibration_method = serializers.CharField()
+    calibration_method = serializers.CharField(help_text="isotonic, sigmoid or none (its own probabilities).")
+    calibration_label = serializers.CharField(help_text="The calibration in words.")
     features = serializers.ListField(child=serializers.CharField())
     hyperparameters = serializers.DictField()
     training_window = serializers.DictField()
     trust = serializers.CharField(help_text="How far to trust it, in plain words.")
-    backtest = serializers.DictField(required=False, help_text="Per fold and pooled, with the baselines and the "
-                                                               "calibration table in plain words.")
+    backtest = serializers.DictField(required=False, help_text="Per fold and pooled, with the baselines, the "
+                                                               "calibration table by band of probability and by "
+                                                               "tenth of the accounts, in numbers and plain words.")
 
     def to_representation(self, instance: PredictionModel) -> dict:
         return serializers.JSONField().to_representation(selectors.model_report(instance))

@@ -157,7 +157,8 @@ FEATURES: tuple[Feature, ...] = (
             lambda v: f"{v:.0f} unresolved tickets"),
     Feature("first_response_hours_90", "First response", "support",
             "w.response_hours_90 / nullif(w.responses_90, 0)",
-            "Mean hours to first response of the last 90 days' tickets answered by the end of their 30 days.",
+            "Mean hours to first response of the tickets opened in the last 90 days that were answered by the end "
+            "of the 30-day stretch (counted back from the observation date) they were opened in.",
             lambda v: f"first responses took {v:.0f} hours on average"),
     Feature("tenure_years", "Tenure", "account", "((o.o - o.start_date) / 365.25)::float8",
             "Years since the start date.",

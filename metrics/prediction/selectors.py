@@ -72,12 +72,58 @@ def calibration_in_words(table: list[dict], target: str) -> list[dict]:
     return sorted(rows, key=lambda row: -row["low"])
 
 
+def deciles_in_words(deciles: list[dict], target: str) -> list[dict]:
+    """Calibration by decile in the KPI's own terms: each tenth of the accounts, the likeliest first, with the
+    chance it was given on average and how many had the outcome."""
+    words = _words(target)
+    rows = []
+    for group in deciles:
+        predicted = 1 - group["predicted"] if words["complement"] else group["predicted"]
+        observed = 1 - group["observed"] if words["complement"] else group["observed"]
+        rows.append({"accounts": group["count"], "predicted": round(predicted, 4), "observed": round(observed, 4),
+                     "says": f"{group['count']:,} accounts given {_percent(predicted)} on average: "
+                             f"{_percent(observed)} {words['did']}."})
+    rows.sort(key=lambda row: -row["predicted"])
+    for number, row in enumerate(rows, start=1):
+        row["tenth"] = number
+    return rows
+
+
+CALIBRATION_LABELS = {
+    "isotonic": "isotonic regression, on a later stretch of history than it was fitted on",
+    "sigmoid": "Platt's sigmoid, on a later stretch of history than it was fitted on",
+    "none": "its own probabilities (too little history for a separate calibration stretch)",
+}
+
+
+def _compared(model: PredictionModel) -> list[dict]:
+    """The pooled back-test of the chosen model beside the other candidate and the three baselines, as rows."""
+    pooled = model.metrics["pooled"]
+    names = [model.algorithm, *[name for name in ALGORITHM_LABELS if name != model.algorithm], "base_rate",
+             "health_score", "usage_trend"]
+    rows = []
+    for name in names:
+        scores = pooled.get(name)
+        if scores is None:
+            continue
+        label = (f"{ALGORITHM_LABELS[name]}{' (the one in use)' if name == model.algorithm else ''}"
+                 if name in ALGORITHM_LABELS else BASELINE_LABELS[name])
+        rows.append({"name": name, "label": label, "rows": scores.get("rows"), "auc": scores.get("auc"),
+                     "brier": scores.get("brier"), "log_loss": scores.get("log_loss"),
+                     "top_decile_lift": scores.get("top_decile_lift"), "coverage": scores.get("coverage", 1.0)})
+    return rows
+
+
 def _gap(table: list[dict]) -> float | None:
     """Mean |predicted - observed| over the rows of a calibration table."""
     total = sum(band["count"] for band in table)
     if not total:
         return None
     return sum(band["count"] * abs(band["predicted"] - band["observed"]) for band in table) / total
+
+
+def _points(points: float) -> str:
+    return f"{points:.0f} point{'' if round(points) == 1 else 's'}"
 
 
 def _auc_text(auc: float | None) -> str:
@@ -103,7 +149,7 @@ def trust_in_words(model: PredictionModel) -> str:
     ranking += f"; {' and '.join(baselines)})."
     gap = _gap(winner["calibration"])
     lift = winner["top_decile_lift"]
-    calibration = (f" Its probabilities were off by {100 * gap:.0f} points on average" if gap is not None else "")
+    calibration = (f" Its probabilities were off by {_points(100 * gap)} on average" if gap is not None else "")
     if lift:
         calibration += (f", and the riskiest tenth of accounts {words['event']} {lift:.1f} times as often as "
                         f"the average." if words["complement"] else
@@ -118,7 +164,8 @@ def model_report(model: PredictionModel) -> dict:
         "cutoff": model.cutoff, "status": model.status, "reason": model.reason, "trigger": model.trigger,
         "trained_at": model.created_at, "seconds": round(model.seconds, 2), "spec": model.spec,
         "algorithm": model.algorithm, "algorithm_label": ALGORITHM_LABELS.get(model.algorithm, ""),
-        "calibration_method": model.calibration, "features": model.features,
+        "calibration_method": model.calibration,
+        "calibration_label": CALIBRATION_LABELS.get(model.calibration, ""), "features": model.features,
         "hyperparameters": model.hyperparameters,
         "training_window": {"observed_from": model.observed_from, "observed_until": model.observed_until,
                             "observations": model.rows, "events": model.events, "censored": model.censored},
@@ -129,9 +176,11 @@ def model_report(model: PredictionModel) -> dict:
         report["backtest"] = {
             "winner": model.metrics["winner"], "folds": model.metrics["folds"],
             "by_date": [_fold_row(fold, model.algorithm) for fold in model.metrics["folds"]],
-            "pooled": {name: {key: value for key, value in scores.items() if key != "calibration"}
+            "pooled": {name: {key: value for key, value in scores.items() if key not in ("calibration", "deciles")}
                        for name, scores in pooled.items()},
+            "compared": _compared(model),
             "calibration": calibration_in_words(pooled[model.algorithm]["calibration"], model.target),
+            "deciles": deciles_in_words(pooled[model.algorithm].get("deciles", []), model.target),
             "calibration_gap": _gap(pooled[model.algorithm]["calibration"]),
         }
     return report

@@ -151,7 +151,8 @@ def account_predictions(*, spec: Spec, as_of: date, retrain_days: int, account_i
     model_facts = {"model_id": record.pk, "model_version": record.version, "model_cutoff": record.cutoff.isoformat()}
     arr = 12 * rows.mrr
     common = [{"horizon_days": int(rows.horizon_days[index]), "arr": float(arr[index]),
-               "renewal_date": None if np.isnat(rows.next_renewal[index]) else str(rows.next_renewal[index])}
+               "renewal_date": None if np.isnat(rows.next_renewal[index]) else str(rows.next_renewal[index]),
+               "through_renewal": spec.horizon_days is None and not np.isnat(rows.next_renewal[index])}
               for index in range(len(rows))]
     if record.status != PredictionModel.Status.TRAINED:
         reason = record.reason or "No model could be trained."

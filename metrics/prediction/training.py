@@ -66,6 +66,7 @@ CALIBRATION_MIN_ROWS = 300
 CALIBRATION_MIN_EVENTS = 30
 PROBABILITY_FLOOR = 1e-4
 BANDS = 10  # calibration table: predicted probability in tenths
+DECILES = 10  # calibration by decile: the accounts in ten groups of equal size
 MAX_CATEGORY_VALUES = 8
 MIN_CATEGORY_SHARE = 0.02
 
@@ -302,8 +303,20 @@ def calibration_table(label: np.ndarray, probability: np.ndarray) -> list[dict]:
     return table
 
 
+def calibration_deciles(label: np.ndarray, probability: np.ndarray) -> list[dict]:
+    """Predicted vs observed event rate in ten groups of (nearly) equal size, by predicted probability, lowest
+    first: unlike the bands, every group holds a tenth of the accounts however narrow the probabilities are."""
+    if len(label) < DECILES:
+        return []
+    order = np.argsort(probability, kind="stable")
+    return [{"decile": number, "count": len(members), "events": int(label[members].sum()),
+             "predicted": float(probability[members].mean()), "observed": float(label[members].mean())}
+            for number, members in enumerate(np.array_split(order, DECILES), start=1)]
+
+
 def probability_scores(label: np.ndarray, probability: np.ndarray, base_rate: float) -> dict:
-    """AUC, Brier (with the base rate's beside it), log-loss, top-decile lift and the calibration table."""
+    """AUC, Brier (with the base rate's beside it), log-loss, top-decile lift and the calibration tables (by band
+    of probability, and by tenth of the accounts)."""
     clipped = np.clip(probability, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
     base = min(max(base_rate, PROBABILITY_FLOOR), 1 - PROBABILITY_FLOOR)
     return {
@@ -313,6 +326,7 @@ def probability_scores(label: np.ndarray, probability: np.ndarray, base_rate: fl
         "log_loss": float(-np.mean(label * np.log(clipped) + (1 - label) * np.log(1 - clipped))),
         "top_decile_lift": top_decile_lift(label, probability),
         "calibration": calibration_table(label, probability),
+        "deciles": calibration_deciles(label, probability),
     }
 
 
@@ -403,6 +417,9 @@ def backtest(rows: Observations, design: Design, *, min_events: int, health_risk
     overall_rate = float(label.mean())
     for name, parts in pooled.items():
         result.pooled[name] = probability_scores(label, np.concatenate(parts), overall_rate)
+    # The base rate gives every account of a fold the same probability: it ranks no one (AUC 0.5, lift 1). Pooled,
+    # the folds' different rates would rank whole folds against each other, which says nothing about accounts.
+    result.pooled["base_rate"].update(auc=0.5, top_decile_lift=1.0)
     tests = np.zeros(len(rows), dtype=bool)
     order = []
     for fold in folds:

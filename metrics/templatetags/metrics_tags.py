@@ -183,6 +183,42 @@ def kpi_chart(dates: Sequence[date], values: Sequence[float | None], annotations
     )
 
 
+@register.simple_tag
+def calibration_chart(groups: Sequence[dict], outcome: str = "had the outcome", size: int = 260) -> SafeString:
+    """Predicted against observed share per group (a calibration curve), both 0-100%, with the diagonal where
+    they are equal drawn as the line to read against ("as predicted"); each point says its numbers on hover."""
+    if len(groups) < 2:
+        return mark_safe("")
+    margin = 36
+
+    def at(share: float) -> float:
+        return margin + share * (size - 2 * margin)
+
+    ticks = format_html_join("", '<text x="{}" y="{}" text-anchor="middle">{}%</text>'
+                                 '<text x="{}" y="{}" text-anchor="end">{}%</text>',
+                             ((f"{at(share):.1f}", size - margin + 16, round(100 * share), margin - 6,
+                               f"{size - at(share) + 4:.1f}", round(100 * share)) for share in (0, 0.5, 1)))
+    points = format_html_join("", '<circle cx="{}" cy="{}" r="4"><title>{}</title></circle>',
+                              ((f"{at(group['predicted']):.1f}", f"{size - at(group['observed']):.1f}",
+                                group.get("says", "")) for group in groups))
+    line = " ".join(f"{at(group['predicted']):.1f},{size - at(group['observed']):.1f}"
+                    for group in sorted(groups, key=lambda group: group["predicted"]))
+    worst = max(abs(group["predicted"] - group["observed"]) for group in groups)
+    return format_html(
+        '<svg class="calibration-chart" width="{size}" height="{size}" viewBox="0 0 {size} {size}" role="img" '
+        'aria-label="{label}"><g class="axis">{ticks}<text x="{mid}" y="{bottom}" text-anchor="middle">predicted'
+        '</text><text x="10" y="{mid}" transform="rotate(-90 10 {mid})" text-anchor="middle">{outcome}</text></g>'
+        '<g class="reference target"><title>As predicted: what happened equals the chance given</title>'
+        '<line x1="{low}" y1="{high}" x2="{high}" y2="{low}" stroke-dasharray="6 4"/>'
+        '<text x="{label_x}" y="{label_y}" text-anchor="end">as predicted</text></g>'
+        '<polyline fill="none" stroke="currentColor" stroke-width="2" points="{line}"/>{points}</svg>',
+        size=size, label=f"Calibration by tenth of the accounts: predicted against {outcome}; the farthest tenth "
+                         f"is {100 * worst:.0f} points from the line where they are equal",
+        ticks=ticks, mid=size // 2, bottom=size - 4, outcome=outcome, low=f"{at(0):.1f}",
+        high=f"{size - at(0):.1f}", label_x=f"{at(1):.1f}", label_y=f"{size - at(1) + 14:.1f}", line=line,
+        points=points)
+
+
 @register.filter
 def heat_style(value: float | None, scale: str = "0:100") -> str:
     """Inline colours of a heat-map cell on the scale "low:high" (values outside are clamped): darker blue for

@@ -49,6 +49,12 @@ def test_a_version_lists_its_backtest_in_numbers_and_in_words(client, read_key):
     assert any(sentence.startswith("Of the ") and "chance to renew" in sentence and sentence.endswith("renewed.")
                for sentence in sentences)
     assert "AUC 1.00" in version["trust"]
+    assert version["calibration_label"] and backtest["compared"][0]["name"] == version["algorithm"]
+    deciles = backtest["deciles"]
+    assert len(deciles) == 10 and sum(row["accounts"] for row in deciles) == backtest["pooled"][
+        version["algorithm"]]["rows"]
+    assert [row["tenth"] for row in deciles] == list(range(1, 11)) and deciles[0]["predicted"] >= deciles[-1][
+        "predicted"] and deciles[0]["says"].endswith("renewed.")
     assert version["training_window"]["censored"] > 0 and "artifact" not in version
     assert "days_since_last_use" in version["features"]
 

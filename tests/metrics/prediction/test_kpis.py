@@ -48,6 +48,30 @@ def test_every_paying_account_gets_a_probability_with_its_drivers_and_the_portfo
     assert portfolio.details["accounts"] == 80
 
 
+def test_each_segment_gets_the_mean_probability_and_its_expected_renewing_accounts_and_arr():
+    customers = world.separable(until=UNTIL, accounts=90)
+    for index, customer in enumerate(customers):
+        customer.plan, customer.mrr = ("Starter", 500.0) if index % 2 else ("Growth", 2000.0)
+    ids = world.build(customers, until=UNTIL)
+    kpi = renewal_kpi()
+
+    kpi_compute(kpi=kpi, as_of=UNTIL)
+
+    plans = dict(zip(ids, ("Starter" if index % 2 else "Growth" for index in range(len(ids))), strict=True))
+    accounts = [row for row in MetricValue.objects.filter(kpi=kpi, as_of=UNTIL, scope="account")
+                if row.value is not None]
+    for plan in ("Starter", "Growth"):
+        members = [row for row in accounts if plans[row.account_id] == plan]
+        segment = MetricValue.objects.get(kpi=kpi, as_of=UNTIL, scope="segment", dimension="plan", segment=plan)
+        assert segment.value == pytest.approx(sum(row.value for row in members) / len(members))
+        assert segment.details["accounts"] == len(members)
+        assert segment.details["expected_renewing"] == pytest.approx(sum(row.numerator for row in members),
+                                                                     abs=0.01)
+        assert segment.details["expected_renewing_arr"] == pytest.approx(
+            sum(row.numerator * row.details["arr"] for row in members), abs=0.05)
+        assert segment.details["arr"] == pytest.approx(12 * (500 if plan == "Starter" else 2000) * len(members))
+
+
 def test_silent_accounts_are_given_a_low_probability_and_silence_is_their_top_driver():
     customers = world.separable(until=UNTIL)
     customers.append(world.Customer(start=date(2024, 9, 1), silent_from=UNTIL - timedelta(days=40)))

@@ -35,6 +35,12 @@ def test_the_predictions_page_says_how_far_to_trust_the_model(client):
     assert "chance to renew" in page and "renewed.</td>" in page
     assert "Days since last use" in page  # what it learns from
     assert "Train the models now" not in page  # admins only
+    # Beside the alternatives, in words (no algorithm or calibration codes), with the calibration by tenth of the
+    # accounts drawn against the line where predicted equals happened.
+    assert "Beside the alternatives" in page and "The base rate (everyone gets the same probability)" in page
+    assert 'class="calibration-chart"' in page and "as predicted" in page and "By tenth of the accounts" in page
+    assert "logistic_regression" not in page and "gradient_boosting" not in page
+    assert any(words in page for words in ("from isotonic regression", "from Platt", "its own probabilities"))
 
 
 def test_an_admin_trains_from_the_page_and_a_failed_attempt_shows_its_reason(client, monkeypatch,

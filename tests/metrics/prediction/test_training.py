@@ -35,6 +35,7 @@ def test_a_separable_tenant_is_ranked_perfectly_out_of_time(spec):
     assert pooled[learned.backtest.winner]["auc"] == 1.0
     assert all(fold["candidates"][learned.backtest.winner]["auc"] == 1.0 for fold in learned.backtest.folds)
     assert all(fold["baselines"]["base_rate"]["auc"] == 0.5 for fold in learned.backtest.folds)
+    assert (pooled["base_rate"]["auc"], pooled["base_rate"]["top_decile_lift"]) == (0.5, 1.0)  # ranks no one
     assert pooled[learned.backtest.winner]["brier"] < 0.01 < pooled["base_rate"]["brier"]
     assert len(learned.backtest.folds) >= 2
 
@@ -137,3 +138,57 @@ def test_probabilities_stay_within_0_and_1_whatever_the_input(seed, algorithm, s
     probability = model.probability(design.matrix(extreme))
 
     assert ((probability > 0) & (probability < 1)).all()
+
+
+def known_risk_rows(seed: int, per_date: int = 400, dates: int = 14) -> tuple[Observations, np.ndarray]:
+    """Observations whose true churn probability is known: logit = -1.6 + 1.3 x silence - 0.8 x NPS answer
+    (standardised), the other inputs noise; each outcome known 90 days after its date. Returns the rows and the
+    true probabilities."""
+    rng = np.random.default_rng(seed)
+    rows = per_date * dates
+    first = date(2024, 1, 1)
+    observed_on = np.repeat(np.array([np.datetime64(first + timedelta(days=30 * k)) for k in range(dates)]), per_date)
+    values = rng.normal(size=(rows, len(FEATURE_NAMES)))
+    silence, answer = FEATURE_NAMES.index("days_since_last_use"), FEATURE_NAMES.index("nps_last")
+    truth = 1 / (1 + np.exp(-(-1.6 + 1.3 * values[:, silence] - 0.8 * values[:, answer])))
+    label = (rng.random(rows) < truth).astype("int64")
+    return Observations(
+        account_ids=np.arange(rows, dtype="int64"), observed_on=observed_on, values=values,
+        mrr=np.full(rows, 100.0), next_renewal=np.full(rows, np.datetime64("NaT"), dtype="datetime64[D]"),
+        categories={name: np.full(rows, "(none)", dtype=object) for name in CATEGORIES},
+        horizon_days=np.full(rows, 90), label=label,
+        known_on=observed_on + np.timedelta64(90, "D")), truth
+
+
+def test_with_a_known_churn_process_the_back_test_ranks_near_the_truth_and_is_calibrated_within_bounds():
+    from metrics.prediction.training import auc, backtest, usage_trend_risk
+
+    rows, truth = known_risk_rows(seed=5)
+    design = Design.learn(rows)
+
+    result = backtest(rows, design, min_events=20, health_risk=np.full(len(rows), np.nan),
+                      usage_risk=usage_trend_risk(rows, expansion=False))
+
+    winner = result.pooled[result.winner]
+    tested = np.zeros(len(rows), dtype=bool)
+    for fold in result.folds:
+        tested |= np.isin(rows.observed_on, [np.datetime64(day) for day in _fold_dates(rows, fold["test_on"])])
+    oracle = auc(rows.label[tested], truth[tested])  # the best any model can rank these accounts
+    assert winner["rows"] == tested.sum()
+    assert oracle - 0.03 <= winner["auc"] <= oracle + 0.02
+    assert 0.45 <= result.pooled["usage_trend"]["auc"] <= 0.55  # a ranker with no signal here
+    assert winner["brier"] < 0.97 * winner["brier_base_rate"]
+    deciles = winner["deciles"]
+    assert len(deciles) == 10 and sum(group["count"] for group in deciles) == winner["rows"]
+    gap = sum(group["count"] * abs(group["predicted"] - group["observed"]) for group in deciles) / winner["rows"]
+    assert gap < 0.03  # calibrated: each tenth's predicted churn within a few points of what happened
+    assert deciles[-1]["observed"] > 3 * deciles[0]["observed"]
+
+
+def _fold_dates(rows: Observations, test_on: str) -> list[date]:
+    """The observation dates a fold starting on `test_on` tests (FOLD_DATES consecutive dates from it)."""
+    from metrics.prediction.training import FOLD_DATES
+
+    dates = sorted({day.astype(object) for day in np.unique(rows.observed_on)})
+    start = dates.index(date.fromisoformat(test_on))
+    return dates[start:start + FOLD_DATES]
