@@ -17,15 +17,15 @@ from metrics.models import KPI, OPEN_STATUSES, Annotation, Breach, KPITarget, Me
 from metrics.segments import DIMENSIONS
 
 
-def kpi_values(*, kpi: KPI, scope: str, subject: str | None = None, start: date | None = None,
-               end: date | None = None) -> QuerySet[MetricValue]:
-    """Values of one KPI at one scope; `subject` is an account id (account scope) or `dimension:segment`."""
+def kpi_values(*, kpi: KPI, scope: str, account: dict | None = None, segment: tuple[str, str] | None = None,
+               start: date | None = None, end: date | None = None) -> QuerySet[MetricValue]:
+    """Values of one KPI at one scope; for one account (`account`: filter arguments on the value's account, as
+    accounts.api.references.account_filter gives them) or one segment (`(dimension, segment)`)."""
     values = MetricValue.objects.filter(kpi=kpi, scope=scope).order_by("as_of", "id")
-    if scope == Scope.ACCOUNT and subject:
-        values = values.filter(account_id=int(subject))
-    elif scope == Scope.SEGMENT and subject:
-        dimension, _, segment = subject.partition(":")
-        values = values.filter(dimension=dimension, segment=segment)
+    if scope == Scope.ACCOUNT and account:
+        values = values.filter(**account)
+    elif scope == Scope.SEGMENT and segment:
+        values = values.filter(dimension=segment[0], segment=segment[1])
     if start:
         values = values.filter(as_of__gte=start)
     if end:
@@ -38,21 +38,23 @@ def kpi_latest_as_of(*, kpi: KPI) -> date | None:
         "as_of", flat=True).first()
 
 
-def kpi_explain(*, kpi: KPI, as_of: date, subject: str | None = None) -> dict:
+def kpi_explain(*, kpi: KPI, as_of: date, subject: str = "", account: dict | None = None,
+                segment: tuple[str, str] | None = None) -> dict:
     """The aggregate and the accounts behind it (with what each put in the numerator and denominator), or
-    for one account its own value and details (e.g. a health score's components)."""
-    if subject and subject.isdigit():
-        row = MetricValue.objects.filter(kpi=kpi, scope=Scope.ACCOUNT, as_of=as_of, account_id=int(subject)).first()
+    for one account (`account`: filter arguments, see kpi_values) its own value and details (e.g. a health
+    score's components); `subject` is echoed as the caller wrote it."""
+    if account:
+        row = MetricValue.objects.filter(kpi=kpi, scope=Scope.ACCOUNT, as_of=as_of, **account).first()
         return {"scope": Scope.ACCOUNT, "subject": subject, "value": row and _row(row), "accounts": []}
     aggregate = MetricValue.objects.filter(kpi=kpi, as_of=as_of, account__isnull=True)
     accounts = MetricValue.objects.filter(kpi=kpi, as_of=as_of, scope=Scope.ACCOUNT).select_related("account")
-    if subject:
+    if segment:
         from metrics.segments import account_segments
 
-        dimension, _, segment = subject.partition(":")
-        aggregate = aggregate.filter(scope=Scope.SEGMENT, dimension=dimension, segment=segment)
+        dimension, value = segment
+        aggregate = aggregate.filter(scope=Scope.SEGMENT, dimension=dimension, segment=value)
         members = [account_id for account_id, segments in account_segments(as_of=as_of).items()
-                   if segments.get(dimension) == segment]
+                   if segments.get(dimension) == value]
         accounts = accounts.filter(account_id__in=members)
         scope = Scope.SEGMENT
     else:

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from core.api.query import whole_number
 from playbooks.effectiveness import effectiveness_explained, playbook_effectiveness, playbooks_effectiveness
 from playbooks.experiments.selectors import held_out_message
 from playbooks.forms import PlaybookForm, WindowForm, playbook_editor_save, step_formset
@@ -77,7 +78,8 @@ def playbook_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     if adding_a_step:
         rows = data.get("steps-TOTAL_FORMS", "")
         data = data.copy()
-        data["steps-TOTAL_FORMS"] = str(int(rows) + 1) if rows.isdigit() else rows  # a bad count: the form says so
+        count = whole_number(rows, minimum=0, maximum=1000)
+        data["steps-TOTAL_FORMS"] = rows if count is None else str(count + 1)  # a bad count: the form says so
     form = PlaybookForm(data, instance=playbook)
     formset = step_formset(playbook=playbook, data=data)
     if data is not None and not adding_a_step and form.is_valid() and formset.is_valid():

@@ -1,5 +1,6 @@
 """What the API shows of customer data (reads), and what an account update may change."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import Account, RevenueSnapshot, SupportTicket, SurveyResponse
@@ -29,8 +30,16 @@ class UsageEventOut(serializers.ModelSerializer):
         fields = ["id", "user", "event", "timestamp", "properties", "received_at"]
 
 
+@extend_schema_field({"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$", "example": "2026-11"})
+class MonthField(serializers.DateField):
+    """A month written `YYYY-MM`, as the revenue bulk endpoint takes it (stored as the month's first day)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(format="%Y-%m", **kwargs)
+
+
 class RevenueSnapshotOut(serializers.ModelSerializer):
-    month = serializers.DateField(format="%Y-%m")
+    month = MonthField()
     mrr = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=False)
 
     class Meta:

@@ -7,7 +7,6 @@ from dataclasses import asdict
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -92,9 +91,6 @@ ACCOUNT_UPDATE = ItemSpec("AccountUpdateIn", {
 @extend_schema(tags=["accounts"])
 class AccountDetail(APIView):
     """One account; PATCH changes the fields sent, under the same rules as the bulk upsert."""
-
-    # JSON only: a form body would turn numbers into strings that the item spec rightly refuses.
-    parser_classes = [JSONParser]
 
     def get_permissions(self):
         return [IngestScope()] if self.request.method == "PATCH" else [ReadScope()]

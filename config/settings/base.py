@@ -75,7 +75,11 @@ MIDDLEWARE = [
     "config.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Before CommonMiddleware: an API path without (or with) its trailing slash reaches its endpoint, no redirect.
+    "integrations.api.slashes.ApiSlashMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # API bodies over their view's cap are refused before anything (CSRF, authentication) reads them.
+    "core.api.body.BodyLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "audit.middleware.AuditActorMiddleware",
@@ -224,6 +228,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.CallerRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"caller": env("API_RATE_LIMIT", default="1200/min")},
     "EXCEPTION_HANDLER": "core.api.errors.api_exception_handler",
+    # JSON is the API's format; only the views that take a file upload add multipart (CSV import).
+    "DEFAULT_PARSER_CLASSES": ["core.api.body.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
                                  "rest_framework.renderers.BrowsableAPIRenderer"],
@@ -258,7 +264,7 @@ SPECTACULAR_SETTINGS = {
         "DecisionStatusEnum": "reviews.models.DecisionStatus",
     },
 }
-# Bulk endpoints check their own (larger) limit first and answer 413; this caps everything else.
+# API views cap their own bodies (core.api.body); this caps what pages read.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024
 
 # One handler, on the root logger: Django's own `django` logger gets none of its own (its default console handler

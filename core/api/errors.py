@@ -1,14 +1,16 @@
-"""The one exception handler: the domain's InvalidInput and Django's ValidationError become a 400 (or the
-status given) with the errors listed, in the documented Error shape."""
+"""The one exception handler: the domain's InvalidInput, Django's ValidationError and the database's refusal of
+a value become a 400 (or the status given) with the errors naming the fields, in the documented Error shape."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError, IntegrityError
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.api.database_errors import DETAIL, database_errors, database_refusal_log
 from core.errors import InvalidInput
 
 
@@ -42,6 +44,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         else:
             errors = [{"index": None, "field": None, "message": message} for message in exc.messages]
         return Response({"detail": "Invalid input.", "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DataError | IntegrityError):
+        database_refusal_log(exc)
+        return Response({"detail": DETAIL, "errors": database_errors(exc)}, status=status.HTTP_400_BAD_REQUEST)
     response = drf_exception_handler(exc, context)
     if isinstance(exc, ValidationError) and response is not None:
         response.data = _documented_validation_body(response.data)

@@ -1,8 +1,9 @@
 """A drf-spectacular postprocessing hook that makes the schema say what every endpoint really answers.
 
-Found by fuzzing (tests/hardening/test_fuzz_api.py): views raise 401/403/404/429 and 400s from their shared
-layers (authentication, scopes, throttling, get_object_or_404, cursor pagination, query parsing) without each
-view declaring them, and path parameters accepted any value although the URL converters match only some.
+Found by fuzzing (tests/hardening/test_fuzz_api.py): views raise 401/403/404/429, 400s, 413s and 415s from their
+shared layers (authentication, scopes, throttling, get_object_or_404, cursor pagination, query parsing, body
+limits and parsing) without each view declaring them, and path parameters accepted any value although the URL
+converters match only some.
 Documenting these once here keeps every endpoint, including the ones added later, honest.
 """
 
@@ -20,6 +21,8 @@ _REASONS = {
     "401": "No credentials, or an unknown or revoked API key.",
     "403": "The key's scope or the person's role does not allow this.",
     "404": "No such object in this tenant, or an invalid page cursor.",
+    "413": "The body is larger than this endpoint takes (bytes, or JSON values); nothing was read.",
+    "415": "The body is not JSON (only file uploads take multipart/form-data).",
     "429": "Over the rate limit; `Retry-After` says when to come back.",
 }
 
@@ -28,13 +31,17 @@ def _error(status: str) -> dict[str, Any]:
     return {"description": _REASONS[status], "content": {"application/json": {"schema": ERROR_REF}}}
 
 
-def _expected_errors(operation: dict[str, Any]) -> set[str]:
+def _expected_errors(method: str, operation: dict[str, Any]) -> set[str]:
     parameters = operation.get("parameters", [])
     expected = {"401", "403", "429"}
     if any(parameter["in"] == "path" for parameter in parameters):
         expected.add("404")
     if any(parameter["in"] == "query" for parameter in parameters) or "requestBody" in operation:
         expected.add("400")
+    if method in ("post", "put", "patch", "delete"):
+        expected.add("413")  # every body is capped (core.api.body), even where none is expected
+    if "requestBody" in operation:
+        expected.add("415")
     if any(parameter["in"] == "query" and parameter["name"] == "cursor" for parameter in parameters):
         expected.add("404")  # DRF's cursor pagination answers a bad cursor with 404 "Invalid cursor"
     return expected
@@ -66,9 +73,9 @@ def document_standard_errors(result: dict[str, Any], generator, **kwargs) -> dic
     """Add the error answers the shared layers give, where a view did not document them itself."""
     _constrain_path_parameters(result, generator)
     for methods in result.get("paths", {}).values():
-        for operation in methods.values():
+        for method, operation in methods.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            for status in sorted(_expected_errors(operation) - set(operation["responses"])):
+            for status in sorted(_expected_errors(method, operation) - set(operation["responses"])):
                 operation["responses"][status] = _error(status)
     return result

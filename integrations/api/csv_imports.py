@@ -76,6 +76,7 @@ class CsvImportView(APIView):
     permission_classes = [IngestScope]
     throttle_classes: list = []
     parser_classes = [MultiPartParser, FileUploadParser]
+    max_body_bytes = None  # capped by upload_cap below, and streamed to disk under the cap (core.api.body)
     kind: IngestKind
 
     def initial(self, request: Request, *args, **kwargs) -> None:

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from core.api.serializers import BoundedModelSerializer
 from metrics.annotations import TEXT_MAX_LENGTH
 from metrics.models import (
     KPI,
@@ -15,6 +16,8 @@ from metrics.models import (
     Scope,
 )
 from metrics.segments import DIMENSIONS
+
+TEN_YEARS_IN_DAYS = 3650
 
 
 class KPIOut(serializers.ModelSerializer):
@@ -34,7 +37,7 @@ class KPIOut(serializers.ModelSerializer):
         return calculator.formula if calculator else ""
 
 
-class KPIIn(serializers.ModelSerializer):
+class KPIIn(BoundedModelSerializer):
     owner = serializers.EmailField(required=False, allow_null=True)
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=Scope.choices), required=False)
     reason = serializers.CharField(required=False, allow_blank=True, write_only=True,
@@ -104,7 +107,7 @@ class ComputationRunOut(serializers.ModelSerializer):
                   "finished_at", "duration_seconds", "kpis_done", "values_computed", "rows_written", "errors"]
 
 
-class AlertRuleIO(serializers.ModelSerializer):
+class AlertRuleIO(BoundedModelSerializer):
     kpi = serializers.SlugRelatedField(slug_field="slug", queryset=KPI.objects.all())
     renewal_within_days = serializers.IntegerField(
         min_value=1, max_value=730, required=False, allow_null=True,
@@ -116,6 +119,9 @@ class AlertRuleIO(serializers.ModelSerializer):
                   "renewal_within_days", "persistence", "hysteresis", "cooldown_hours", "severity", "action",
                   "is_active", "created_at"]
         read_only_fields = ["id", "created_at"]
+        # Beyond what the columns hold: the evaluation subtracts these from today, so ten years at most.
+        extra_kwargs = {"lookback_days": {"max_value": TEN_YEARS_IN_DAYS},
+                        "cooldown_hours": {"max_value": TEN_YEARS_IN_DAYS * 24}}
 
     def validate(self, attrs: dict) -> dict:
         merged = {**({f: getattr(self.instance, f) for f in self.Meta.fields if f not in ("id", "created_at")}

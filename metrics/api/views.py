@@ -11,10 +11,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.references import account_filter, account_parameter
 from core.api.dates import date_param
 from core.api.errors import ERROR_RESPONSES
 from core.api.pagination import cursor_pagination
 from core.api.permissions import AdminScope, ReadScope, caller_scopes
+from core.api.query import IntegerQuery
 from core.api.scopes import Scope as ApiScope
 from core.errors import InvalidInput
 from integrations.api.idempotency import idempotent
@@ -24,6 +26,7 @@ from metrics.annotations import annotation_create, can_annotate
 from metrics.api import serializers as io
 from metrics.calculators import CalculatorError
 from metrics.models import KPI, AlertRule, Breach, BreachStatus, ComputationRun, Scope, Severity
+from metrics.segments import DIMENSIONS
 from metrics.services import computation_run_create, kpi_create, kpi_target_set, kpi_update
 from users.models import User
 
@@ -113,7 +116,9 @@ ByDate = cursor_pagination("as_of", "id", page_size=500, max_page_size=5000)
 
 @extend_schema(tags=["kpis"], parameters=[
     OpenApiParameter("scope", str, enum=Scope.values, description="Default portfolio"),
-    OpenApiParameter("subject", str, description="An account id, or dimension:segment (e.g. plan:Growth)"),
+    OpenApiParameter("subject", str, description="scope=account: an account's id or external id (`ACME-00001`, or "
+                                                 "`external_id:12345` for one of digits only); scope=segment: "
+                                                 "dimension:segment (e.g. plan:Growth)"),
     OpenApiParameter("from", str, description="YYYY-MM-DD"),
     OpenApiParameter("to", str, description="YYYY-MM-DD"),
 ])
@@ -130,17 +135,28 @@ class KPIValues(generics.ListAPIView):
         if scope not in Scope.values:
             raise InvalidInput(f"scope must be one of {', '.join(Scope.values)}.")
         subject = self.request.query_params.get("subject")
-        if scope == Scope.ACCOUNT and subject and not subject.isdigit():
-            raise InvalidInput("For scope=account, subject is an account id.")
-        if scope == Scope.SEGMENT and subject and ":" not in subject:
-            raise InvalidInput("For scope=segment, subject is dimension:segment, e.g. plan:Growth.")
-        return selectors.kpi_values(kpi=kpi, scope=scope, subject=subject,
+        account = segment = None
+        if scope == Scope.ACCOUNT and subject:
+            account = account_filter(subject, parameter="subject")
+        if scope == Scope.SEGMENT and subject:
+            segment = _segment(subject)
+            if segment is None:
+                raise InvalidInput("For scope=segment, subject is dimension:segment, e.g. plan:Growth.")
+        return selectors.kpi_values(kpi=kpi, scope=scope, account=account, segment=segment,
                                     start=date_param(self.request, "from"), end=date_param(self.request, "to"))
+
+
+def _segment(subject: str) -> tuple[str, str] | None:
+    """`dimension:segment` as a pair, or None when the subject names no segment dimension."""
+    dimension, colon, segment = subject.partition(":")
+    return (dimension, segment) if colon and dimension in DIMENSIONS else None
 
 
 @extend_schema(tags=["kpis"], parameters=[
     OpenApiParameter("as_of", str, description="YYYY-MM-DD (default: the latest computed date)"),
-    OpenApiParameter("subject", str, description="An account id, or dimension:segment; default the portfolio"),
+    OpenApiParameter("subject", str, description="dimension:segment (e.g. plan:Growth), or an account's id or "
+                                                 "external id (`ACME-00001`, or `external_id:12345` for one of "
+                                                 "digits only); default the portfolio"),
 ], responses={200: inline_serializer("KPIExplanation", {
     "scope": serializers.CharField(), "subject": serializers.CharField(),
     "value": serializers.DictField(allow_null=True), "accounts": serializers.ListField(child=serializers.DictField()),
@@ -155,7 +171,11 @@ class KPIExplain(APIView):
         as_of = date_param(request, "as_of") or selectors.kpi_latest_as_of(kpi=kpi)
         if as_of is None:
             raise InvalidInput(f"{kpi.slug} has not been computed yet.", status_code=404)
-        return Response(selectors.kpi_explain(kpi=kpi, as_of=as_of, subject=request.query_params.get("subject")))
+        subject = request.query_params.get("subject") or ""
+        segment = _segment(subject)
+        account = account_filter(subject, parameter="subject") if subject and segment is None else None
+        return Response(selectors.kpi_explain(kpi=kpi, as_of=as_of, subject=subject, account=account,
+                                              segment=segment))
 
 
 @extend_schema(tags=["kpis"])
@@ -277,7 +297,10 @@ class Glossary(APIView):
         return Response(selectors.glossary())
 
 
-@extend_schema(tags=["kpis"], parameters=[OpenApiParameter("as_of", str), OpenApiParameter("months", int)],
+COHORT_MONTHS = IntegerQuery("months", minimum=1, maximum=36, description="Months after the start (default 12)")
+
+
+@extend_schema(tags=["kpis"], parameters=[OpenApiParameter("as_of", str), COHORT_MONTHS.parameter()],
                responses={200: inline_serializer("Cohort", {
                    "start_month": serializers.DateField(), "accounts": serializers.IntegerField(),
                    "mrr": serializers.FloatField(), "months": serializers.ListField(child=serializers.DictField())},
@@ -288,11 +311,9 @@ class Cohorts(APIView):
     permission_classes = [ReadScope]
 
     def get(self, request: Request) -> Response:
-        months = request.query_params.get("months", "12")
-        if not months.isdigit() or not 1 <= int(months) <= 36:
-            raise InvalidInput("months must be a whole number from 1 to 36.")
+        months = COHORT_MONTHS.read(request, default=12)
         as_of = date_param(request, "as_of") or timezone.localdate()
-        return Response(selectors.cohort_retention(as_of=as_of, months=int(months)))
+        return Response(selectors.cohort_retention(as_of=as_of, months=months))
 
 
 @extend_schema(tags=["alerts"])
@@ -334,7 +355,7 @@ ByOpenedAt = cursor_pagination("-opened_at", "-id")
 
 @extend_schema(tags=["alerts"], parameters=[
     OpenApiParameter("status", str, enum=BreachStatus.values), OpenApiParameter("severity", str, enum=Severity.values),
-    OpenApiParameter("kpi", str), OpenApiParameter("account", int),
+    OpenApiParameter("kpi", str), account_parameter(),
 ])
 class BreachList(generics.ListAPIView):
     permission_classes = [ReadScope]
@@ -353,9 +374,7 @@ class BreachList(generics.ListAPIView):
         if params.get("kpi"):
             breaches = breaches.filter(kpi__slug=params["kpi"])
         if params.get("account"):
-            if not params["account"].isdigit():
-                raise InvalidInput("account is an account id.")
-            breaches = breaches.filter(account_id=int(params["account"]))
+            breaches = breaches.filter(**account_filter(params["account"], parameter="account"))
         return breaches
 
 

@@ -6,15 +6,16 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.fields import get_error_detail
 
+from core.api.serializers import BoundedModelSerializer, id_field
 from playbooks.authoring import playbook_problems, playbook_save, step_problems
 from playbooks.effectiveness import FOLLOW_UP_DAYS, PlaybookEffectiveness
 from playbooks.models import AssigneeRule, Playbook, PlaybookStep, Trigger
 from users.models import User
 
 
-class StepIO(serializers.ModelSerializer):
-    id = serializers.IntegerField(required=False, help_text="Updating: an existing step's id keeps that step (and "
-                                                            "its tasks' history); steps left out are removed.")
+class StepIO(BoundedModelSerializer):
+    id = id_field(PlaybookStep, required=False, help_text="Updating: an existing step's id keeps that step (and its "
+                                                          "tasks' history); steps left out are removed.")
     assignee = serializers.SlugRelatedField(slug_field="email", queryset=User.objects.filter(is_active=True),
                                             required=False, allow_null=True)
     position = serializers.IntegerField(min_value=1, max_value=1000, required=False,
@@ -33,7 +34,7 @@ class StepIO(serializers.ModelSerializer):
         return attrs
 
 
-class PlaybookIO(serializers.ModelSerializer):
+class PlaybookIO(BoundedModelSerializer):
     steps = StepIO(many=True, required=False, help_text="In order. Required on create; on update, when given, "
                                                         "they become the playbook's steps.")
 
@@ -42,6 +43,8 @@ class PlaybookIO(serializers.ModelSerializer):
         fields = ["id", "name", "description", "trigger", "alert_rule", "renewal_days", "mode", "close_on_recovery",
                   "is_active", "steps"]
         read_only_fields = ["id"]
+        # Beyond what the column holds: the daily check adds it to today, so ten years at most.
+        extra_kwargs = {"renewal_days": {"max_value": 3650}}
 
     def validate(self, attrs: dict) -> dict:
         steps = attrs.get("steps")

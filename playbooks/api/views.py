@@ -9,10 +9,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.references import account_filter, account_parameter
 from accounts.models import Account
 from core.api.errors import ERROR_RESPONSES
 from core.api.pagination import cursor_pagination
 from core.api.permissions import AdminScope, ReadScope
+from core.api.query import IntegerQuery
 from core.errors import InvalidInput
 from integrations.api.idempotency import idempotent
 from integrations.models import ApiKey
@@ -71,12 +73,13 @@ def _person(request: Request) -> User:
 
 
 ByDue = cursor_pagination("due_at", "id", max_page_size=500)
+TASK_PLAYBOOK = IntegerQuery("playbook", description="A playbook's id: the tasks of its runs")
 
 
 @extend_schema(tags=["tasks"], parameters=[
     OpenApiParameter("assignee", str, description="`me` or an email"),
     OpenApiParameter("status", str, enum=TaskStatus.values),
-    OpenApiParameter("account", int), OpenApiParameter("playbook", int),
+    account_parameter(), TASK_PLAYBOOK.parameter(),
 ])
 class TaskList(generics.ListAPIView):
     """Tasks, soonest due first; `?assignee=me` is the caller's inbox (open, in progress and snoozed)."""
@@ -96,11 +99,11 @@ class TaskList(generics.ListAPIView):
             if params["status"] not in TaskStatus.values:
                 raise InvalidInput(f"status must be one of {', '.join(TaskStatus.values)}.")
             tasks = tasks.filter(status=params["status"])
-        for name in ("account", "playbook"):
-            if params.get(name):
-                if not params[name].isdigit():
-                    raise InvalidInput(f"{name} is an id.")
-                tasks = tasks.filter(**{"account_id" if name == "account" else "run__playbook_id": int(params[name])})
+        if params.get("account"):
+            tasks = tasks.filter(**account_filter(params["account"], parameter="account"))
+        playbook = TASK_PLAYBOOK.read(self.request)
+        if playbook is not None:
+            tasks = tasks.filter(run__playbook_id=playbook)
         return tasks
 
 
@@ -189,7 +192,7 @@ class RunIn(serializers.Serializer):
 ByStarted = cursor_pagination("-started_at", "-id")
 
 
-@extend_schema(tags=["playbooks"], parameters=[OpenApiParameter("account", int), OpenApiParameter("status", str)])
+@extend_schema(tags=["playbooks"], parameters=[account_parameter(), OpenApiParameter("status", str)])
 class RunList(generics.ListCreateAPIView):
     """Playbook runs; POST starts one by hand for an account (managers and admins, or an ingest key)."""
 
@@ -203,9 +206,7 @@ class RunList(generics.ListCreateAPIView):
         runs = PlaybookRun.objects.select_related("playbook")
         params = self.request.query_params
         if params.get("account"):
-            if not params["account"].isdigit():
-                raise InvalidInput("account is an account id.")
-            runs = runs.filter(account_id=int(params["account"]))
+            runs = runs.filter(**account_filter(params["account"], parameter="account"))
         if params.get("status"):
             runs = runs.filter(status=params["status"])
         return runs

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from core.api.errors import ERROR_RESPONSES
 from core.api.pagination import cursor_pagination
 from core.api.permissions import ReadScope
+from core.api.query import IntegerQuery
 from core.api.scopes import Scope
 from core.errors import InvalidInput
 from integrations.api.idempotency import idempotent
@@ -190,10 +191,11 @@ class ReviewKPICommentary(APIView):
 
 
 ByDeadline = cursor_pagination("deadline", "id")
+DECISION_REVIEW = IntegerQuery("review", description="A review's id: the decisions it recorded")
 
 
 @extend_schema(tags=["decisions"], parameters=[
-    OpenApiParameter("review", int), OpenApiParameter("status", str, enum=DecisionStatus.values),
+    DECISION_REVIEW.parameter(), OpenApiParameter("status", str, enum=DecisionStatus.values),
     OpenApiParameter("owner", str, description="`me` or an email"), OpenApiParameter("kpi", str),
 ])
 class DecisionList(generics.ListAPIView):
@@ -208,10 +210,9 @@ class DecisionList(generics.ListAPIView):
     def get_queryset(self):
         decisions = _decisions()
         params = self.request.query_params
-        if params.get("review"):
-            if not params["review"].isdigit():
-                raise InvalidInput("review is a review id.")
-            decisions = decisions.filter(review_id=int(params["review"]))
+        review = DECISION_REVIEW.read(self.request)
+        if review is not None:
+            decisions = decisions.filter(review_id=review)
         if params.get("status"):
             if params["status"] not in DecisionStatus.values:
                 raise InvalidInput(f"status must be one of {', '.join(DecisionStatus.values)}.")

@@ -13,12 +13,13 @@ from rest_framework.views import APIView
 
 from core.api.errors import ERROR_RESPONSES
 from core.api.permissions import AdminScope
+from core.api.serializers import BoundedModelSerializer
 from tenants.models import Tenant
 
 HOURS = {"min_value": 1, "max_value": 24 * 365}
 
 
-class TenantSettingsIO(serializers.ModelSerializer):
+class TenantSettingsIO(BoundedModelSerializer):
     sla_critical_hours = serializers.IntegerField(**HOURS, required=False)
     sla_high_hours = serializers.IntegerField(**HOURS, required=False)
     sla_medium_hours = serializers.IntegerField(**HOURS, required=False)

@@ -25,6 +25,7 @@ from accounts.models import (
 from config.celery import app as celery_app
 from core.api.scopes import Scope
 from core.api.throttling import CallerRateThrottle
+from integrations.api.bulk import BulkIngestView
 from integrations.models import DataKind, IdempotentRequest, IngestBatch
 from integrations.services import api_key_revoke
 from tests.accounts.factories import (
@@ -336,7 +337,7 @@ def test_json_with_a_charset_parameter_is_accepted(client, crm1, ingest_key):
 
 
 def test_a_body_over_the_size_limit_is_a_413(client, crm1, ingest_key, monkeypatch):
-    monkeypatch.setattr("integrations.api.bulk.MAX_BULK_BYTES", 500)
+    monkeypatch.setattr(BulkIngestView, "max_body_bytes", 500)
 
     response = _send(client, DataKind.EVENTS, EventItemFactory.build_batch(10), ingest_key)
 
@@ -347,7 +348,7 @@ def test_a_body_over_the_size_limit_is_a_413(client, crm1, ingest_key, monkeypat
 
 def test_a_body_over_every_limit_is_a_413_also_with_an_idempotency_key(client, crm1, ingest_key, monkeypatch):
     # The body must be refused by its declared length before anything reads it, idempotency included.
-    monkeypatch.setattr("integrations.api.bulk.MAX_BULK_BYTES", 500)
+    monkeypatch.setattr(BulkIngestView, "max_body_bytes", 500)
 
     with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000):
         response = _send(client, DataKind.EVENTS, EventItemFactory.build_batch(20), ingest_key,

@@ -100,8 +100,9 @@ def test_values_by_scope_and_subject(client, read_key, nps):
     assert [(row["subject"], row["value"]) for row in segment["results"]] == [("plan:Growth", 100.0)]
 
 
-@pytest.mark.parametrize("query", ["scope=galaxy", "scope=account&subject=abc", "scope=segment&subject=Growth",
-                                   "from=2026-13-01"])
+@pytest.mark.parametrize("query", ["scope=galaxy", "scope=account&subject=99999999999999999999",
+                                   "scope=account&subject=external_id:", "scope=segment&subject=Growth",
+                                   "scope=segment&subject=galaxy:far", "from=2026-13-01"])
 def test_bad_value_queries_are_400(client, read_key, nps, query):
     assert client.get(f"/api/v1/kpis/nps/values?{query}", **bearer(read_key)).status_code == 400
 
