@@ -75,8 +75,9 @@ MIDDLEWARE = [
     "config.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    # Before CommonMiddleware: an API path without (or with) its trailing slash reaches its endpoint, no redirect.
-    "integrations.api.slashes.ApiSlashMiddleware",
+    # Before CommonMiddleware: an API path without (or with) its trailing slash reaches its endpoint, no redirect;
+    # unknown API paths are JSON 404s; NUL characters in API queries are 400s.
+    "core.api.addressing.ApiAddressMiddleware",
     "django.middleware.common.CommonMiddleware",
     # API bodies over their view's cap are refused before anything (CSRF, authentication) reads them.
     "core.api.body.BodyLimitMiddleware",

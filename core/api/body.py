@@ -127,10 +127,31 @@ class JSONParser(BaseParser):
         body = stream.read() if stream is not None else b""
         json_budget_check(body, max_values=getattr(view, "max_json_values", DEFAULT_MAX_JSON_VALUES))
         try:
-            return json.loads(body, parse_constant=_no_constant)
+            document = json.loads(body, parse_constant=_no_constant)
         except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise InvalidInput(f"The body is not valid JSON: {error}.") from None
+        if b"\\u0000" in body:
+            _no_nul(document)
+        return document
 
 
 def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _no_nul(document: Any) -> None:
+    """Refuse a NUL character anywhere in the document, naming where: PostgreSQL can neither store nor compare
+    one (text, jsonb and lookups alike), so it could only end as a database error. Walked with a stack, not
+    recursion."""
+    pending: list[tuple[str, Any]] = [("", document)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidInput("The body holds a NUL character, which cannot be stored.",
+                               [{"index": None, "field": where or None, "message": "must not contain NUL characters"}])
+        if isinstance(value, dict):
+            for key, item in value.items():
+                pending.append((f"{where}.{key}" if where else key, item))
+                pending.append((where, key))
+        elif isinstance(value, list):
+            pending.extend((f"{where}[{index}]", item) for index, item in enumerate(value))

@@ -39,6 +39,8 @@ class KPIOut(serializers.ModelSerializer):
 
 class KPIIn(BoundedModelSerializer):
     owner = serializers.EmailField(required=False, allow_null=True)
+    calculator = serializers.ChoiceField(choices=[], help_text="Registry id, e.g. revenue.grr.")
+    params = serializers.DictField(required=False, help_text="The calculator's parameters, by name.")
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=Scope.choices), required=False)
     reason = serializers.CharField(required=False, allow_blank=True, write_only=True,
                                    help_text="Why the calculator or parameters changed (kept with the version).")
@@ -48,6 +50,13 @@ class KPIIn(BoundedModelSerializer):
         fields = ["slug", "name", "definition", "tier", "indicator", "calculator", "params", "scopes", "cadence",
                   "unit", "direction", "owner", "data_source", "is_active", "is_core", "in_review", "poor_value",
                   "good_value", "benchmark_value", "benchmark_source", "reason"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        from metrics.calculators import REGISTRY
+
+        super().__init__(*args, **kwargs)
+        # Read when the serializer is made, so a calculator registered by any module is a choice.
+        self.fields["calculator"].choices = sorted(REGISTRY)
 
 
 class KPIVersionOut(serializers.ModelSerializer):

@@ -130,6 +130,9 @@ class Calculator(ABC):
     per_account: ClassVar[bool] = True
 
     def clean_params(self, raw: dict | None) -> dict:
+        if raw is not None and not isinstance(raw, dict):
+            raise CalculatorError(f"The parameters of {self.id} are a JSON object of name: value, "
+                                  f"not {type(raw).__name__}.")
         raw = dict(raw or {})
         unknown = sorted(set(raw) - set(self.params))
         if unknown:
