@@ -231,7 +231,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "core.api.errors.api_exception_handler",
     # JSON is the API's format; only the views that take a file upload add multipart (CSV import).
     "DEFAULT_PARSER_CLASSES": ["core.api.body.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.api.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
                                  "rest_framework.renderers.BrowsableAPIRenderer"],
 }

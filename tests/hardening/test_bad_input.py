@@ -17,9 +17,9 @@ import pytest
 from django.db import DataError, IntegrityError, transaction
 from django.test import override_settings
 from django.test.client import encode_multipart
-from integrations.api.errors import api_exception_handler
 
 from accounts.models import Account
+from core.api.errors import api_exception_handler
 from core.api.scopes import Scope
 from integrations.services import IssuedKey
 from metrics.api.serializers import AlertRuleIO
@@ -165,7 +165,7 @@ def test_one_handler_turns_what_the_database_refuses_into_a_400_naming_the_field
                                                                                 caplog):
     refusal = _refusal(lambda: statement(rule))
 
-    with caplog.at_level(logging.WARNING, logger="integrations.api.database_errors"):
+    with caplog.at_level(logging.WARNING, logger="core.api.database_errors"):
         response = api_exception_handler(refusal, {})
 
     assert response.status_code == 400
