@@ -71,7 +71,8 @@ SURVEY_SPEC = ItemSpec("SurveyResponseIn", {
     "id": Text(help_text="Unique id of the answer; an id already received is ignored."),
     "account": Text(help_text="external_id of the account."),
     "kind": Choice(choices=tuple(SurveyKind.choices)),
-    "score": Integer(min_value=0, max_value=10, help_text="nps 0-10, csat 1-5, ces 1-7 (7 = very easy)."),
+    # The column's range (smallint); each kind's own scale is checked with the kind, so its message names it.
+    "score": Integer(min_value=-32768, max_value=32767, help_text="nps 0-10, csat 1-5, ces 1-7 (7 = very easy)."),
     "comment": Text(max_length=10_000, required=False, allow_blank=True),
     "responded_at": Timestamp(),
     "respondent": Text(max_length=254, required=False, allow_blank=True),

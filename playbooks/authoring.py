@@ -19,6 +19,8 @@ from users.models import Role
 PLAYBOOK_FIELDS = ("name", "description", "trigger", "alert_rule", "renewal_days", "mode", "close_on_recovery",
                    "is_active")
 STEP_FIELDS = ("title", "instructions", "kind", "due_days", "assignee_rule", "assignee", "queue_role")
+# The daily renewal check adds this to today: ten years at most keeps the date arithmetic in range.
+RENEWAL_DAYS_MAX = 3650
 # Steps are renumbered 1..n on save; while they move, they are parked above this so the unique
 # (playbook, position) constraint never sees two steps on one position.
 _PARKING = 16000
@@ -31,6 +33,8 @@ def playbook_problems(*, trigger: str, alert_rule: Any, renewal_days: int | None
         problems["alert_rule"] = "An alert-triggered playbook needs the alert rule that starts it."
     if trigger == Trigger.RENEWAL_DUE and not renewal_days:
         problems["renewal_days"] = "A renewal playbook needs how many days before the renewal it starts."
+    elif renewal_days and renewal_days > RENEWAL_DAYS_MAX:
+        problems["renewal_days"] = f"At most {RENEWAL_DAYS_MAX:,} days (ten years) before the renewal."
     return problems
 
 

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from rest_framework.fields import get_error_detail
 
 from core.api.serializers import BoundedModelSerializer, id_field
-from playbooks.authoring import playbook_problems, playbook_save, step_problems
+from playbooks.authoring import RENEWAL_DAYS_MAX, playbook_problems, playbook_save, step_problems
 from playbooks.effectiveness import FOLLOW_UP_DAYS, PlaybookEffectiveness
 from playbooks.models import AssigneeRule, Playbook, PlaybookStep, Trigger
 from users.models import User
@@ -43,8 +43,7 @@ class PlaybookIO(BoundedModelSerializer):
         fields = ["id", "name", "description", "trigger", "alert_rule", "renewal_days", "mode", "close_on_recovery",
                   "is_active", "steps"]
         read_only_fields = ["id"]
-        # Beyond what the column holds: the daily check adds it to today, so ten years at most.
-        extra_kwargs = {"renewal_days": {"max_value": 3650}}
+        extra_kwargs = {"renewal_days": {"max_value": RENEWAL_DAYS_MAX}}  # documented in the schema too
 
     def validate(self, attrs: dict) -> dict:
         steps = attrs.get("steps")

@@ -48,7 +48,7 @@ def test_admin_key_creates_a_kpi_with_its_first_version(client, admin_key):
 
 @pytest.mark.parametrize(("body", "field"), [
     (_body(params={"window_days": 0}), "params"),
-    (_body(calculator="nope.nope"), "params"),
+    (_body(calculator="nope.nope"), "calculator"),
     (_body(tier="vanity"), "tier"),
     (_body(owner="nobody@example.com"), "owner"),
 ])

@@ -212,6 +212,7 @@ def test_add_a_step_shows_one_more_blank_row_and_saves_nothing(client, admin):
 @pytest.mark.parametrize(("changes", "step_changes", "field", "message"), [
     ({"trigger": "alert"}, {}, "alert_rule", "needs the alert rule"),
     ({"trigger": "renewal_due"}, {}, "renewal_days", "how many days before"),
+    ({"trigger": "renewal_due", "renewal_days": "2147483647"}, {}, "renewal_days", "At most 3,650 days"),
     ({"name": ""}, {}, "name", "This field is required."),
     ({}, {"assignee_rule": "named_user"}, "assignee", "named user needs that user"),
     ({}, {"assignee_rule": "role_queue"}, "queue_role", "needs the role"),

@@ -104,6 +104,7 @@ def test_a_step_with_tasks_from_past_runs_cannot_be_removed(client, admin_key, p
 @pytest.mark.parametrize(("body", "field", "message"), [
     ({"trigger": "alert"}, "alert_rule", "needs the alert rule"),
     ({"trigger": "renewal_due"}, "renewal_days", "how many days"),
+    ({"trigger": "renewal_due", "renewal_days": 3651}, "renewal_days", "less than or equal to 3650"),
     ({"steps": []}, "steps", "at least one step"),
     ({"steps": [{"title": "Call", "assignee_rule": "named_user"}]}, "steps", "named user needs that user"),
     ({"steps": [{"title": "Call", "assignee_rule": "role_queue", "queue_role": "astronaut"}]}, "steps",
