@@ -56,12 +56,12 @@ def _narrowed(model_field: Field, lookup: str, value: object, low, high) -> tupl
     integer = _type_range(model_field) != (None, None)
     if operator == "gte":
         low = value if low is None else max(low, value)
-    elif operator == "gt" and (integer or isinstance(value, float)):
+    elif operator == "gt" and not isinstance(value, Decimal):  # strict: the next whole number, or double
         floor = value + 1 if integer else math.nextafter(value, math.inf)
         low = floor if low is None else max(low, floor)
     elif operator == "lte":
         high = value if high is None else min(high, value)
-    elif operator == "lt" and (integer or isinstance(value, float)):
+    elif operator == "lt" and not isinstance(value, Decimal):
         ceiling = value - 1 if integer else math.nextafter(value, -math.inf)
         high = ceiling if high is None else min(high, ceiling)
     return low, high

@@ -18,6 +18,7 @@ from core.api.errors import ERROR_RESPONSES
 from core.api.pagination import cursor_pagination
 from core.api.permissions import ReadScope, caller_scopes
 from core.api.scopes import Scope
+from core.api.serializers import BoundedModelSerializer
 from metrics.models import KPI
 from playbooks.experiments.selectors import (
     experiment_assignments,
@@ -64,7 +65,11 @@ def _experiment(request: Request, pk: int) -> Experiment:
     return get_object_or_404(experiment_list(user=_person(request)).prefetch_related("guardrails"), pk=pk)
 
 
-class ExperimentIn(serializers.ModelSerializer):
+# A change the experiment's state does not allow (a started design, a second start) is a 409.
+STATE_ERRORS = {**ERROR_RESPONSES, 409: ERROR_RESPONSES[400]}
+
+
+class ExperimentIn(BoundedModelSerializer):
     playbook = serializers.PrimaryKeyRelatedField(queryset=Playbook.objects.all())
     kpi = serializers.PrimaryKeyRelatedField(queryset=KPI.objects.all(), required=False, allow_null=True)
     guardrails = serializers.PrimaryKeyRelatedField(queryset=KPI.objects.all(), many=True, required=False)
@@ -146,7 +151,7 @@ class ExperimentDetail(APIView):
         it is looked at); from it on, the pre-registered test's estimate, interval and p-value as well."""
         return Response(_detail(request, pk))
 
-    @extend_schema(request=ExperimentIn(partial=True), responses={200: ExperimentOut, **ERROR_RESPONSES})
+    @extend_schema(request=ExperimentIn(partial=True), responses={200: ExperimentOut, **STATE_ERRORS})
     def patch(self, request: Request, pk: int) -> Response:
         """Change the design of a draft (409 once started)."""
         experiment = _experiment(request, pk)
@@ -156,7 +161,7 @@ class ExperimentDetail(APIView):
         return Response(_detail(request, pk))
 
 
-@extend_schema(tags=["experiments"], request=None, responses={200: ExperimentOut, **ERROR_RESPONSES})
+@extend_schema(tags=["experiments"], request=None, responses={200: ExperimentOut, **STATE_ERRORS})
 class ExperimentStart(APIView):
     """Start: from now on the playbook's eligible accounts get an arm, and the holdout gets no run."""
 
@@ -167,7 +172,7 @@ class ExperimentStart(APIView):
         return Response(_detail(request, pk))
 
 
-@extend_schema(tags=["experiments"], request=ConcludeIn, responses={200: ExperimentOut, **ERROR_RESPONSES})
+@extend_schema(tags=["experiments"], request=ConcludeIn, responses={200: ExperimentOut, **STATE_ERRORS})
 class ExperimentConclude(APIView):
     """Record the decision (adopt, stop, or extend by `extend_days`); the next quarterly review lists it."""
 

@@ -12,7 +12,7 @@ from rest_framework import serializers
 from accounts.models import RevenueSnapshot
 from core.api.serializers import BoundedModelSerializer, column_bounds
 from metrics.models import KPI, AlertRule
-from playbooks.models import PlaybookStep
+from playbooks.models import Experiment, PlaybookStep
 from tests.hardening.test_fuzz_api import DOCUMENT
 
 
@@ -24,6 +24,8 @@ from tests.hardening.test_fuzz_api import DOCUMENT
     (KPI._meta.get_field("version"), (1, 2**31 - 1)),
     (PlaybookStep._meta.get_field("due_days"), (0, 32767)),
     (RevenueSnapshot._meta.get_field("mrr"), (0, None)),  # numeric(14, 2): DRF bounds the digits itself
+    (Experiment._meta.get_field("alpha"), (5e-324, 0.2)),  # CHECK alpha > 0 AND alpha <= 0.2: the next double
+    (Experiment._meta.get_field("power"), (0.5, 0.9999999999999999)),  # CHECK power >= 0.5 AND power < 1
 ])
 def test_a_fields_bounds_come_from_its_column_and_its_models_check_constraints(field, bounds):
     assert column_bounds(field) == bounds
