@@ -20,7 +20,7 @@ from metrics.segments import DIMENSIONS
 def kpi_values(*, kpi: KPI, scope: str, account: dict | None = None, segment: tuple[str, str] | None = None,
                start: date | None = None, end: date | None = None) -> QuerySet[MetricValue]:
     """Values of one KPI at one scope; for one account (`account`: filter arguments on the value's account, as
-    accounts.api.references.account_filter gives them) or one segment (`(dimension, segment)`)."""
+    accounts.references.account_filter gives them) or one segment (`(dimension, segment)`)."""
     values = MetricValue.objects.filter(kpi=kpi, scope=scope).order_by("as_of", "id")
     if scope == Scope.ACCOUNT and account:
         values = values.filter(**account)

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.references import account_filter, account_parameter
+from accounts.references import account_filter, account_parameter
 from core.api.dates import date_param
 from core.api.errors import ERROR_RESPONSES
 from core.api.pagination import cursor_pagination

@@ -9,8 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.references import account_filter, account_parameter
 from accounts.models import Account
+from accounts.references import account_filter, account_parameter
 from core.api.errors import ERROR_RESPONSES
 from core.api.pagination import cursor_pagination
 from core.api.permissions import AdminScope, ReadScope

@@ -1,5 +1,5 @@
 """An account is named in the API's filters and subjects by its id or by the integration's own external id
-(accounts/api/references.py): breaches, tasks and playbook runs by `?account=`, KPI values and explanations by
+(accounts/references.py): breaches, tasks and playbook runs by `?account=`, KPI values and explanations by
 `?subject=`. Digits are an id; `external_id:` names an external id made of digits only."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from accounts.api.references import account_filter
+from accounts.references import account_filter
 from core.api.scopes import Scope
 from core.errors import InvalidInput
 from metrics.models import MetricValue
