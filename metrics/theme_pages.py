@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,24 +15,18 @@ from rest_framework.views import APIView
 from core.api.callers import calling_api_key
 from core.api.errors import ERROR_RESPONSES
 from core.api.permissions import ReadScope
+from core.api.query import IntegerQuery
 from core.errors import InvalidInput
 from metrics.themes import DEFAULT_DAYS, DEFAULT_THEMES, ThemeSummary, theme_summaries
 from users.models import Role
 
-
-def _bounded(params, name: str, default: int, low: int, high: int) -> int:
-    raw = params.get(name)
-    if raw in (None, ""):
-        return default
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
-        raise InvalidInput(f"{name} is a whole number from {low} to {high}.",
-                           errors=[{"index": None, "field": name, "message": f"From {low} to {high}."}])
-    return int(raw)
+WINDOW = IntegerQuery("days", minimum=7, maximum=730, description=f"The window, in days (default {DEFAULT_DAYS})")
+THEMES = IntegerQuery("themes", minimum=2, maximum=20, description=f"Themes to look for (default {DEFAULT_THEMES})")
 
 
 def _summaries(params, user) -> tuple[list[ThemeSummary], int, int]:
-    days = _bounded(params, "days", DEFAULT_DAYS, 7, 730)
-    themes = _bounded(params, "themes", DEFAULT_THEMES, 2, 20)
+    days = WINDOW.read(params, default=DEFAULT_DAYS)
+    themes = THEMES.read(params, default=DEFAULT_THEMES)
     own = None
     if getattr(user, "role", None) == Role.CSM:
         own = set(user.accounts.values_list("pk", flat=True))
@@ -57,9 +51,8 @@ def _data(summary: ThemeSummary) -> dict:
                           "text": example.text, "day": example.day} for example in summary.examples]}
 
 
-@extend_schema(tags=["feedback"], responses={200: OpenApiTypes.OBJECT, **ERROR_RESPONSES}, parameters=[
-    OpenApiParameter("days", int, description="The window, in days (7 to 730; default 180)"),
-    OpenApiParameter("themes", int, description="Themes to look for (2 to 20; default 8)")])
+@extend_schema(tags=["feedback"], responses={200: OpenApiTypes.OBJECT, **ERROR_RESPONSES},
+               parameters=[WINDOW.parameter(), THEMES.parameter()])
 class FeedbackThemes(APIView):
     """Recurring themes in survey comments and ticket subjects, most ARR at stake first."""
 

@@ -9,10 +9,10 @@ parameter both reads it and documents it (`minimum`, `maximum`) in the OpenAPI s
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from drf_spectacular.utils import OpenApiParameter
-from rest_framework.request import Request
 
 from core.errors import InvalidInput
 
@@ -37,10 +37,10 @@ class IntegerQuery:
     maximum: int = BIGINT_MAX
     description: str = ""
 
-    def read(self, request: Request, default: int | None = None) -> int | None:
-        """The parameter's value; `default` when it is absent or empty; InvalidInput (400) when it is not a whole
-        number in range."""
-        raw = request.query_params.get(self.name)
+    def read(self, params: Mapping[str, str], default: int | None = None) -> int | None:
+        """The parameter's value in `params` (an API request's `query_params`, or a page's `request.GET`);
+        `default` when it is absent or empty; InvalidInput (400) when it is not a whole number in range."""
+        raw = params.get(self.name)
         if raw is None or raw == "":
             return default
         number = whole_number(raw, minimum=self.minimum, maximum=self.maximum)

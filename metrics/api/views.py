@@ -311,7 +311,7 @@ class Cohorts(APIView):
     permission_classes = [ReadScope]
 
     def get(self, request: Request) -> Response:
-        months = COHORT_MONTHS.read(request, default=12)
+        months = COHORT_MONTHS.read(request.query_params, default=12)
         as_of = date_param(request, "as_of") or timezone.localdate()
         return Response(selectors.cohort_retention(as_of=as_of, months=months))
 

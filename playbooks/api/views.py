@@ -101,7 +101,7 @@ class TaskList(generics.ListAPIView):
             tasks = tasks.filter(status=params["status"])
         if params.get("account"):
             tasks = tasks.filter(**account_filter(params["account"], parameter="account"))
-        playbook = TASK_PLAYBOOK.read(self.request)
+        playbook = TASK_PLAYBOOK.read(params)
         if playbook is not None:
             tasks = tasks.filter(run__playbook_id=playbook)
         return tasks

@@ -210,7 +210,7 @@ class DecisionList(generics.ListAPIView):
     def get_queryset(self):
         decisions = _decisions()
         params = self.request.query_params
-        review = DECISION_REVIEW.read(self.request)
+        review = DECISION_REVIEW.read(params)
         if review is not None:
             decisions = decisions.filter(review_id=review)
         if params.get("status"):
