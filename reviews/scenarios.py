@@ -5,6 +5,7 @@ finance reader can redo it by hand (docs/scenarios.md)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 QUARTERS = 4
@@ -82,6 +83,12 @@ def _money(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def _finite(value: float | None) -> float | None:
+    """A ratio whose divisor is next to nothing (a logo churn of 1e-300 %, revenue of a fraction of a cent)
+    overflows to infinity, which no reader can use and JSON cannot carry: it has no value, like a zero divisor."""
+    return value if value is not None and math.isfinite(value) else None
+
+
 def project(drivers: Drivers, baseline: Baseline, quarters: int = QUARTERS) -> list[Quarter]:
     """Quarter by quarter from today's ARR and accounts:
 
@@ -108,10 +115,10 @@ def project(drivers: Drivers, baseline: Baseline, quarters: int = QUARTERS) -> l
         revenue = (arr + closing) / 2 / 4
         cost = closing_accounts * drivers.cost_to_serve / 4
         margin = revenue - cost
-        margin_percent = margin / revenue * 100 if revenue else None
+        margin_percent = _finite(margin / revenue * 100 if revenue else None)
         closing_arpa = closing / closing_accounts if closing_accounts else 0.0
-        ltv = (closing_arpa * margin_percent / drivers.logo_churn
-               if drivers.logo_churn and margin_percent is not None else None)
+        ltv = _finite(closing_arpa * margin_percent / drivers.logo_churn
+                      if drivers.logo_churn and margin_percent is not None else None)
         tickets *= 1 + drivers.ticket_growth / 100
         support_hours = closing_accounts * tickets * baseline.handling_hours_per_ticket
         csms = closing_accounts / baseline.accounts_per_csm if baseline.accounts_per_csm else 0.0
@@ -127,7 +134,8 @@ def project(drivers: Drivers, baseline: Baseline, quarters: int = QUARTERS) -> l
             f"revenue ({_money(arr)} + {_money(closing)}) / 2 / 4 = {_money(revenue)}; margin {_money(revenue)} - "
             f"{closing_accounts:,.1f} x {_money(drivers.cost_to_serve)} / 4 = {_money(margin)}",
             (f"LTV = ARPA {_money(closing_arpa)} x margin {margin_percent:.1f}% / churn {drivers.logo_churn:g}% "
-             f"= {_money(ltv)}") if ltv is not None else "LTV: no churn or no revenue, so no lifetime to value",
+             f"= {_money(ltv)}") if ltv is not None
+            else "LTV: no churn or no revenue (or next to none), so no lifetime to value",
             f"support {closing_accounts:,.1f} accounts x {tickets:.2f} tickets x "
             f"{baseline.handling_hours_per_ticket:.2f} h = {support_hours:,.0f} h; CSMs {closing_accounts:,.1f} / "
             f"{baseline.accounts_per_csm:,.1f} accounts each = {csms:.1f}",

@@ -49,6 +49,28 @@ def test_no_churn_means_no_lifetime_to_value():
     assert first.ltv is None and "no churn" in first.arithmetic[3]
 
 
+def test_a_churn_or_revenue_next_to_nothing_gives_no_value_rather_than_infinity():
+    """The fuzz test's find: a logo churn of 5e-324 % made LTV infinite, and the API's JSON could not carry it
+    (a 500); revenue of a fraction of a cent made the margin % overflow the same way."""
+    (first, *_) = project(Drivers(**{**DRIVERS.as_dict(), "logo_churn": 5e-324}), BASELINE)
+    assert first.ltv is None and "no churn" in first.arithmetic[3]
+    empty = Baseline(arr=0, accounts=0, tickets_per_account=0, handling_hours_per_ticket=0, accounts_per_csm=0)
+    (first, *_) = project(Drivers(**{**DRIVERS.as_dict(), "new_arr": 5e-324, "cost_to_serve": 1e9}), empty)
+    assert first.margin_percent is None and first.ltv is None
+
+
+def test_saving_a_scenario_of_a_churn_next_to_nothing_answers_in_json(client):
+    admin = ApiKeyFactory(scopes=["read", "admin"])
+    RevenueSnapshot.objects.create(account=AccountFactory(), month=timezone.localdate().replace(day=1),
+                                   mrr=Decimal(1000))
+
+    response = client.post("/api/v1/scenarios/", {**BODY, "logo_churn": 5e-324}, content_type="application/json",
+                           **bearer(admin))
+
+    assert response.status_code == 201
+    assert all(quarter["ltv"] is None for quarter in response.json()["quarters"])
+
+
 def test_ticket_growth_raises_support_hours_each_quarter():
     rows = project(Drivers(**{**DRIVERS.as_dict(), "ticket_growth": 10, "new_arr": 0, "logo_churn": 0}), BASELINE)
     assert [round(row.support_hours, 1) for row in rows] == [round(100 * 2 * 1.1 ** q * 1.5, 1) for q in (1, 2, 3, 4)]
