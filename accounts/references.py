@@ -8,17 +8,14 @@ with the prefix, so a value never means one account today and another tomorrow.
 
 from __future__ import annotations
 
-import re
-
 from drf_spectacular.utils import OpenApiParameter
 
-from core.api.query import whole_number
 from core.errors import InvalidInput
+from core.numbers import ascii_digits, whole_number
 
 EXTERNAL_ID_PREFIX = "external_id:"
 DESCRIPTION = ("An account: its id, or its external id as your integration sent it (`ACME-00001`); write "
                "`external_id:12345` for an external id made of digits only.")
-_DIGITS = re.compile(r"[0-9]+")
 
 
 def account_filter(value: str, *, parameter: str, relation: str = "account") -> dict[str, int | str]:
@@ -30,7 +27,7 @@ def account_filter(value: str, *, parameter: str, relation: str = "account") -> 
     prefix = f"{relation}__" if relation else ""
     if value.startswith(EXTERNAL_ID_PREFIX):
         return {f"{prefix}external_id": _external_id(value.removeprefix(EXTERNAL_ID_PREFIX), parameter)}
-    if _DIGITS.fullmatch(value):
+    if ascii_digits(value):
         account_id = whole_number(value)
         if account_id is None:
             raise _invalid(parameter, "is not an account id (too large); write external_id:<value> for an "

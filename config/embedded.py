@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from core.numbers import whole_number
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORTS = {"EMBEDDED_PG_PORT": 54329, "EMBEDDED_REDIS_PORT": 63799, "PORT": 8000}
 PORTS_FILE = "ports.env"
@@ -36,9 +38,10 @@ def port(name: str) -> int:
     value = os.environ.get(name, "").strip()
     if not value:
         return DEFAULT_PORTS[name]
-    if not value.isascii() or not value.isdigit() or not 0 < int(value) < 65536:
+    number = whole_number(value, maximum=65535)
+    if number is None:
         raise ValueError(f"{name} must be a port number from 1 to 65535, not {value!r}.")
-    return int(value)
+    return number
 
 
 def database_url() -> str:

@@ -24,6 +24,7 @@ from connectors.billing import CALLER, CENT, MONTHS_PER, PAYING_STATUSES, monthl
 from connectors.models import AccountRef, BillingSubscription, Connector
 from connectors.options import connector_options, connector_settings
 from core.errors import InvalidInput
+from core.numbers import whole_number
 from integrations.csv_import import MAX_CSV_ROWS
 from integrations.csv_reader import csv_table
 from integrations.ingest import MAX_BATCH_ITEMS
@@ -90,13 +91,13 @@ def _row(line: int, cells: dict[str, str], metadata_column: str, errors: list[di
         amount = Decimal(0)
         problem("Amount", "must be a number (the price per unit and interval, e.g. 49.00)")
     quantity = cells["Quantity"].strip() or "1"
-    if not quantity.isdigit():
+    if whole_number(quantity, minimum=0) is None:
         problem("Quantity", "must be a whole number")
     interval = cells["Interval"].strip().lower()
     count = (cells.get("Interval Count") or "1").strip() or "1"
     if interval not in MONTHS_PER:
         problem("Interval", f"must be one of: {', '.join(MONTHS_PER)}")
-    if not count.isdigit() or int(count) < 1:
+    if whole_number(count) is None:
         problem("Interval Count", "must be a whole number of at least 1")
     moments = {}
     for column in ("Start (UTC)", "Trial End (UTC)", "Ended At (UTC)", "Canceled At (UTC)"):

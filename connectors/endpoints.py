@@ -5,7 +5,6 @@ the vendors' protocols, not Bellwether's API."""
 from __future__ import annotations
 
 import base64
-import binascii
 
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
@@ -36,7 +35,7 @@ def _header_key(request: HttpRequest) -> str | None:
         return None
     try:
         user, _, _password = base64.b64decode(credentials.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, a character that is not ASCII, bytes that are not UTF-8
         raise Refusal(401, f"Malformed HTTP Basic credentials: {WRITE_KEY_HELP}.") from None
     return user
 

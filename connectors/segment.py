@@ -29,6 +29,7 @@ from accounts.ingestion import accounts_resolve
 from connectors.models import Connector, HeldCall
 from connectors.options import connector_options
 from core.errors import InvalidInput
+from core.numbers import ascii_digits
 from integrations.ingest import Caller, IngestResult
 from integrations.services import batch_rejection_record
 from integrations.validation import BatchRejected, FieldError, Text, Timestamp
@@ -217,7 +218,7 @@ def _trait(field_spec, value):
     date a date-time."""
     from integrations.validation import Day, Integer
 
-    if isinstance(field_spec, Integer) and isinstance(value, str) and value.strip().isdigit():
+    if isinstance(field_spec, Integer) and isinstance(value, str) and ascii_digits(value.strip()):
         value = int(value.strip())
     elif isinstance(field_spec, Day) and isinstance(value, str) and len(value) > 10 and value[10] in "T ":
         value = value[:10]

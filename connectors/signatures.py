@@ -9,9 +9,16 @@ import hmac
 import time
 
 from connectors.http import Refusal
+from core.numbers import whole_number
 
 STRIPE_TOLERANCE_SECONDS = 300
 ZENDESK_TOLERANCE_SECONDS = 300
+
+
+def _same(expected: str, sent: str) -> bool:
+    """Constant-time comparison of a signature as sent: compared as bytes, since a header may hold any
+    character and `hmac.compare_digest` raises a TypeError (a 500) on a string that is not ASCII."""
+    return hmac.compare_digest(expected.encode(), sent.encode(errors="replace"))
 
 
 def _secret_required(secret: str, vendor: str) -> None:
@@ -37,11 +44,11 @@ def stripe_signature_check(*, header: str, payload: bytes, secret: str, now: flo
     parts = [item.split("=", 1) for item in header.split(",") if "=" in item]
     timestamps = [value for name, value in parts if name.strip() == "t"]
     signatures = [value.strip() for name, value in parts if name.strip() == "v1"]
-    if len(timestamps) != 1 or not timestamps[0].strip().isdigit() or not signatures:
+    timestamp = whole_number(timestamps[0].strip(), minimum=0) if len(timestamps) == 1 else None
+    if timestamp is None or not signatures:
         raise Refusal(401, "The Stripe-Signature header needs one t=<unix time> and a v1=<signature>.")
-    timestamp = int(timestamps[0])
     expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
-    if not any(hmac.compare_digest(expected, signature) for signature in signatures):
+    if not any(_same(expected, signature) for signature in signatures):
         raise Refusal(401, "The Stripe signature does not match this tenant's signing secret (or the body was "
                            "changed on the way).")
     _fresh(timestamp, time.time() if now is None else now, tolerance, "Stripe")
@@ -58,7 +65,7 @@ def zendesk_signature_check(*, signature: str, timestamp: str, payload: bytes, s
         raise Refusal(401, "No X-Zendesk-Webhook-Signature (and -Timestamp) header: only signed webhooks are "
                            "accepted here.")
     expected = base64.b64encode(hmac.new(secret.encode(), timestamp.encode() + payload, hashlib.sha256).digest())
-    if not hmac.compare_digest(expected, signature.strip().encode()):
+    if not _same(expected.decode(), signature.strip()):
         raise Refusal(401, "The Zendesk signature does not match this tenant's signing secret (or the body was "
                            "changed on the way).")
     try:
@@ -75,6 +82,6 @@ def intercom_signature_check(*, header: str, payload: bytes, secret: str) -> Non
     if scheme.strip().lower() != "sha1" or not signature:
         raise Refusal(401, "No X-Hub-Signature: sha1=<signature> header: only signed notifications are accepted.")
     expected = hmac.new(secret.encode(), payload, hashlib.sha1).hexdigest()
-    if not hmac.compare_digest(expected, signature.strip().lower()):
+    if not _same(expected, signature.strip().lower()):
         raise Refusal(401, "The Intercom signature does not match this tenant's client secret (or the body was "
                            "changed on the way).")

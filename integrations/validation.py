@@ -21,7 +21,7 @@ from rest_framework import serializers
 from core.errors import InvalidInput
 
 _MISSING = object()
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -207,7 +207,7 @@ class Month(Field):
         return date(int(match.group(1)), int(match.group(2)), 1)
 
     def drf_field(self) -> serializers.Field:
-        return serializers.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$", **self.drf_kwargs())
+        return serializers.RegexField(r"^[0-9]{4}-(0[1-9]|1[0-2])$", **self.drf_kwargs())
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
+from core.numbers import QUARTER_PATTERN
 from metrics.alerts import rule_preview
 from metrics.bounds import UNIT_BOUNDS, value_check, year_check
 from metrics.models import KPI, OPEN_STATUSES, AlertRule, Condition, Scope
@@ -152,7 +153,7 @@ class KPISettingsForm(forms.ModelForm):
 
 
 class TargetForm(forms.Form):
-    period = forms.RegexField(regex=r"^\d{4}-Q[1-4]$", max_length=7, label="Quarter",
+    period = forms.RegexField(regex=QUARTER_PATTERN, max_length=7, label="Quarter",
                               error_messages={"invalid": "A quarter is written like 2026-Q4."})
     value = forms.FloatField(label="Target")
     reason = forms.CharField(max_length=500, label="Why", error_messages={"required": "Say why the target is set."})

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.numbers import ascii_digits
 from metrics.calculators import Calculator, CalculatorError, calculator_for
 from metrics.calculators.base import AGGREGATE_COLUMNS, Aggregate, accounts_filter
 from metrics.inputs import SharedInput, inputs_shared
@@ -390,7 +391,7 @@ def kpi_target_set(*, kpi: KPI, period: str, value: float, set_by=None, reason: 
 
     value_check(value, unit=kpi.unit, field="value", what="A target of")
     value_check(baseline, unit=kpi.unit, field="baseline", what="A baseline of")
-    if period[:4].isdigit():
+    if ascii_digits(period[:4]):
         year_check(int(period[:4]), today=timezone.localdate(), field="period", what="The period")
     KPITarget.objects.filter(kpi=kpi, period=period, dimension=dimension, segment=segment,
                              superseded_at__isnull=True).update(superseded_at=timezone.now())

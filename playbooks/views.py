@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from core.api.query import whole_number
+from core.numbers import whole_number
 from playbooks.effectiveness import effectiveness_explained, playbook_effectiveness, playbooks_effectiveness
 from playbooks.experiments.selectors import held_out_message
 from playbooks.forms import PlaybookForm, WindowForm, playbook_editor_save, step_formset

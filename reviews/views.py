@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from core.numbers import QUARTER_PATTERN
 from metrics.models import KPI
 from metrics.segments import DIMENSIONS
 from reviews import exports, selectors, services
@@ -40,7 +41,7 @@ def _people():
 
 
 class ReviewForm(forms.Form):
-    quarter = forms.RegexField(r"^\d{4}-Q[1-4]$", error_messages={"invalid": "Write the quarter YYYY-Qn."})
+    quarter = forms.RegexField(QUARTER_PATTERN, error_messages={"invalid": "Write the quarter YYYY-Qn."})
     name = forms.CharField(required=False, max_length=200)
     meeting_date = forms.DateField(required=False)
     facilitator = forms.ModelChoiceField(queryset=_people(), required=False)

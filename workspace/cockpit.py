@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from core.numbers import whole_number
 from metrics.models import Severity
 from metrics.sla import sla_clock
 from playbooks.models import Task, TaskStatus
@@ -47,7 +48,7 @@ class CockpitFilters:
             return value
 
         playbook = params.get("playbook", "")
-        if playbook and not playbook.isdigit():
+        if playbook and whole_number(playbook) is None:
             errors.append(f"Unknown playbook {playbook!r}: showing every playbook.")
             playbook = ""
         filters = cls(severity=choice("severity", Severity.values), due=choice("due", DUE_WINDOWS),

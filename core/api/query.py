@@ -1,31 +1,20 @@
 """Whole numbers in query parameters: ASCII digits within the range the value can have, or a 400 naming the
 parameter.
 
-`str.isdigit()` is the wrong test: it accepts `²` and other Unicode digits that `int()` refuses, and no
-length, so `?account=²` was a 500 and `?review=99999999999999999999` an overflow. One definition per
-parameter both reads it and documents it (`minimum`, `maximum`) in the OpenAPI schema.
+Unicode digits are not digits here (core/numbers.py), and a number needs bounds: `?account=²` was a 500 and
+`?review=99999999999999999999` an overflow. One definition per parameter both reads it and documents it
+(`minimum`, `maximum`) in the OpenAPI schema.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from drf_spectacular.utils import OpenApiParameter
 
 from core.errors import InvalidInput
-
-BIGINT_MAX = 2**63 - 1  # the largest id a PostgreSQL bigint primary key holds
-_ASCII_DIGITS = re.compile(r"[0-9]{1,19}")
-
-
-def whole_number(value: str, *, minimum: int = 1, maximum: int = BIGINT_MAX) -> int | None:
-    """`value` as an int when it is written in ASCII digits within [minimum, maximum], else None."""
-    if not _ASCII_DIGITS.fullmatch(value):
-        return None
-    number = int(value)
-    return number if minimum <= number <= maximum else None
+from core.numbers import BIGINT_MAX, whole_number
 
 
 @dataclass(frozen=True)

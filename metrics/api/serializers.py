@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from core.api.serializers import BoundedModelSerializer
+from core.numbers import QUARTER_PATTERN
 from metrics.annotations import TEXT_MAX_LENGTH
 from metrics.models import (
     KPI,
@@ -77,7 +78,7 @@ class KPITargetOut(serializers.ModelSerializer):
 
 
 class KPITargetIn(serializers.Serializer):
-    period = serializers.RegexField(r"^\d{4}-Q[1-4]$", help_text="YYYY-Qn")
+    period = serializers.RegexField(QUARTER_PATTERN, help_text="YYYY-Qn")
     value = serializers.FloatField()
     baseline = serializers.FloatField(required=False, allow_null=True)
     dimension = serializers.ChoiceField(choices=["", "plan", "region", "industry", "lifecycle_stage", "size_band",

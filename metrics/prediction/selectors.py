@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from django.db import connection
 from django.db.models import QuerySet
 
+from core.numbers import ascii_digits
 from metrics.models import KPI, PredictionModel, PredictionTarget
 from metrics.prediction.features import BY_NAME, next_renewal_sql
 from metrics.prediction.training import ALGORITHM_LABELS
@@ -232,7 +233,7 @@ def quarter_label(first: date) -> str:
 def parse_quarter(text: str) -> tuple[date, date]:
     """"2026-Q3" as its first and last day; ValueError otherwise."""
     year, _, number = text.partition("-Q")
-    if not (year.isdigit() and number in ("1", "2", "3", "4")) or not 2000 <= int(year) <= 2100:
+    if not (ascii_digits(year) and number in ("1", "2", "3", "4")) or not 2000 <= int(year) <= 2100:
         raise ValueError(f"quarter must look like 2026-Q3, not {text!r}")
     return quarter_bounds(date(int(year), 3 * (int(number) - 1) + 1, 1))
 

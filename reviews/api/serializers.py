@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from core.numbers import QUARTER_PATTERN
 from metrics.models import KPI
 from metrics.segments import DIMENSIONS
 from metrics.status import TargetStatus
@@ -45,7 +46,7 @@ class ReviewOut(serializers.ModelSerializer):
 
 
 class ReviewIn(serializers.Serializer):
-    quarter = serializers.RegexField(r"^\d{4}-Q[1-4]$", help_text="YYYY-Qn, e.g. 2026-Q4",
+    quarter = serializers.RegexField(QUARTER_PATTERN, help_text="YYYY-Qn, e.g. 2026-Q4",
                                      error_messages={"invalid": "Write the quarter YYYY-Qn, e.g. 2026-Q4."})
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="",
                                  help_text="Only needed for a second review of the same quarter.")
@@ -103,7 +104,7 @@ class DecisionIn(serializers.Serializer):
     deadline = serializers.DateField()
     new_target = serializers.FloatField(required=False, allow_null=True, default=None,
                                         help_text="change_target: the new target.")
-    target_period = serializers.RegexField(r"^\d{4}-Q[1-4]$", required=False, allow_blank=True, default="",
+    target_period = serializers.RegexField(QUARTER_PATTERN, required=False, allow_blank=True, default="",
                                            help_text="change_target: YYYY-Qn (default: the next quarter).")
     target_rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000,
                                              help_text="change_target: why the target changes.")
@@ -116,7 +117,7 @@ class DecisionPatch(serializers.Serializer):
     owner = _active_user(required=False)
     deadline = serializers.DateField(required=False)
     new_target = serializers.FloatField(required=False, allow_null=True)
-    target_period = serializers.RegexField(r"^\d{4}-Q[1-4]$", required=False, allow_blank=True)
+    target_period = serializers.RegexField(QUARTER_PATTERN, required=False, allow_blank=True)
     target_rationale = serializers.CharField(required=False, allow_blank=True, max_length=5000)
     status = serializers.ChoiceField(choices=DecisionStatus.choices, required=False,
                                      help_text="`missed` is set automatically once the deadline passes.")

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import re
+from pathlib import Path
 
 import pytest
 from django.db import DataError, IntegrityError, transaction
@@ -32,6 +35,7 @@ from tests.integrations.factories import ApiKeyFactory, bearer
 from tests.reviews.factories import a_review
 from tests.users.factories import UserFactory
 from users.models import Role
+from workspace.cockpit import CockpitFilters
 
 BOUNDARY = "fuzzboundary"
 
@@ -217,6 +221,50 @@ def test_a_query_parameter_no_row_can_match_is_a_400_naming_it_or_matches_nothin
     else:
         assert response.status_code == 400, response.content
         assert parameter in _errors(response)
+
+
+# --- whole numbers wherever they are read --------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+_DIGIT_TEST = re.compile(r"\.is(?:digit|decimal|numeric)\(")
+
+
+def _product_modules() -> list[Path]:
+    found = []
+    for folder, folders, files in os.walk(ROOT):
+        folders[:] = [name for name in folders if not name.startswith(".") and name not in ("tests", "node_modules")]
+        found += [Path(folder, name) for name in files if name.endswith(".py")]
+    return [path for path in found if path != ROOT / "core" / "numbers.py"]
+
+
+def test_no_product_code_tests_for_digits_with_str_isdigit():
+    """`str.isdigit()` takes `²` for a digit and `int()` then fails: the class behind `?account=²`, and later
+    `Stripe-Signature: t=²`, a Segment trait `seats: "²"` and `?playbook=²` on My work. Whole numbers written as
+    text are read by core/numbers.py only."""
+    found = [f"{path.relative_to(ROOT)}:{number}" for path in _product_modules()
+             for number, line in enumerate(path.read_text().splitlines(), 1) if _DIGIT_TEST.search(line)]
+
+    assert found == []
+
+
+@pytest.mark.parametrize("quarter", ["\u0662\u0660\u0662\u0666-Q4", "\uff12\uff10\uff12\uff16-Q4"])
+def test_a_quarter_in_another_scripts_digits_is_a_400_from_validation_naming_the_field(client, key, nps, quarter):
+    """Python's `\\d` takes Arabic-Indic and fullwidth digits; PostgreSQL's check constraint did not, so the
+    database refused what validation let through (named `__all__` for a target)."""
+    review = _json(client, "post", "/api/v1/reviews/", {"quarter": quarter}, key)
+    target = _json(client, "post", "/api/v1/kpis/nps/targets", {"period": quarter, "value": 40, "reason": "x"}, key)
+
+    assert (review.status_code, target.status_code) == (400, 400)
+    assert "YYYY-Qn" in _errors(review)["quarter"]
+    assert set(_errors(target)) == {"period"}
+
+
+@pytest.mark.parametrize("playbook", ["\u00b2", "99999999999999999999", "-1"])
+def test_my_works_playbook_filter_that_is_no_id_is_said_not_a_500(playbook):
+    filters, errors = CockpitFilters.from_query({"playbook": playbook})
+
+    assert filters.playbook is None
+    assert errors == [f"Unknown playbook {playbook!r}: showing every playbook."]
 
 
 # --- NUL characters and unparsable JSON -------------------------------------------------------------------
