@@ -89,8 +89,8 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     chart = []
     if breach is not None and breach.account_id:
         start = breach.opened_as_of - timedelta(days=CHART_DAYS_BEFORE)
-        chart = list(kpi_values(kpi=breach.kpi, scope="account", subject=str(breach.account_id), start=start)
-                     .values_list("as_of", "value"))
+        chart = list(kpi_values(kpi=breach.kpi, scope="account", account={"account_id": breach.account_id},
+                                start=start).values_list("as_of", "value"))
     history = list(task_history(task=task))
     may_act = may_act_on_task(request.user, task)
     candidates = reassign_candidates(user=request.user) if may_act and may_reassign(request.user) else None
