@@ -5,42 +5,27 @@ migrated, and running it again finishes the job.
 The command runs as operators run it, in a process of its own against the test database, with the test settings
 plus one throwaway tenant app (tests/tenants/throwaway): its migrations are committed, so the test removes them."""
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
-import psycopg
 import pytest
 from django.conf import settings
-from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.realstack import ROOT, raw_connection, worker_env
+
 SCHEMAS = (settings.TENANT_BASE_SCHEMA, "alpha", "bravo")
 
 
-def _database_url() -> str:
-    database = connection.settings_dict
-    password = f":{database['PASSWORD']}" if database.get("PASSWORD") else ""
-    return f"postgres://{database['USER']}{password}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
-
-
 def _platform_migrate(*, fail_in: str = "") -> subprocess.CompletedProcess:
-    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.tenants.throwaway.settings",
-                   "DATABASE_URL": _database_url(), "THROWAWAY_FAIL_IN": fail_in}
+    environment = {**worker_env(), "DJANGO_SETTINGS_MODULE": "tests.tenants.throwaway.settings",
+                   "THROWAWAY_FAIL_IN": fail_in}
     return subprocess.run([sys.executable, "manage.py", "platform_migrate", "--processes", "2"], cwd=ROOT,
                           env=environment, capture_output=True, text=True, timeout=300, check=False)
 
 
-def _own_connection() -> psycopg.Connection:
-    database = connection.settings_dict
-    return psycopg.connect(host=database["HOST"], port=database["PORT"], user=database["USER"],
-                           password=database.get("PASSWORD") or None, dbname=database["NAME"], autocommit=True)
-
-
 def _migrated(schema: str) -> tuple[bool, bool]:
     """(the throwaway table exists, its migration is recorded) in `schema`."""
-    with _own_connection() as own:
+    with raw_connection() as own:
         table = own.execute("SELECT to_regclass(%s) IS NOT NULL", [f"{schema}.throwaway_marker"]).fetchone()[0]
         recorded = own.execute(f"SELECT EXISTS (SELECT 1 FROM \"{schema}\".django_migrations "
                                "WHERE app = 'throwaway')").fetchone()[0]
@@ -50,7 +35,7 @@ def _migrated(schema: str) -> tuple[bool, bool]:
 @pytest.fixture
 def throwaway_removed_after():
     yield
-    with _own_connection() as own:
+    with raw_connection() as own:
         for schema in (*SCHEMAS, "public"):
             own.execute(f'DROP TABLE IF EXISTS "{schema}".throwaway_marker')
             own.execute(f"DELETE FROM \"{schema}\".django_migrations WHERE app = 'throwaway'")
