@@ -55,3 +55,20 @@ def test_production_refuses_to_start_with_debug_on():
 
     assert result.returncode != 0
     assert "DJANGO_DEBUG is on: production never shows debug pages" in result.stderr
+
+
+def test_production_keeps_the_read_replica_beside_the_primary():
+    """DATABASE_REPLICA_URL configures the replica in production too (it was dropped when production replaced
+    the database settings), with the primary's tenant-aware engine."""
+    result = _manage(
+        "shell", "-c", "from django.conf import settings; d = settings.DATABASES; "
+        "print(sorted(d), d['default']['HOST'], d['replica']['HOST'], d['replica']['ENGINE'], d['default']['ENGINE'])",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50), DJANGO_ALLOWED_HOSTS=".bellwether.example",
+        DATABASE_URL="postgres://bellwether@primary.internal:5432/bellwether", REDIS_URL="redis://127.0.0.1:63799/0",
+        DATABASE_REPLICA_URL="postgres://bellwether@replica.internal:5432/bellwether",
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    engine = "django_tenants.postgresql_backend"
+    assert result.stdout.strip().splitlines()[-1] == (
+        f"['default', 'replica'] primary.internal replica.internal {engine} {engine}")

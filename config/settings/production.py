@@ -8,7 +8,7 @@ start the site on the development key or the embedded servers.
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import CACHES, DEVELOPMENT_SECRET_KEY
+from .base import CACHES, DATABASES, DEVELOPMENT_SECRET_KEY
 from .environment import env
 
 if env.bool("DJANGO_DEBUG", default=False):
@@ -22,7 +22,8 @@ if SECRET_KEY == DEVELOPMENT_SECRET_KEY or SECRET_KEY.startswith(("insecure-", "
 if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 50 characters of random text.")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
-DATABASES = {"default": env.db("DATABASE_URL")}
+# The primary, required; base.py's `replica` (DATABASE_REPLICA_URL), when set, is kept beside it.
+DATABASES["default"] = env.db("DATABASE_URL")
 REDIS_URL = env("REDIS_URL")
 CACHES["default"]["LOCATION"] = REDIS_URL
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
