@@ -239,22 +239,27 @@ def fan_out(tenants: list, timeout: float) -> str:
 
 
 def beat_watch(processes: Processes, sampler: Sampler, minutes: int) -> str:
-    """Let beat run `minutes` more; count, from the workers' logs, the fan-outs it sent and the tasks they made."""
+    """Let beat run `minutes` more; then compare what beat sent (its log) with what the workers received (theirs):
+    each scheduled fan-out sent once at its minute and received once; and how many tasks the fan-outs made."""
     started = time.monotonic()
     time.sleep(60 * minutes)
+    sent = Counter(line.rsplit("(", 1)[1].rstrip(")").rsplit(".", 1)[1]
+                   for line in (processes.folder / "beat.log").read_text(errors="replace").splitlines()
+                   if "Sending due task" in line)
     received = Counter()
     for line in processes.worker_lines():
         if "] received" in line and "Task " in line:
-            received[line.split("Task ", 1)[1].split("[", 1)[0]] += 1
-    fan_outs = {name: count for name, count in received.items() if name.endswith("_all_tenants")}
+            received[line.split("Task ", 1)[1].split("[", 1)[0].rsplit(".", 1)[1]] += 1
+    fan_outs = ", ".join(f"{name} sent {count} received {received[name]}" for name, count in sorted(sent.items()))
     per_tenant = sum(count for name, count in received.items() if not name.endswith("_all_tenants"))
     window = [sample for sample in sampler.queues if sample[0] >= started]
-    interactive = max((sample[1] for sample in window), default=0)
-    bulk = max((sample[2] for sample in window), default=0)
-    fan_outs_line = ", ".join(f"{name.rsplit('.', 1)[1]} x{count}" for name, count in sorted(fan_outs.items()))
-    return (f"the fan-outs the workers received (since the set-up started): {fan_outs_line};"
-            f" {per_tenant} per-tenant tasks in all; queue lengths in the last {minutes} min: interactive up to "
-            f"{interactive}, bulk up to {bulk}")
+    queues = []
+    for index, name in ((1, "interactive"), (2, "bulk")):
+        lengths = [sample[index] for sample in window] or [0]
+        busy = sum(length > 0 for length in lengths) / len(lengths)
+        queues.append(f"{name} up to {max(lengths)} waiting, not empty {busy:.0%} of the time")
+    return (f"beat's fan-outs since it started: {fan_outs}; the workers received {per_tenant} per-tenant tasks "
+            f"in all; in the last {minutes} min: {'; '.join(queues)}")
 
 
 def connections_allowed(count: int) -> int:

@@ -20,11 +20,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, connections
 
-from tenants.template import code_migrations, schema_constraint_names_align
+from tenants.template import code_migrations
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,6 @@ def tenant_migrate(schema_name: str) -> TenantMigration:
         call_command("migrate_schemas", tenant=True, schema_name=schema_name, interactive=False, verbosity=0,
                      executor="standard")
         connection.set_schema_to_public()
-        schema_constraint_names_align(source=settings.TENANT_BASE_SCHEMA, target=schema_name)
     except Exception as error:  # noqa: BLE001 - every failure is reported, with the tenant's name
         connection.set_schema_to_public()
         try:

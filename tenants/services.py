@@ -66,7 +66,7 @@ def _tenant_save_with_schema(tenant: Tenant, recipe: str | None) -> Tenant:
     """Save a new tenant and make its schema: the template's recipe replayed, else django-tenants' clone."""
     if recipe is None:
         tenant.save(verbosity=0)
-        schema_constraint_names_align(source=settings.TENANT_BASE_SCHEMA, target=tenant.schema_name)
+        schema_constraint_names_align(source=settings.TENANT_BASE_SCHEMA, targets=[tenant.schema_name])
     else:
         tenant.auto_create_schema = False
         tenant.save(verbosity=0)
@@ -138,6 +138,8 @@ def platform_migrate(*, processes: int | None = None,
                               report=report)
     migrated = TenantsMigrated(results, time.perf_counter() - started)
     connection.set_schema_to_public()
+    schema_constraint_names_align(source=settings.TENANT_BASE_SCHEMA,
+                                  targets=[result.schema_name for result in results if not result.error])
     if any(result.error for result in results):
         raise TenantMigrationsFailed(migrated)
     return migrated

@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from django.conf import settings
@@ -189,26 +190,37 @@ def schema_create_from_recipe(*, schema_name: str, recipe: str) -> None:
 
 # django-tenants' clone (the fallback, and how tenants were made before recipes) recreates unique constraints under
 # PostgreSQL's default names; a later migration that alters one by its Django name would then fail on cloned tenants
-# only. Put the template's names back.
+# only. Put the template's names back. One pass over all the target schemas: the constraints already named as in the
+# source are set aside by name first, so only a misnamed one has its definition compared.
 _MISNAMED_CONSTRAINTS = """
-SELECT tc.relname, tgt.conname, src.conname
-FROM pg_constraint src
-JOIN pg_class sc ON sc.oid = src.conrelid
-JOIN pg_namespace sn ON sn.oid = sc.relnamespace AND sn.nspname = %(source)s
-JOIN pg_namespace tn ON tn.nspname = %(target)s
-JOIN pg_class tc ON tc.relnamespace = tn.oid AND tc.relname = sc.relname
-JOIN pg_constraint tgt ON tgt.conrelid = tc.oid AND tgt.contype = src.contype
-     AND pg_get_constraintdef(tgt.oid) = pg_get_constraintdef(src.oid)
-WHERE tgt.conname <> src.conname
-  AND NOT EXISTS (SELECT 1 FROM pg_constraint same WHERE same.conrelid = tc.oid AND same.conname = src.conname)
+WITH source AS MATERIALIZED (
+    SELECT sc.relname, src.contype, src.conname, pg_get_constraintdef(src.oid) AS definition
+    FROM pg_constraint src JOIN pg_class sc ON sc.oid = src.conrelid
+    JOIN pg_namespace sn ON sn.oid = sc.relnamespace AND sn.nspname = %(source)s
+), misnamed AS MATERIALIZED (
+    SELECT tn.nspname, tc.oid AS table_oid, tc.relname, tgt.oid, tgt.contype, tgt.conname
+    FROM pg_namespace tn
+    JOIN pg_class tc ON tc.relnamespace = tn.oid
+    JOIN pg_constraint tgt ON tgt.conrelid = tc.oid
+    WHERE tn.nspname = ANY(%(targets)s)
+      AND NOT EXISTS (SELECT 1 FROM source same WHERE same.relname = tc.relname AND same.conname = tgt.conname)
+)
+SELECT misnamed.nspname, misnamed.relname, misnamed.conname, source.conname
+FROM misnamed
+JOIN source ON source.relname = misnamed.relname AND source.contype = misnamed.contype
+WHERE pg_get_constraintdef(misnamed.oid) = source.definition
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint taken
+                  WHERE taken.conrelid = misnamed.table_oid AND taken.conname = source.conname)
 """
 
 
-def schema_constraint_names_align(*, source: str, target: str) -> int:
-    """Rename the target schema's constraints to the names they have in the source schema."""
+def schema_constraint_names_align(*, source: str, targets: Sequence[str]) -> int:
+    """Rename the target schemas' constraints to the names they have in the source schema; returns how many."""
+    if not targets:
+        return 0
     with connection.cursor() as cursor:
-        cursor.execute(_MISNAMED_CONSTRAINTS, {"source": source, "target": target})
+        cursor.execute(_MISNAMED_CONSTRAINTS, {"source": source, "targets": list(targets)})
         renames = cursor.fetchall()
-        for table, wrong, right in renames:
-            cursor.execute(f'ALTER TABLE "{target}"."{table}" RENAME CONSTRAINT "{wrong}" TO "{right}"')
+        for schema, table, wrong, right in renames:
+            cursor.execute(f'ALTER TABLE "{schema}"."{table}" RENAME CONSTRAINT "{wrong}" TO "{right}"')
     return len(renames)

@@ -10,7 +10,8 @@ from django_tenants.utils import schema_context
 
 from tenants.models import SchemaRecipe
 from tenants.services import tenant_create
-from tenants.template import code_migrations, fingerprint, template_migrations
+from tenants.template import code_migrations, fingerprint, schema_constraint_names_align, template_migrations
+from tests.tenants.test_services import _schema_objects
 
 
 def _definition(schema: str) -> set[tuple[str, ...]]:
@@ -108,6 +109,7 @@ def test_without_a_usable_pg_dump_tenants_are_cloned_by_django_tenants(settings,
     assert "no schema recipe" in caplog.text and "/nonexistent/pg_dump" in caplog.text
     assert not SchemaRecipe.objects.exists()
     assert _definition("clone_co") == _definition(settings.TENANT_BASE_SCHEMA)
+    assert _schema_objects("clone_co") == _schema_objects(settings.TENANT_BASE_SCHEMA)  # names aligned
     assert _rows("clone_co", "django_migrations") == _rows(settings.TENANT_BASE_SCHEMA, "django_migrations")
 
 
@@ -123,3 +125,14 @@ def test_a_stale_template_is_migrated_before_it_is_copied():
 
     assert code_migrations() <= template_migrations()
     assert _rows("late_co", "django_migrations") == _rows(template, "django_migrations")
+
+
+def test_misnamed_constraints_get_the_templates_names_back_in_one_pass_over_the_tenants():
+    """What django-tenants' clone leaves (PostgreSQL's default names); platform_migrate puts them right."""
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE bravo.accounts_account RENAME CONSTRAINT account_external_id_unique "
+                       "TO accounts_account_external_id_key")
+
+    assert schema_constraint_names_align(source=settings.TENANT_BASE_SCHEMA, targets=["alpha", "bravo"]) == 1
+    assert _schema_objects("bravo") == _schema_objects(settings.TENANT_BASE_SCHEMA)
+    assert schema_constraint_names_align(source=settings.TENANT_BASE_SCHEMA, targets=["alpha", "bravo"]) == 0
