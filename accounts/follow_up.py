@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.signals import customer_data_changed
@@ -31,9 +32,13 @@ def batch_follow_up(*, batch_id: int) -> bool:
     return True
 
 
+def batches_follow_up_due() -> QuerySet[IngestBatch]:
+    """The batches whose follow-up is due: not done, and past the grace its message had."""
+    return IngestBatch.objects.filter(follow_up__isnull=False, followed_up_at__isnull=True,
+                                      received_at__lte=timezone.now() - FOLLOW_UP_GRACE)
+
+
 def batch_follow_ups_due(*, limit: int = 100) -> int:
     """The sweeper: follow up the batches whose message never arrived. Returns how many it did."""
-    due = (IngestBatch.objects.filter(follow_up__isnull=False, followed_up_at__isnull=True,
-                                      received_at__lte=timezone.now() - FOLLOW_UP_GRACE)
-           .order_by("received_at").values_list("pk", flat=True)[:limit])
+    due = batches_follow_up_due().order_by("received_at").values_list("pk", flat=True)[:limit]
     return sum(batch_follow_up(batch_id=batch_id) for batch_id in list(due))

@@ -6,7 +6,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from accounts.follow_up import batch_follow_up, batch_follow_ups_due
+from accounts.follow_up import batch_follow_up, batch_follow_ups_due, batches_follow_up_due
 from accounts.services import usage_days_received_since, usage_rollups_refresh
 from tenants.tasks import delay_in_each_tenant
 
@@ -28,7 +28,7 @@ def ingest_follow_ups_due() -> None:
 
 @shared_task(ignore_result=True)
 def ingest_follow_ups_due_all_tenants() -> None:
-    delay_in_each_tenant(ingest_follow_ups_due)
+    delay_in_each_tenant(ingest_follow_ups_due, only_where=batches_follow_up_due)
 
 
 @shared_task(ignore_result=True)

@@ -17,6 +17,7 @@ from celery import current_app
 from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.errors import InvalidInput
@@ -246,11 +247,15 @@ def _finish(csv_import: CsvImport, *, status: str, detail: str, errors: list[dic
     cache.delete(_progress_key(csv_import.pk))
 
 
+def csv_imports_resend_due(*, now=None) -> QuerySet[CsvImport]:
+    """The imports still unfinished RESEND_AFTER after they arrived."""
+    return CsvImport.objects.filter(status__in=[CsvImport.Status.QUEUED, CsvImport.Status.RUNNING],
+                                    received_at__lte=(now or timezone.now()) - RESEND_AFTER)
+
+
 def csv_imports_resend(*, now=None) -> int:
     """The sweeper: send again every import still unfinished RESEND_AFTER after it arrived. Returns how many."""
-    due = list(CsvImport.objects.filter(status__in=[CsvImport.Status.QUEUED, CsvImport.Status.RUNNING],
-                                        received_at__lte=(now or timezone.now()) - RESEND_AFTER)
-               .values_list("pk", flat=True))
+    due = list(csv_imports_resend_due(now=now).values_list("pk", flat=True))
     for csv_import_id in due:
         _send(csv_import_id)
     return len(due)

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from integrations.csv_import import csv_import_run, csv_imports_resend
+from integrations.csv_import import csv_import_run, csv_imports_resend, csv_imports_resend_due
 from integrations.services import idempotent_requests_purge, stale_feeds_alert
 from tenants.tasks import delay_in_each_tenant
 
@@ -41,4 +41,4 @@ def csv_imports_resend_task() -> None:
 
 @shared_task(ignore_result=True)
 def csv_imports_resend_all_tenants() -> None:
-    delay_in_each_tenant(csv_imports_resend_task)
+    delay_in_each_tenant(csv_imports_resend_task, only_where=csv_imports_resend_due)

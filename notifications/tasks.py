@@ -18,7 +18,7 @@ def webhook_deliveries_sweep_task() -> None:
 
 @shared_task(ignore_result=True)
 def webhook_deliveries_sweep_all_tenants() -> None:
-    delay_in_each_tenant(webhook_deliveries_sweep_task)
+    delay_in_each_tenant(webhook_deliveries_sweep_task, only_where=webhooks.deliveries_due)
 
 
 @shared_task(ignore_result=True)

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from core import outbound
@@ -278,11 +279,14 @@ def delivery_attempt(delivery_id: int, *, now: datetime | None = None) -> Webhoo
     return delivery
 
 
+def deliveries_due(*, now: datetime | None = None) -> QuerySet[WebhookDelivery]:
+    """Pending deliveries whose next attempt is due."""
+    return WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now or timezone.now())
+
+
 def deliveries_due_send(*, now: datetime | None = None, limit: int = 500) -> int:
     """The sweeper: resend pending deliveries that are due (their message was lost, or a lease expired)."""
-    now = now or timezone.now()
-    ids = list(WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-               .order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+    ids = list(deliveries_due(now=now).order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
     _send_later(ids)
     return len(ids)
 

@@ -77,6 +77,20 @@ def test_periodic_fan_out_sends_one_message_per_tenant_each_in_its_schema(tenant
     assert len(set(schemas)) == len(schemas)
 
 
+def test_a_sweep_is_sent_only_to_the_tenants_where_its_work_is_due(tenant, other_tenant):
+    """A per-minute sweep of a thousand tenants would be a thousand tasks a minute; it goes where work waits."""
+    from accounts.models import Account
+
+    AccountFactory(name="Due Here")
+
+    with published_headers() as sent:
+        count = delay_in_each_tenant(schema_probe, only_where=lambda: Account.objects.filter(name="Due Here"))
+
+    assert count == 1
+    assert [headers["_schema_name"] for headers in sent] == [tenant.schema_name]
+    assert [_run_as_worker(headers) for headers in sent] == [(tenant.schema_name, ["Due Here"])]
+
+
 def test_after_commit_work_runs_in_the_tenant_that_registered_it(tenant, other_tenant,
                                                                   django_capture_on_commit_callbacks):
     AccountFactory(name="Alpha Only")
