@@ -37,6 +37,10 @@ def bulk_upsert(
     row and EXCLUDED that becomes its new value (e.g. the later of two times); `extra_insert` adds columns
     computed in SQL (e.g. now()). Returns (inserted, updated); the other rows were exact duplicates of what
     was stored. With `inserted_ids`, the `id` of every inserted row is appended to that list.
+
+    Rows are written in the order of their `conflict` key, so two batches touching the same rows take their
+    locks in the same order and one waits for the other instead of deadlocking (two Segment batches of the
+    same users in different orders did: tests/integrations/test_bulk_upsert_concurrency.py).
     """
     if not rows:
         return 0, 0
@@ -67,7 +71,7 @@ def bulk_upsert(
                     copy.write_row(row)
             cursor.execute(
                 f"INSERT INTO {table} ({', '.join(names + list(extra))}) "
-                f"SELECT {', '.join(names + list(extra.values()))} FROM {stage} "
+                f"SELECT {', '.join(names + list(extra.values()))} FROM {stage} ORDER BY {', '.join(conflict)} "
                 f"ON CONFLICT ({', '.join(conflict)}) {on_conflict} RETURNING {returning}"
             )
             returned = cursor.fetchall()
