@@ -59,12 +59,12 @@ def _scalar(sql: str, params=None):
 
 def build(accounts: int, events: int) -> None:
     """Generate the data set in SQL (deterministic: setseed) unless it is already there at this size."""
-    from accounts.services import usage_rollups_refresh_all
-
     have_accounts = _scalar("SELECT count(*) FROM accounts_account")
     have_events = _scalar("SELECT count(*) FROM accounts_usageevent")
     if have_accounts == accounts and have_events == events:
         print(f"data set present: {accounts:,} accounts, {events:,} events")
+        if not _scalar("SELECT EXISTS (SELECT FROM accounts_userdaily)"):  # a build stopped while rolling up
+            _rollups_build()
         return
     started = time.perf_counter()
     with connection.cursor() as cursor:
@@ -146,7 +146,14 @@ def build(accounts: int, events: int) -> None:
             [low, high, low, 3 * accounts],
         )
         cursor.execute("ANALYZE")
-    print(f"generated data in {time.perf_counter() - started:.0f} s; rolling up usage...")
+    print(f"generated data in {time.perf_counter() - started:.0f} s")
+    _rollups_build()
+
+
+def _rollups_build() -> None:
+    from accounts.services import usage_rollups_refresh_all
+
+    print("rolling up usage...", flush=True)
     started = time.perf_counter()
     usage_rollups_refresh_all()
     with connection.cursor() as cursor:
