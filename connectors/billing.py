@@ -17,6 +17,7 @@ external id is the customer id; an event whose account is unknown is held and ap
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -25,6 +26,7 @@ from django.db import transaction
 
 from accounts import ingestion
 from accounts.models import Account
+from connectors.documents import MAX_AMOUNT, amount, mapping, member, moment, objects, text, whole
 from connectors.http import Refusal
 from connectors.models import AccountRef, BillingSubscription, Connector, HeldCall, ReceivedEvent
 from connectors.options import connector_options, connector_settings
@@ -40,6 +42,10 @@ ZERO_DECIMAL = frozenset({"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga"
 MONTHS_PER = {"month": Decimal(1), "year": Decimal(12), "week": Decimal(12) / Decimal(52),
               "day": Decimal(12) / Decimal(365)}
 CENT = Decimal("0.01")
+_CURRENCY = re.compile(r"[a-z]{3}")
+# Stripe bills at most every three years (156 weeks, 1,095 days); quantities are whole units.
+MAX_INTERVAL_COUNT = 1095
+MAX_QUANTITY = 10**9
 MAX_MONTHS_PER_INVOICE = 36
 CALLER = Caller(source=Connector.STRIPE)
 
@@ -60,9 +66,9 @@ class Applied:
                 "snapshots": self.snapshots, "notes": self.notes, "detail": self.summary}
 
 
-def _major(amount, currency: str) -> Decimal:
-    value = Decimal(str(amount))
-    return value if currency in ZERO_DECIMAL else value / 100
+def _major(value, currency: str, where: str) -> Decimal:
+    number = amount(value, where)
+    return number if currency in ZERO_DECIMAL else number / 100
 
 
 def monthly(amount: Decimal, interval: str, count: int = 1) -> Decimal:
@@ -72,36 +78,49 @@ def monthly(amount: Decimal, interval: str, count: int = 1) -> Decimal:
     return amount / (MONTHS_PER[interval] * max(count, 1))
 
 
+def _interval(recurring: dict, where: str) -> tuple[str, int]:
+    """A price's billing interval and count, as Stripe writes them (`recurring.interval`, `interval_count`)."""
+    interval = text(recurring.get("interval"), f"{where}.interval")
+    if interval not in MONTHS_PER:
+        allowed = ", ".join(MONTHS_PER)
+        raise Refusal(400, f"{where}.interval is {interval!r}; Stripe bills by {allowed}.",
+                      [{"index": 0, "field": f"{where}.interval", "message": f"must be one of {allowed}"}])
+    return interval, whole(recurring.get("interval_count"), f"{where}.interval_count", default=1,
+                           maximum=MAX_INTERVAL_COUNT) or 1
+
+
 def _item_mrr(item: dict, currency: str, notes: list[str]) -> Decimal:
     """One subscription item's MRR: a licensed per-unit price x quantity, per month. Metered and tiered prices
     have no fixed amount and are left out (with a note)."""
-    price = item.get("price") or item.get("plan") or {}
-    recurring = price.get("recurring") or {"interval": price.get("interval"),
-                                           "interval_count": price.get("interval_count"),
-                                           "usage_type": price.get("usage_type")}
-    amount = price.get("unit_amount_decimal", price.get("amount_decimal"))
-    if amount is None:
-        amount = price.get("unit_amount", price.get("amount"))
-    if (recurring.get("usage_type") or "licensed") != "licensed" or amount is None or not recurring.get("interval"):
-        notes.append(f"item {item.get('id', '?')}: a metered or tiered price has no fixed MRR; left out")
+    where = "data.object.items.data.price"
+    price = mapping(item.get("price") or item.get("plan"))
+    recurring = mapping(price.get("recurring")) or {"interval": price.get("interval"),
+                                                    "interval_count": price.get("interval_count"),
+                                                    "usage_type": price.get("usage_type")}
+    unit = price.get("unit_amount_decimal", price.get("amount_decimal"))
+    if unit is None:
+        unit = price.get("unit_amount", price.get("amount"))
+    if (recurring.get("usage_type") or "licensed") != "licensed" or unit is None or not recurring.get("interval"):
+        notes.append(f"item {text(item.get('id'), 'data.object.items.data.id') or '?'}: a metered or tiered price "
+                     "has no fixed MRR; left out")
         return Decimal(0)
-    quantity = item.get("quantity")
-    quantity = 1 if quantity is None else quantity
-    return monthly(_major(amount, currency) * quantity, recurring["interval"], recurring.get("interval_count") or 1)
+    quantity = whole(item.get("quantity"), "data.object.items.data.quantity", default=1, maximum=MAX_QUANTITY)
+    return monthly(_major(unit, currency, f"{where}.unit_amount") * quantity,
+                   *_interval(recurring, f"{where}.recurring"))
 
 
 def _forever_discount(subscription: dict, mrr: Decimal, currency: str, interval: tuple[str, int]) -> Decimal:
     """MRR after the subscription's discounts whose duration is `forever` (sent expanded: the legacy `discount`
     object, or `discounts` entries that are objects; bare discount ids cannot be read and are left out)."""
-    discounts = [subscription.get("discount"), *(subscription.get("discounts") or [])]
+    discounts = [subscription.get("discount"), *objects(subscription.get("discounts"))]
     for discount in discounts:
-        coupon = discount.get("coupon") if isinstance(discount, dict) else None
-        if not coupon or coupon.get("duration") != "forever":
+        coupon = mapping(member(discount, "coupon"))
+        if coupon.get("duration") != "forever":
             continue
         if coupon.get("percent_off"):
-            mrr = mrr * (1 - Decimal(str(coupon["percent_off"])) / 100)
+            mrr = mrr * (1 - min(amount(coupon["percent_off"], "coupon.percent_off"), Decimal(100)) / 100)
         elif coupon.get("amount_off"):
-            mrr = mrr - monthly(_major(coupon["amount_off"], currency), *interval)
+            mrr = mrr - monthly(_major(coupon["amount_off"], currency, "coupon.amount_off"), *interval)
     return max(mrr, Decimal(0))
 
 
@@ -110,21 +129,30 @@ def subscription_mrr(subscription: dict, notes: list[str] | None = None) -> Deci
     notes = notes if notes is not None else []
     if subscription.get("status") not in PAYING_STATUSES:
         return Decimal(0)
-    currency = str(subscription.get("currency") or "").lower()
-    items = (subscription.get("items") or {}).get("data") or []
+    currency = text(subscription.get("currency"), "data.object.currency").lower()
+    items = objects(member(subscription, "items", "data"))
     mrr = sum((_item_mrr(item, currency, notes) for item in items), Decimal(0))
-    first = (items[0].get("price") or items[0].get("plan") or {}) if items else {}
-    recurring = first.get("recurring") or first
-    interval = (recurring.get("interval") or "month", recurring.get("interval_count") or 1)
-    return _forever_discount(subscription, mrr, currency, interval).quantize(CENT, rounding=ROUND_HALF_UP)
+    first = mapping(items[0].get("price") or items[0].get("plan")) if items else {}
+    recurring = mapping(first.get("recurring")) or first
+    interval = _interval({"interval": "month", **recurring} if not recurring.get("interval") else recurring,
+                         "data.object.items.data.price.recurring")
+    return _mrr_bounded(_forever_discount(subscription, mrr, currency, interval))
+
+
+def _mrr_bounded(mrr: Decimal) -> Decimal:
+    """MRR in cents, within what a revenue snapshot holds."""
+    if mrr >= MAX_AMOUNT:
+        raise Refusal(400, f"The subscription's MRR comes to {mrr:,.0f}, more than Bellwether records "
+                           f"({MAX_AMOUNT:,}).")
+    return mrr.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def _metadata_id(*metadatas: dict | None) -> str:
     key = connector_options(Connector.STRIPE)["metadata_key"]
     for metadata in metadatas:
-        value = (metadata or {}).get(key) if isinstance(metadata, dict) else None
-        if value not in (None, ""):
-            return str(value).strip()
+        value = text(member(metadata, key), f"metadata.{key}")
+        if value:
+            return value
     return ""
 
 
@@ -151,6 +179,8 @@ def currency_check(currency: str, what: str) -> None:
     currency = currency.lower()
     if not currency:
         raise Refusal(400, f"{what} has no currency.")
+    if not _CURRENCY.fullmatch(currency):
+        raise Refusal(400, f"{what} has the currency {currency!r}, which is no ISO 4217 code (three letters).")
     settings = connector_settings(Connector.STRIPE)
     adopted = (settings.options or {}).get("currency", "")
     if not adopted:
@@ -164,8 +194,12 @@ def currency_check(currency: str, what: str) -> None:
                            "applied when Stripe sends it again.")
 
 
-def _moment(epoch) -> datetime:
-    return datetime.fromtimestamp(int(epoch), tz=UTC)
+def _moment(epoch, where: str) -> datetime:
+    """A time the event must carry (Unix seconds)."""
+    read = moment(epoch, where)
+    if read is None:
+        raise Refusal(400, f"The event has no {where}.", [{"index": 0, "field": where, "message": "is required"}])
+    return read
 
 
 def _month(moment: datetime) -> str:
@@ -205,27 +239,32 @@ def _subscription_store(*, subscription_id: str, customer_id: str, account: Acco
 
 def _customer_id(value) -> str:
     if isinstance(value, dict):  # an expanded customer
-        return str(value.get("id") or "")
-    return str(value or "")
+        return text(value.get("id"), "data.object.customer.id")
+    return text(value, "data.object.customer")
 
 
 def _subscription_event(event: dict, applied: Applied) -> Account | None:
     subscription = event["data"]["object"]
     customer_id = _customer_id(subscription.get("customer"))
-    currency = str(subscription.get("currency") or "").lower()
-    currency_check(currency, f"Subscription {subscription.get('id')}")
+    subscription_id = text(subscription.get("id"), "data.object.id")
+    currency = text(subscription.get("currency"), "data.object.currency").lower()
+    currency_check(currency, f"Subscription {subscription_id}")
     account = account_match(customer_id=customer_id, external_id=_metadata_id(subscription.get("metadata")))
     if account is None:
         return None
     mrr = subscription_mrr(subscription, applied.notes)
-    status = "canceled" if event["type"] == "customer.subscription.deleted" else str(subscription.get("status"))
-    moment = _moment(event.get("created") or subscription.get("created"))
-    if not _subscription_store(subscription_id=str(subscription["id"]), customer_id=customer_id, account=account,
-                               status=status, currency=currency, mrr=mrr, event_at=moment):
+    status = ("canceled" if event["type"] == "customer.subscription.deleted"
+              else text(subscription.get("status"), "data.object.status", limit=32))
+    created = _moment(event.get("created") or subscription.get("created"), "created")
+    if not subscription_id:
+        raise Refusal(400, "The subscription has no id.", [{"index": 0, "field": "data.object.id",
+                                                             "message": "is required"}])
+    if not _subscription_store(subscription_id=subscription_id, customer_id=customer_id, account=account,
+                               status=status, currency=currency, mrr=mrr, event_at=created):
         applied.notes.append("a later event of this subscription was applied already; nothing changed")
         return account
-    ended = subscription.get("ended_at") or subscription.get("canceled_at")
-    month = _month(_moment(ended)) if status == "canceled" and ended else _month(moment)
+    ended = moment(subscription.get("ended_at") or subscription.get("canceled_at"), "data.object.ended_at")
+    month = _month(ended) if status == "canceled" and ended else _month(created)
     _snapshots_write(account, [month], applied)
     return account
 
@@ -244,52 +283,59 @@ def _months_covered(start: datetime, end: datetime) -> list[str]:
 
 
 def _invoice_subscription_id(invoice: dict) -> str:
-    parent = (invoice.get("parent") or {}).get("subscription_details") or {}
-    return str(parent.get("subscription") or invoice.get("subscription") or "")
+    return text(member(invoice, "parent", "subscription_details", "subscription") or invoice.get("subscription"),
+                "data.object.subscription")
 
 
 def _invoice_lines_mrr(invoice: dict, currency: str) -> Decimal:
     """MRR from an invoice's subscription lines as billed (for a subscription never seen as an event): each
     line's amount less its discounts, over the months its period covers; prorations left out."""
     total = Decimal(0)
-    for line in (invoice.get("lines") or {}).get("data") or []:
-        details = (line.get("parent") or {}).get("subscription_item_details") or {}
+    for line in objects(member(invoice, "lines", "data")):
+        details = mapping(member(line, "parent", "subscription_item_details"))
         if line.get("proration") or details.get("proration"):
             continue
         if not (details or line.get("type") == "subscription" or line.get("subscription")):
             continue
-        period = line.get("period") or {}
-        if not period.get("start") or not period.get("end"):
+        start, end = _period(line)
+        if start is None or end is None:
             continue
-        amount = _major(line.get("amount") or 0, currency) - sum(
-            (_major(part.get("amount") or 0, currency) for part in line.get("discount_amounts") or []), Decimal(0))
-        total += amount / max(len(_months_covered(_moment(period["start"]), _moment(period["end"]))), 1)
-    return max(total, Decimal(0)).quantize(CENT, rounding=ROUND_HALF_UP)
+        billed = _major(line.get("amount") or 0, currency, "data.object.lines.data.amount") - sum(
+            (_major(part.get("amount") or 0, currency, "data.object.lines.data.discount_amounts.amount")
+             for part in objects(line.get("discount_amounts"))), Decimal(0))
+        total += billed / max(len(_months_covered(start, end)), 1)
+    return _mrr_bounded(max(total, Decimal(0)))
+
+
+def _period(line: dict) -> tuple[datetime | None, datetime | None]:
+    period = mapping(line.get("period"))
+    return (moment(period.get("start"), "data.object.lines.data.period.start"),
+            moment(period.get("end"), "data.object.lines.data.period.end"))
 
 
 def _invoice_event(event: dict, applied: Applied) -> Account | None:
     invoice = event["data"]["object"]
     customer_id = _customer_id(invoice.get("customer"))
-    currency = str(invoice.get("currency") or "").lower()
-    currency_check(currency, f"Invoice {invoice.get('id')}")
-    parent = (invoice.get("parent") or {}).get("subscription_details") or {}
-    external_id = _metadata_id(parent.get("metadata"), (invoice.get("subscription_details") or {}).get("metadata"),
-                               invoice.get("metadata"))
+    currency = text(invoice.get("currency"), "data.object.currency").lower()
+    currency_check(currency, f"Invoice {text(invoice.get('id'), 'data.object.id')}")
+    external_id = _metadata_id(member(invoice, "parent", "subscription_details", "metadata"),
+                               member(invoice, "subscription_details", "metadata"), invoice.get("metadata"))
     account = account_match(customer_id=customer_id, external_id=external_id)
     if account is None:
         return None
     subscription_id = _invoice_subscription_id(invoice)
-    lines = [line for line in (invoice.get("lines") or {}).get("data") or [] if line.get("period")]
-    if not subscription_id or not lines:
+    periods = [period for period in map(_period, objects(member(invoice, "lines", "data"))) if None not in period]
+    if not subscription_id or not periods:
         applied.notes.append("not a subscription invoice: a one-off payment is not recurring revenue")
         return account
-    start = min(_moment(line["period"]["start"]) for line in lines)
-    end = max(_moment(line["period"]["end"]) for line in lines)
+    start = min(start for start, _ in periods)
+    end = max(end for _, end in periods)
     known = BillingSubscription.objects.filter(connector=Connector.STRIPE, subscription_id=subscription_id).exists()
     if not known:
         mrr = _invoice_lines_mrr(invoice, currency) if invoice.get("amount_paid") else Decimal(0)
         _subscription_store(subscription_id=subscription_id, customer_id=customer_id, account=account,
-                            status="active", currency=currency, mrr=mrr, event_at=_moment(event.get("created") or 0))
+                            status="active", currency=currency, mrr=mrr,
+                            event_at=moment(event.get("created"), "created") or datetime.fromtimestamp(0, UTC))
     _snapshots_write(account, _months_covered(start, end), applied)
     return account
 
@@ -297,10 +343,9 @@ def _invoice_event(event: dict, applied: Applied) -> Account | None:
 def _hold(event: dict, applied: Applied) -> None:
     obj = event["data"]["object"]
     customer_id = _customer_id(obj.get("customer"))
-    parent = (obj.get("parent") or {}).get("subscription_details") or {}
-    key = _metadata_id(obj.get("metadata"), parent.get("metadata")) or customer_id
-    HeldCall.objects.get_or_create(connector=Connector.STRIPE, message_id=str(event["id"]), defaults={
-        "kind": event["type"], "account_key": key, "message": event,
+    key = _metadata_id(obj.get("metadata"), member(obj, "parent", "subscription_details", "metadata")) or customer_id
+    HeldCall.objects.get_or_create(connector=Connector.STRIPE, message_id=text(event["id"], "id"), defaults={
+        "kind": text(event["type"], "type")[:40], "account_key": key, "message": event,
         "reason": f"Stripe customer {customer_id} matches no account (no metadata "
                   f"'{connector_options(Connector.STRIPE)['metadata_key']}', no account with that id)"})
     applied.held = True
@@ -311,14 +356,14 @@ def _hold(event: dict, applied: Applied) -> None:
 def stripe_event_apply(event: dict, *, replaying: bool = False) -> Applied:
     """Apply one verified Stripe event, once: its id is recorded in the same transaction as its effect, so a
     replay (or Stripe's own retry after a lost answer) changes nothing. Refusal(400) for another currency."""
-    event_id, kind = str(event.get("id") or ""), str(event.get("type") or "")
-    obj = (event.get("data") or {}).get("object") if isinstance(event.get("data"), dict) else None
+    event_id, kind = text(event.get("id"), "id"), text(event.get("type"), "type")
+    obj = member(event, "data", "object")
     if not event_id or not kind or not isinstance(obj, dict):
         raise Refusal(400, "Not a Stripe event: it needs an id, a type and data.object.")
     with transaction.atomic():
         if not replaying:
             _, first = ReceivedEvent.objects.get_or_create(connector=Connector.STRIPE, event_id=event_id,
-                                                           defaults={"kind": kind})
+                                                           defaults={"kind": kind[:60]})
             if not first:
                 return Applied(summary=f"{kind} {event_id} was applied already; nothing changed", duplicate=True)
         if kind not in HANDLED_EVENTS:

@@ -14,11 +14,12 @@ from django.views.decorators.csrf import csrf_exempt
 
 from connectors.billing import stripe_event_apply
 from connectors.helpdesk import helpdesk_apply, intercom_read, zendesk_read
-from connectors.http import Refusal, body_read, call_log, json_answer, json_object, throttle_check
+from connectors.http import Refusal, body_read, call_log, json_answer, json_object, refusal_of, throttle_check
 from connectors.models import Connector
 from connectors.options import connector_settings
 from connectors.segment import BATCH_LIMIT, BatchRefused, segment_calls_apply
 from connectors.signatures import intercom_signature_check, stripe_signature_check, zendesk_signature_check
+from core.errors import InvalidInput
 from integrations.ingest import Caller
 from integrations.models import ApiKey, Scope
 from integrations.services import api_key_authenticate
@@ -84,6 +85,8 @@ class SegmentEndpoint(View):
                                           caller=Caller(api_key=api_key, source=Connector.SEGMENT))
         except BatchRefused as refused:
             refusal = Refusal(400, refused.detail, refused.errors)
+        except InvalidInput as invalid:
+            refusal = refusal_of(invalid)
         except Refusal as refused:
             refusal = refused
         else:
@@ -119,7 +122,10 @@ class SignedWebhook(View):
             body = body_read(request, limit=WEBHOOK_LIMIT)
             self.verify(request, body, connector_settings(self.connector).secret)
             verified = True
-            answer, summary = self.apply(json_object(body))
+            try:
+                answer, summary = self.apply(json_object(body))
+            except InvalidInput as invalid:  # what the ingest services refuse (rolled back with the event)
+                raise refusal_of(invalid) from None
         except Refusal as refusal:
             call_log(connector=self.connector, status=refusal.status, summary=refusal.reason, authenticated=verified)
             return refusal.response()

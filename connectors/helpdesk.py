@@ -11,12 +11,12 @@ applied when the account appears.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from django.db import transaction
 
 from accounts import ingestion
 from accounts.models import Account, Contact, TicketPriority
+from connectors.documents import mapping, member, moment, objects, prose, text, whole
 from connectors.http import Refusal
 from connectors.models import Connector, HeldCall, ReceivedEvent
 from connectors.options import connector_options
@@ -50,63 +50,76 @@ class Delivery:
     notes: list[str] = field(default_factory=list)
 
 
-def _iso(epoch) -> str | None:
-    return datetime.fromtimestamp(int(epoch), tz=UTC).isoformat() if epoch else None
+def _iso(epoch, where: str) -> str | None:
+    read = moment(epoch, where)
+    return read.isoformat() if read else None
 
 
 def zendesk_read(document: dict, invocation_id: str) -> Delivery:
     ticket = document.get("ticket")
-    if not isinstance(ticket, dict) or not str(ticket.get("id") or "").strip():
+    ticket_id = text(member(ticket, "id"), "ticket.id") if isinstance(ticket, dict) else ""
+    if not ticket_id:
         raise Refusal(400, 'Not the ticket this webhook expects: the body needs {"ticket": {"id": ...}}; use the '
                            "body shown on the Zendesk connector's page.")
-    ticket_id = str(ticket["id"]).strip()
-    status = str(ticket.get("status") or "").strip().lower()
-    event_id = invocation_id or f"{ticket_id}:{ticket.get('updated_at')}"
+    status = text(ticket.get("status"), "ticket.status").lower()
+    updated_at = text(ticket.get("updated_at"), "ticket.updated_at")
+    event_id = text(invocation_id, "X-Zendesk-Webhook-Invocation-Id") or f"{ticket_id}:{updated_at}"[:200]
     delivery = Delivery(connector=Connector.ZENDESK, event_id=event_id, kind=f"ticket {status or 'updated'}",
-                        account_key=str(ticket.get("organization_external_id") or "").strip())
-    item = {"id": f"zendesk-{ticket_id}", "opened_at": ticket.get("created_at"),
-            "subject": str(ticket.get("subject") or "")[:500],
-            "resolved_at": ticket.get("updated_at") if status in SOLVED else None}
-    priority = str(ticket.get("priority") or "").strip().lower()
+                        account_key=text(ticket.get("organization_external_id"), "ticket.organization_external_id"))
+    item = {"id": f"zendesk-{ticket_id}", "opened_at": text(ticket.get("created_at"), "ticket.created_at"),
+            "subject": prose(ticket.get("subject"), "ticket.subject", limit=500),
+            "resolved_at": updated_at if status in SOLVED else None}
+    priority = text(ticket.get("priority"), "ticket.priority").lower()
     if priority in TicketPriority.values:
         item["priority"] = priority
     delivery.ticket = item
-    rating = str(ticket.get("satisfaction_rating") or "").strip().lower()
+    rating = text(ticket.get("satisfaction_rating"), "ticket.satisfaction_rating").lower()
     if rating in ZENDESK_RATINGS:
         delivery.survey = {"id": f"zendesk-csat-{ticket_id}", "kind": "csat", "score": ZENDESK_RATINGS[rating],
-                           "comment": str(ticket.get("satisfaction_comment") or "")[:10_000],
-                           "responded_at": ticket.get("updated_at")}
+                           "comment": prose(ticket.get("satisfaction_comment"), "ticket.satisfaction_comment",
+                                            limit=10_000),
+                           "responded_at": updated_at}
     return delivery
 
 
 def intercom_read(document: dict) -> Delivery:
-    topic = str(document.get("topic") or "")
-    conversation = ((document.get("data") or {}).get("item") if isinstance(document.get("data"), dict) else None)
-    if not document.get("id") or not topic or not isinstance(conversation, dict):
+    topic = text(document.get("topic"), "topic")
+    conversation = member(document, "data", "item")
+    notification_id = text(document.get("id"), "id")
+    if not notification_id or not topic or not isinstance(conversation, dict):
         raise Refusal(400, "Not an Intercom notification: it needs an id, a topic and data.item.")
-    delivery = Delivery(connector=Connector.INTERCOM, event_id=str(document["id"]), kind=topic)
+    delivery = Delivery(connector=Connector.INTERCOM, event_id=notification_id, kind=topic)
     if topic not in INTERCOM_TOPICS:
         return delivery  # a ping, or a topic Bellwether does not read: acknowledged, nothing stored
-    if not conversation.get("id"):
+    conversation_id = text(conversation.get("id"), "data.item.id")
+    if not conversation_id:
         raise Refusal(400, f"The {topic} notification carries no conversation id.")
     attribute = connector_options(Connector.INTERCOM)["account_attribute"]
-    delivery.account_key = str((conversation.get("custom_attributes") or {}).get(attribute) or "").strip()
-    contacts = (conversation.get("contacts") or {}).get("contacts") or []
-    delivery.user_id = next((str(contact["external_id"]) for contact in contacts if contact.get("external_id")), "")
-    statistics = conversation.get("statistics") or {}
+    delivery.account_key = text(member(conversation, "custom_attributes", attribute),
+                                f"data.item.custom_attributes.{attribute}")
+    contacts = objects(member(conversation, "contacts", "contacts"))
+    delivery.user_id = next((text(contact["external_id"], "data.item.contacts.contacts.external_id")
+                             for contact in contacts if contact.get("external_id")), "")
+    statistics = mapping(conversation.get("statistics"))
     closed = conversation.get("state") == "closed"
+    updated_at = conversation.get("updated_at")
     delivery.ticket = {
-        "id": f"intercom-{conversation['id']}", "opened_at": _iso(conversation.get("created_at")),
-        "first_response_at": _iso(statistics.get("first_admin_reply_at")),
-        "resolved_at": _iso(statistics.get("last_close_at") or conversation.get("updated_at")) if closed else None,
+        "id": f"intercom-{conversation_id}", "opened_at": _iso(conversation.get("created_at"), "data.item.created_at"),
+        "first_response_at": _iso(statistics.get("first_admin_reply_at"), "data.item.statistics.first_admin_reply_at"),
+        "resolved_at": _iso(statistics.get("last_close_at") or updated_at, "data.item.statistics.last_close_at")
+        if closed else None,
         "priority": TicketPriority.HIGH if conversation.get("priority") == "priority" else TicketPriority.NORMAL,
-        "subject": str(conversation.get("title") or (conversation.get("source") or {}).get("subject") or "")[:500],
+        "subject": prose(conversation.get("title") or member(conversation, "source", "subject"),
+                         "data.item.title", limit=500),
     }
-    rating = conversation.get("conversation_rating") or {}
+    rating = mapping(conversation.get("conversation_rating"))
     if rating.get("rating"):
-        delivery.survey = {"id": f"intercom-csat-{conversation['id']}", "kind": "csat", "score": rating["rating"],
-                           "comment": str(rating.get("remark") or "")[:10_000],
-                           "responded_at": _iso(rating.get("created_at") or conversation.get("updated_at"))}
+        delivery.survey = {"id": f"intercom-csat-{conversation_id}", "kind": "csat",
+                           "score": whole(rating["rating"], "data.item.conversation_rating.rating", default=0,
+                                          maximum=10),
+                           "comment": prose(rating.get("remark"), "data.item.conversation_rating.remark", limit=10_000),
+                           "responded_at": _iso(rating.get("created_at") or updated_at,
+                                                "data.item.conversation_rating.created_at")}
     return delivery
 
 

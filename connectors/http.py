@@ -17,6 +17,8 @@ from django.utils import timezone
 from rest_framework.throttling import SimpleRateThrottle
 
 from connectors.models import ConnectorCall
+from core.api.body import nul_refused
+from core.errors import InvalidInput
 
 CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 413: "request_too_large",
          415: "unsupported_media_type", 429: "rate_limited"}
@@ -72,13 +74,25 @@ def body_read(request: HttpRequest, *, limit: int) -> bytes:
     raise Refusal(415, f"Unsupported Content-Encoding {encoding!r}; send the body as it is or gzip-compressed.")
 
 
+def refusal_of(invalid: InvalidInput) -> Refusal:
+    """A service's refusal (a batch the ingest services rejected, a value out of bounds) as the vendor reads it."""
+    return Refusal(invalid.status_code, invalid.detail, invalid.errors)
+
+
 def json_object(body: bytes) -> dict:
+    """The body as a JSON object; refused when it is not one, or holds a NUL character anywhere (PostgreSQL
+    can store none, in text or jsonb: a held call keeps the whole body)."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise Refusal(400, f"The body is not valid JSON: {error}.") from None
     if not isinstance(document, dict):
         raise Refusal(400, "The body must be a JSON object.")
+    if b"\\u0000" in body:
+        try:
+            nul_refused(document)
+        except InvalidInput as invalid:
+            raise refusal_of(invalid) from None
     return document
 
 

@@ -143,7 +143,7 @@ class JSONParser(BaseParser):
         except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise InvalidInput(f"The body is not valid JSON: {error}.") from None
         if b"\\u0000" in body:
-            _no_nul(document)
+            nul_refused(document)
         return document
 
 
@@ -151,7 +151,7 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _no_nul(document: Any) -> None:
+def nul_refused(document: Any) -> None:
     """Refuse a NUL character anywhere in the document, naming where: PostgreSQL can neither store nor compare
     one (text, jsonb and lookups alike), so it could only end as a database error. Walked with a stack, not
     recursion."""
