@@ -12,7 +12,8 @@ sees another's changes, and the key can never revoke itself.
 Each operation is driven three ways: bodies and parameters that fit the schema, ones that break it (every
 one must be refused with a 4xx), and the same bodies sent as forms and multipart (the API takes JSON; only
 file uploads take multipart, so each must be a documented 415). Examples are derandomized, so the run is
-repeatable; about three minutes on two cores.
+repeatable. 96 operations: about 85 s of this process's CPU (plus PostgreSQL's); on a quiet two-core machine
+about two minutes of wall time.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from tests.integrations.factories import ApiKeyFactory
 from tests.integrations.test_schema import CHECKS, wsgi_app  # noqa: F401 - wsgi_app is a fixture
 
 POSITIVE_EXAMPLES = 20
-NEGATIVE_EXAMPLES = 12
-FORM_EXAMPLES = 4
+NEGATIVE_EXAMPLES = 10
+FORM_EXAMPLES = 3
 JSON = "application/json"
 FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
