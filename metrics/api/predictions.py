@@ -21,6 +21,7 @@ from core.errors import InvalidInput
 from integrations.api.idempotency import idempotent
 from metrics.models import KPI, PredictionModel, PredictionTarget, Scope
 from metrics.prediction import selectors
+from metrics.prediction.spec import cutoff_problem
 
 
 class ModelReportOut(serializers.Serializer):
@@ -139,9 +140,9 @@ class PredictionModelTrain(APIView):
         payload.is_valid(raise_exception=True)
         today = timezone.localdate()
         cutoff = payload.validated_data.get("as_of") or today - timezone.timedelta(days=1)
-        if cutoff > today:
-            raise InvalidInput("as_of cannot be in the future.", [{"index": None, "field": "as_of",
-                                                                    "message": "in the future"}])
+        problem = cutoff_problem(cutoff, today=today)
+        if problem:
+            raise InvalidInput(f"as_of {problem}.", [{"index": None, "field": "as_of", "message": problem}])
         slug = payload.validated_data.get("kpi")
         slugs = [_predictive_kpi(slug).slug] if slug else [kpi.slug for kpi in predictive_kpis()]
         if not slugs:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import date
 
 # Bumped whenever a feature's definition changes: models trained on other features are then not reused.
 FEATURES_VERSION = 3
@@ -24,6 +25,17 @@ DEFAULT_HORIZON_DAYS = 90
 # months when the signs of a coming decision show. Further out, an account is scored as if its renewal were this
 # far away (days to renewal is capped here as a feature), since what happens before then is not visible yet.
 RENEWAL_HORIZON_CAP = 180
+# The earliest cutoff a model may be trained on: the features count days from 2000-01-01.
+EARLIEST_CUTOFF = date(2000, 1, 1)
+
+
+def cutoff_problem(cutoff: date, *, today: date) -> str | None:
+    """What is wrong with a training cutoff (None: nothing): it must be known already, and not before 2000."""
+    if cutoff > today:
+        return "cannot be in the future"
+    if cutoff < EARLIEST_CUTOFF:
+        return f"must be on or after {EARLIEST_CUTOFF.isoformat()}"
+    return None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from django_tenants.utils import tenant_context
 
 from metrics.management.commands._tenant import kpis_by_slug, parse_date, tenant_by_slug
 from metrics.models import PredictionModel
+from metrics.prediction.spec import cutoff_problem
 from metrics.predictive import prediction_models_train, predictive_kpis
 
 
@@ -23,8 +24,9 @@ class Command(BaseCommand):
     def handle(self, *args, tenant: str, kpi: list[str] | None, as_of: str | None, **options) -> None:
         found = tenant_by_slug(tenant)
         day = parse_date(as_of, "--as-of") if as_of else timezone.localdate() - timedelta(days=1)
-        if day > timezone.localdate():
-            raise CommandError("--as-of cannot be in the future.")
+        problem = cutoff_problem(day, today=timezone.localdate())
+        if problem:
+            raise CommandError(f"--as-of {problem}.")
         with tenant_context(found):
             if kpi:
                 named = kpis_by_slug(kpi)

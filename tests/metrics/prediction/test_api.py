@@ -193,3 +193,21 @@ def test_renewals_by_quartile_of_a_leading_kpi_show_whether_it_moves_renewals(cl
     with time_machine.travel(_at(TODAY), tick=False):
         body = client.get("/api/v1/kpis/seat-utilization/renewal-by-quartile", **bearer(read_key)).json()
     assert body["renewals"] == 40 and [row["renewed"] for row in body["quartiles"]] == [0, 5, 10, 10]
+
+
+@pytest.mark.parametrize(("path", "status"), [
+    ("/api/v1/predictions/models/99999999999999999999/", 404),
+    ("/api/v1/predictions/models/?target=sideways", 400),
+    ("/api/v1/predictions/models/?kpi=%00", 400),
+])
+def test_out_of_range_and_unknown_parameters_are_refused_never_a_500(client, read_key, path, status):
+    assert client.get(path, **bearer(read_key)).status_code == status
+
+
+@pytest.mark.parametrize("as_of", ["1999-12-31", "0001-01-01"])
+def test_training_before_2000_is_refused_naming_as_of(client, admin_key, as_of):
+    renewal_kpi()
+
+    response = post_json(client, "/api/v1/predictions/models/train", {"as_of": as_of}, admin_key)
+
+    assert response.status_code == 400 and "as_of" in response.content.decode()

@@ -246,3 +246,14 @@ def test_the_command_refuses_a_kpi_that_is_not_predictive(tenant):
 
     with pytest.raises(CommandError, match="Not predictive KPI"):
         call_command("predict_train", tenant=tenant.slug, kpi=["nps"])
+
+
+@pytest.mark.parametrize(("as_of", "message"), [("1999-12-31", "on or after 2000-01-01"),
+                                                 ("2999-01-01", "cannot be in the future")])
+def test_the_command_refuses_a_cutoff_out_of_bounds(tenant, as_of, message):
+    from django.core.management import CommandError, call_command
+
+    renewal_kpi()
+
+    with pytest.raises(CommandError, match=message):
+        call_command("predict_train", tenant=tenant.slug, as_of=as_of)
