@@ -72,6 +72,29 @@ def test_each_segment_gets_the_mean_probability_and_its_expected_renewing_accoun
         assert segment.details["arr"] == pytest.approx(12 * (500 if plan == "Starter" else 2000) * len(members))
 
 
+def test_the_health_score_weighs_the_renewal_probability_like_any_kpi_in_the_same_run():
+    customers = world.separable(until=UNTIL, accounts=60)
+    customers.append(world.Customer(start=date(2024, 9, 1), silent_from=UNTIL - timedelta(days=40)))
+    world.build(customers, until=UNTIL)
+    renewal = renewal_kpi()
+    renewal.poor_value, renewal.good_value = 50, 90
+    renewal.save(update_fields=["poor_value", "good_value"])
+    health = kpi_create(slug="health-score", name="Health score", calculator="health.score",
+                        params={"components": [{"kpi": "renewal-probability", "weight": 1}]}, definition="d",
+                        tier="advocacy", indicator="leading", unit="score")
+
+    run = kpis_compute(as_of=UNTIL, trigger=ComputationRun.Trigger.SCHEDULE)
+
+    assert run.status == ComputationRun.Status.SUCCEEDED, run.errors
+    probabilities = {row.account_id: row.value for row in MetricValue.objects.filter(
+        kpi=renewal, as_of=UNTIL, scope="account", value__isnull=False)}
+    scores = dict(MetricValue.objects.filter(kpi=health, as_of=UNTIL, scope="account").values_list(
+        "account_id", "value"))
+    assert min(probabilities.values()) < 50 < 90 < max(probabilities.values())  # both clamps are exercised
+    for account_id, probability in probabilities.items():
+        assert scores[account_id] == pytest.approx(min(max((probability - 50) / 40 * 100, 0), 100), abs=0.01)
+
+
 def test_silent_accounts_are_given_a_low_probability_and_silence_is_their_top_driver():
     customers = world.separable(until=UNTIL)
     customers.append(world.Customer(start=date(2024, 9, 1), silent_from=UNTIL - timedelta(days=40)))
