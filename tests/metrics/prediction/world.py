@@ -28,6 +28,8 @@ class Customer:
     plan: str = "Growth"
     expand_on: date | None = None  # the month (a 1st) the MRR rises to expanded_mrr
     expanded_mrr: float = 0.0
+    busy_from: date | None = None  # daily events are busy_events from this day on
+    busy_events: int = 0
     nps: list[tuple[date, int]] = field(default_factory=list)
     tickets: list[tuple[date, date | None]] = field(default_factory=list)  # (opened, resolved)
 
@@ -67,11 +69,16 @@ def build(customers: list[Customer], *, until: date, prefix: str = "W") -> list[
             revenue[1].append(month)
             revenue[2].append(float(mrr))
         last = min(day for day in (until, customer.churn, customer.silent_from) if day) - timedelta(days=1)
-        if last >= customer.start and customer.events > 0:
-            usage[0].append(account_id)
-            usage[1].append(customer.start)
-            usage[2].append(last)
-            usage[3].append(customer.events)
+        spans = [(customer.start, last, customer.events)]
+        if customer.busy_from:
+            spans = [(customer.start, customer.busy_from - timedelta(days=1), customer.events),
+                     (customer.busy_from, last, customer.busy_events)]
+        for first_day, last_day, events in spans:
+            if last_day >= first_day and events > 0:
+                usage[0].append(account_id)
+                usage[1].append(first_day)
+                usage[2].append(last_day)
+                usage[3].append(events)
         for number, (day, score) in enumerate(customer.nps):
             surveys[0].append(account_id)
             surveys[1].append(f"{prefix}-{account_id}-nps-{number}")
