@@ -18,7 +18,7 @@ DEMO_TARGETS = {
     "grr": 92, "nrr": 108, "logo-churn": 8, "renewal-rate": 88, "nps": 35, "csat": 85, "ces": 5.5,
     "activation-rate": 70, "time-to-first-value": 14, "feature-adoption": 40, "adoption-breadth": 50,
     "stickiness": 25, "seat-utilization": 65, "usage-trend": 0, "ticket-load": 4, "first-response-hours": 6,
-    "health-score": 70,
+    "health-score": 70, "renewal-probability": 85, "expansion-potential": 15,
 }
 HISTORY_WEEKS = 12
 
