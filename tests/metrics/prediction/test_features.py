@@ -115,6 +115,9 @@ def test_a_row_is_the_same_as_history_in_a_training_frame_and_when_scored_on_its
     customers = world.noise(until=UNTIL, accounts=40)
     for index, customer in enumerate(customers[:10]):  # answers long before the scored date, and recent ones
         customer.nps = [(customer.start + timedelta(days=5 + index), 2), (UNTIL - timedelta(days=200), 9)]
+    for index, silent_days in ((12, 400), (13, 600)):  # silent long before the scored dates, still paying
+        customers[index].start = world.month_start(UNTIL - timedelta(days=700))
+        customers[index].churn, customers[index].silent_from = None, UNTIL - timedelta(days=silent_days)
     ids = world.build(customers, until=UNTIL)
     with connection.cursor() as cursor:  # two accounts reach first value only after the scored dates
         cursor.execute("DELETE FROM accounts_usagedaily WHERE account_id = ANY(%s) AND day < %s",
@@ -128,3 +131,6 @@ def test_a_row_is_the_same_as_history_in_a_training_frame_and_when_scored_on_its
         assert len(scored) == kept.sum() > 0
         assert (history.account_ids[kept] == scored.account_ids).all()
         np.testing.assert_array_equal(history.values[kept], scored.values)
+    for index, expected in ((12, [251, 161, 11]), (13, [390, 361, 211])):  # last used the day before silence
+        silent = _rows_of(history, ids[index])
+        assert [silent[UNTIL - timedelta(days=back)]["days_since_last_use"] for back in (150, 240, 390)] == expected
