@@ -15,7 +15,7 @@ from django.utils import timezone
 from core.numbers import QUARTER_PATTERN
 from metrics.alerts import rule_preview
 from metrics.bounds import UNIT_BOUNDS, value_check, year_check
-from metrics.models import KPI, OPEN_STATUSES, AlertRule, Condition, Scope
+from metrics.models import KPI, OPEN_STATUSES, RENEWAL_WINDOW_MAX_DAYS, AlertRule, Condition, Scope
 from metrics.selectors import quarter_of
 from metrics.services import kpi_target_set
 from metrics.templatetags.metrics_tags import DIMENSION_LABELS
@@ -26,7 +26,6 @@ PREVIEW_DAYS = 90
 MAX_PERSISTENCE = 30
 MAX_LOOKBACK_DAYS = 365
 MAX_COOLDOWN_HOURS = 24 * 30
-MAX_RENEWAL_WITHIN_DAYS = 730
 # A drop can take away at most everything; a rise is bounded like any percentage.
 CHANGE_BOUNDS = {Condition.DROP: (0.0, 100.0), Condition.RISE: (0.0, 1000.0)}
 
@@ -42,7 +41,7 @@ class AlertRuleForm(forms.ModelForm):
     cooldown_hours = forms.IntegerField(min_value=0, max_value=MAX_COOLDOWN_HOURS, initial=0,
                                         label="Cooldown (hours)", help_text="No new breach this soon after one closed.")
     renewal_within_days = forms.IntegerField(
-        min_value=1, max_value=MAX_RENEWAL_WITHIN_DAYS, required=False, label="Only accounts renewing within (days)",
+        min_value=1, max_value=RENEWAL_WINDOW_MAX_DAYS, required=False, label="Only accounts renewing within (days)",
         help_text="Account rules: leave empty for every account, or e.g. 120 for those whose next renewal is at "
                   "most 120 days away.")
 

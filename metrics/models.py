@@ -264,6 +264,10 @@ class AlertAction(models.TextChoices):
     NOTIFY_OWNER = "notify_owner", "Notify the KPI owner"
 
 
+# An account rule's renewal window: at most two years ahead (the form and the API refuse more).
+RENEWAL_WINDOW_MAX_DAYS = 730
+
+
 class AlertRule(models.Model):
     """When a KPI's value for a subject breaks a condition, open a breach (once) and act on it."""
 

@@ -7,6 +7,7 @@ from core.numbers import QUARTER_PATTERN
 from metrics.annotations import TEXT_MAX_LENGTH
 from metrics.models import (
     KPI,
+    RENEWAL_WINDOW_MAX_DAYS,
     AlertRule,
     Annotation,
     Breach,
@@ -119,9 +120,6 @@ class ComputationRunOut(serializers.ModelSerializer):
 
 class AlertRuleIO(BoundedModelSerializer):
     kpi = serializers.SlugRelatedField(slug_field="slug", queryset=KPI.objects.all())
-    renewal_within_days = serializers.IntegerField(
-        min_value=1, max_value=730, required=False, allow_null=True,
-        help_text="Account rules: only accounts whose next renewal is at most this many days away.")
 
     class Meta:
         model = AlertRule
@@ -131,7 +129,8 @@ class AlertRuleIO(BoundedModelSerializer):
         read_only_fields = ["id", "created_at"]
         # Beyond what the columns hold: the evaluation subtracts these from today, so ten years at most.
         extra_kwargs = {"lookback_days": {"max_value": TEN_YEARS_IN_DAYS},
-                        "cooldown_hours": {"max_value": TEN_YEARS_IN_DAYS * 24}}
+                        "cooldown_hours": {"max_value": TEN_YEARS_IN_DAYS * 24},
+                        "renewal_within_days": {"min_value": 1, "max_value": RENEWAL_WINDOW_MAX_DAYS}}
 
     def validate(self, attrs: dict) -> dict:
         merged = {**({f: getattr(self.instance, f) for f in self.Meta.fields if f not in ("id", "created_at")}

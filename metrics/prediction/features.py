@@ -250,9 +250,9 @@ usage_days AS (
            bit_or(CASE WHEN array_position(%(core_features)s::text[], d.event_name::text) IS NOT NULL
                        THEN 1::bigint << (array_position(%(core_features)s::text[], d.event_name::text) - 1)
                        ELSE 0 END) AS core_mask
-    FROM accounts_usagedaily d JOIN accounts acc ON acc.account_id = d.account_id
+    FROM accounts_usagedaily d
     WHERE d.day <= %(cutoff)s::date AND d.day > %(cutoff)s::date - %(step)s::int * %(usage_buckets)s::int
-      AND d.events > 0
+      AND d.events > 0 AND (%(account_ids)s::bigint[] IS NULL OR d.account_id = ANY(%(account_ids)s::bigint[]))
     GROUP BY d.account_id, d.day
 ),
 usage_buckets AS (
@@ -264,8 +264,9 @@ usage_buckets AS (
 user_buckets AS (
     SELECT account_id, k, count(*) AS users
     FROM (SELECT u.account_id, (%(cutoff)s::date - u.day) / %(step)s::int AS k, u.user_id
-          FROM accounts_userdaily u JOIN accounts acc ON acc.account_id = u.account_id
+          FROM accounts_userdaily u
           WHERE u.day <= %(cutoff)s::date AND u.day > %(cutoff)s::date - %(step)s::int * %(user_buckets)s::int
+            AND (%(account_ids)s::bigint[] IS NULL OR u.account_id = ANY(%(account_ids)s::bigint[]))
             AND u.events > 0
           GROUP BY 1, 2, 3) per_user
     GROUP BY 1, 2
