@@ -108,6 +108,7 @@ def test_the_schema_offers_multipart_only_where_a_file_is_uploaded():
 
 @pytest.mark.parametrize(("field", "value"), [
     ("persistence", 0), ("persistence", 32768), ("cooldown_hours", 2**31), ("cooldown_hours", 10**30),
+    ("cooldown_hours", 2**31 - 1),  # the column holds it; the breach's date arithmetic would not
     ("hysteresis", -1), ("lookback_days", 10**6),
 ])
 def test_a_rule_number_its_column_or_constraint_cannot_hold_is_a_400_naming_it(client, key, rule, field,
@@ -265,6 +266,17 @@ def test_my_works_playbook_filter_that_is_no_id_is_said_not_a_500(playbook):
 
     assert filters.playbook is None
     assert errors == [f"Unknown playbook {playbook!r}: showing every playbook."]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/kpis/nps/values?scope=account&subject=%C2%B2",
+                                  "/api/v1/kpis/nps/explain?as_of=2026-11-20&subject=%C2%B2"])
+def test_a_subject_in_unicode_digits_is_an_external_id_that_matches_nothing(client, key, nps, path):
+    """`?subject=²` passed str.isdigit(), and int() then failed: a 500 on both (issue #20)."""
+    response = client.get(path, **bearer(key))
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body.get("results", []) == [] and body.get("value") is None
 
 
 # --- NUL characters and unparsable JSON -------------------------------------------------------------------
