@@ -95,3 +95,19 @@ def test_a_renewal_window_out_of_bounds_is_a_400_naming_it(client, admin_key, da
     response = post_json(client, "/api/v1/alert-rules/", body, admin_key)
 
     assert response.status_code == 400 and "renewal_within_days" in response.content.decode()
+
+
+def test_deleting_the_kpi_of_the_default_rule_keeps_its_playbook_as_a_manual_one():
+    from metrics.catalogue import default_rules_install
+    from playbooks.defaults import default_playbooks_install
+    from playbooks.models import Playbook
+
+    kpi = renewal_kpi()
+    default_rules_install()
+    default_playbooks_install()
+
+    kpi.delete()  # the rule goes with it (it was an IntegrityError: an alert playbook without its rule)
+
+    playbook = Playbook.objects.get(name="Value review")
+    assert (playbook.trigger, playbook.is_active, playbook.alert_rule_id) == ("manual", False, None)
+    assert not AlertRule.objects.exists()
