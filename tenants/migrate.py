@@ -18,10 +18,12 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.core.management import call_command
 from django.db import connection, connections
+from django.db.migrations.recorder import MigrationRecorder
 
 from tenants.template import code_migrations
 
@@ -77,14 +79,40 @@ def _applied(schema_name: str) -> frozenset[tuple[str, str]]:
         return frozenset(cursor.fetchall())
 
 
+def _recorder_table_exists(recorder: MigrationRecorder) -> bool:
+    """MigrationRecorder.has_table, asked of PostgreSQL for the one table in the connection's schema."""
+    if not recorder._has_table:
+        with recorder.connection.cursor() as cursor:
+            cursor.execute("SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL",
+                           [recorder.connection.schema_name, recorder.Migration._meta.db_table])
+            recorder._has_table = cursor.fetchone()[0]
+    return recorder._has_table
+
+
+@contextmanager
+def _recorder_looks_up_its_table():
+    """Django's MigrationRecorder learns whether django_migrations exists by listing every table on the search
+    path (`pg_table_is_visible` over the whole of pg_class), four times a tenant: a scan of every tenant's
+    catalogue for each, so migrating N tenants cost N squared (0.1-0.3 s a look at 400 tenants). During a
+    tenant's migration it looks the one table up instead, in the tenant's own schema, as django-tenants'
+    introspection would."""
+    listing = MigrationRecorder.has_table
+    MigrationRecorder.has_table = _recorder_table_exists
+    try:
+        yield
+    finally:
+        MigrationRecorder.has_table = listing
+
+
 def tenant_migrate(schema_name: str) -> TenantMigration:
     """Apply the migrations `schema_name` lacks; never raises: a failure is returned, with what is still missing."""
     started = time.perf_counter()
     try:
         if code_migrations() <= _applied(schema_name):
             return TenantMigration(schema_name, time.perf_counter() - started, skipped=True)
-        call_command("migrate_schemas", tenant=True, schema_name=schema_name, interactive=False, verbosity=0,
-                     executor="standard")
+        with _recorder_looks_up_its_table():
+            call_command("migrate_schemas", tenant=True, schema_name=schema_name, interactive=False, verbosity=0,
+                         executor="standard")
         connection.set_schema_to_public()
     except Exception as error:  # noqa: BLE001 - every failure is reported, with the tenant's name
         connection.set_schema_to_public()

@@ -75,3 +75,22 @@ def test_processes_must_be_positive():
 
     with pytest.raises(CommandError, match="--processes must be 1 or more"):
         call_command("platform_migrate", processes=0)
+
+
+def test_during_a_tenant_migration_the_recorder_looks_up_its_table_in_the_tenants_schema_only():
+    """Django lists every visible table to find django_migrations (a scan of every tenant's catalogue); the
+    look-up that replaces it must still say no for a schema without one, though public has its own."""
+    from django.db import connection
+    from django.db.migrations.recorder import MigrationRecorder
+
+    from tenants.migrate import _recorder_looks_up_its_table
+
+    listing = MigrationRecorder.has_table
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE SCHEMA bare_tenant")
+    with _recorder_looks_up_its_table():
+        connection.set_schema("alpha")
+        assert MigrationRecorder(connection).has_table()
+        connection.set_schema("bare_tenant")
+        assert not MigrationRecorder(connection).has_table()
+    assert MigrationRecorder.has_table is listing
