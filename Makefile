@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock | cksum | cut -d' ' -f1)
 
 .PHONY: run test stop services status lint setup bench-ingest bench-compute bench-alerts bench-fanout bench-load bench-pages \
-	bench-predict bench-tenants
+	bench-predict bench-tenants bench-platform
 
 $(STAMP): requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ bench-fanout: services
 # A thousand tenants in a database of their own (bench_tenants): creation, then a migration of them all.
 bench-tenants: services
 	@$(PY) scripts/bench_tenants.py $(BENCH_ARGS)
+
+# N web servers, N workers per queue and one beat over bench-tenants' tenants: requests, the nightly fan-out,
+# beat's sweeps, connections.
+bench-platform: services
+	@$(PY) scripts/bench_platform.py $(BENCH_ARGS)
 
 # The dependency audit fails on a known vulnerability; where the vulnerability database is unreachable it
 # says the audit was not performed and does not fail (scripts/audit_dependencies.py).

@@ -14,10 +14,11 @@ create: tenants `bt-0001`, `bt-0002`, ... are made with the product's `tenant_cr
       sql clone    the clone_schema SQL function alone;
       replay       the template's recipe replayed alone (pg_dump's DDL): the lower bound of any copy.
     The extra schemas of the last three are dropped again.
-migrate: a throwaway tenant app (in a temporary folder) with one migration (a table with an index) is applied to
-    every tenant by `platform_migrate --processes 1`, then, rolled back in between, `--processes N`; each run's
-    total and per-tenant time is printed (its log, a line per tenant, is kept in the temporary folder). It is rolled
-    back again at the end.
+migrate: a throwaway tenant app (in a temporary folder) with one migration (a table with an index) is applied:
+    first to `--sample` tenants one at a time, alternately the way Django finds its migrations table (listing every
+    visible table) and the way tenants.migrate looks it up; then to every tenant by `platform_migrate --processes 1`,
+    then `--processes N`. Each run's total and per-tenant time is printed (its log, a line per tenant, is kept in
+    the temporary folder); the migration is taken out again in SQL after each.
 
 The machine's load average is printed with each figure: the benchmark is only as quiet as the machine.
 """
@@ -226,29 +227,58 @@ def manage(environment: dict[str, str], log: Path, *arguments: str) -> tuple[flo
     return seconds, lines[-1]
 
 
-def throwaway_rollback(environment: dict[str, str], folder: Path, processes: int) -> float:
+def throwaway_rollback() -> float:
+    """Take the throwaway migration out of every schema again, in SQL (a benchmark's cleanup, not the product's)."""
     from django.conf import settings
+    from django.db import connection, transaction
 
-    seconds, _ = manage(environment, folder / "rollback.log", "migrate_schemas", "bench_throwaway", "zero",
-                        "--executor", "multiprocessing" if processes > 1 else "standard", "--noinput")
-    more, _ = manage(environment, folder / "rollback-template.log", "migrate_schemas", "bench_throwaway", "zero",
-                     "--schema", settings.TENANT_BASE_SCHEMA, "--noinput")
-    return seconds + more
+    from tenants.models import Tenant
+
+    started = time.perf_counter()
+    schemas = [*Tenant.objects.values_list("schema_name", flat=True), settings.TENANT_BASE_SCHEMA]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("".join(f'DROP TABLE IF EXISTS "{schema}".bench_throwaway_note; DELETE FROM "{schema}".'
+                               f"django_migrations WHERE app = 'bench_throwaway';" for schema in schemas))
+    return time.perf_counter() - started
+
+
+SAMPLE = """
+import time
+from contextlib import nullcontext
+from tenants import migrate
+ours = migrate._recorder_looks_up_its_table
+for index, schema in enumerate({schemas!r}):
+    migrate._recorder_looks_up_its_table = ours if index % 2 else nullcontext
+    started = time.perf_counter()
+    result = migrate.tenant_migrate(schema)
+    print('ours' if index % 2 else 'django', round(time.perf_counter() - started, 3), result.error or 'ok')
+"""
 
 
 def phase_migrate(args) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-tenants-"))
     environment = throwaway_app(folder)
-    tenants = len(bench_tenants())
-    print(f"migration of {tenants} benchmark tenants (and any other tenant of the database); logs in {folder}",
+    schemas = [slug.replace("-", "_") for slug in bench_tenants()]
+    print(f"migration of {len(schemas)} benchmark tenants (and any other tenant of the database); logs in {folder}",
           flush=True)
-    environment["TENANT_MIGRATION_PROCESSES"] = str(args.processes)  # the rollback's (django-tenants' executor)
+    throwaway_rollback()
+    # One tenant at a time in one process, alternately as Django looks for django_migrations (a listing of every
+    # table visible, which grows with the tenants) and as tenants.migrate looks it up.
+    sample = schemas[:: max(1, len(schemas) // args.sample)][: args.sample]
+    _, _ = manage(environment, folder / "sample.log", "shell", "-c", SAMPLE.format(schemas=sample))
+    ways: dict[str, list[float]] = {"django": [], "ours": []}
+    for line in (folder / "sample.log").read_text().splitlines():
+        words = line.split()
+        if len(words) == 3 and words[0] in ways and words[2] == "ok":
+            ways[words[0]].append(float(words[1]))
+    print(f"  one tenant at a time, {len(sample)} tenants alternately ({load()}): Django's table listing "
+          f"{spread(ways['django'])}; looked up {spread(ways['ours'])}", flush=True)
+    throwaway_rollback()
     for processes in (1, args.processes):
         seconds, last = manage(environment, folder / f"platform_migrate-{processes}.log", "platform_migrate",
                                "--processes", str(processes))
         print(f"platform_migrate --processes {processes}: {seconds:.0f} s in all ({load()})\n  {last}", flush=True)
-        rollback = throwaway_rollback(environment, folder, args.processes)
-        print(f"  rolled back in {rollback:.0f} s (migrate_schemas bench_throwaway zero)", flush=True)
+        print(f"  rolled back in {throwaway_rollback():.0f} s (SQL)", flush=True)
 
 
 def main() -> None:
@@ -256,6 +286,7 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=1000)
     parser.add_argument("--trials", type=int, default=5, help="rounds of each way at each checkpoint")
     parser.add_argument("--processes", type=int, default=2, help="parallel processes of the second migration")
+    parser.add_argument("--sample", type=int, default=20, help="tenants migrated one at a time, both ways")
     parser.add_argument("--database", default="bench_tenants")
     parser.add_argument("--phases", default="create,migrate")
     parser.add_argument("--drop", action="store_true", help="drop the database at the end")
