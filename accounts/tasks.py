@@ -7,6 +7,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from accounts.follow_up import batch_follow_up, batch_follow_ups_due, batches_follow_up_due
+from accounts.models import UsageEvent
 from accounts.services import usage_days_received_since, usage_rollups_refresh
 from tenants.tasks import delay_in_each_tenant
 
@@ -39,4 +40,5 @@ def usage_rollups_refresh_recent() -> None:
 
 @shared_task(ignore_result=True)
 def usage_rollups_refresh_all_tenants() -> None:
-    delay_in_each_tenant(usage_rollups_refresh_recent)
+    delay_in_each_tenant(usage_rollups_refresh_recent, only_where=lambda: UsageEvent.objects.filter(
+        received_at__gte=timezone.now() - SWEEP_LOOKBACK))

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 from celery import shared_task
 from django.db import connection
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from metrics.models import KPI, Cadence, ComputationRun, PredictionModel
@@ -51,12 +52,16 @@ def computation_run_task(self, run_id: int) -> None:
     computation_run_execute(run=run)
 
 
+def computation_runs_stale() -> QuerySet[ComputationRun]:
+    """Runs still marked running long after they started: their worker died mid-way."""
+    return ComputationRun.objects.filter(status=ComputationRun.Status.RUNNING,
+                                         started_at__lt=timezone.now() - STALE_RUN_AFTER)
+
+
 @shared_task(ignore_result=True)
 def computation_runs_stale_resume() -> int:
     """Run again the runs whose worker died mid-way without the broker noticing (a whole worker killed)."""
-    stale = list(ComputationRun.objects.filter(status=ComputationRun.Status.RUNNING,
-                                               started_at__lt=timezone.now() - STALE_RUN_AFTER)
-                 .values_list("pk", flat=True))
+    stale = list(computation_runs_stale().values_list("pk", flat=True))
     for run_id in stale:
         _run_again(run_id)
         computation_run_execute(run=ComputationRun.objects.get(pk=run_id))
@@ -65,7 +70,7 @@ def computation_runs_stale_resume() -> int:
 
 @shared_task(ignore_result=True)
 def computation_runs_stale_resume_all_tenants() -> None:
-    delay_in_each_tenant(computation_runs_stale_resume)
+    delay_in_each_tenant(computation_runs_stale_resume, only_where=computation_runs_stale)
 
 
 @shared_task(ignore_result=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from metrics.alerts import sla_hours
@@ -355,6 +355,16 @@ def _escalation_recipients(task: Task, level: int, ladder: EscalationLadder) -> 
             return []
         # nobody to take level 1: the leaders hear of it now
     return list(User.objects.filter(role=Role.LEADER, is_active=True))
+
+
+def tasks_escalation_due(*, now: datetime | None = None) -> QuerySet[Task]:
+    """The tasks an escalation sweep may act on: snoozes that ended, and open work past its response time not yet
+    at the top level. A superset: the tenant's ladder decides which of those escalate now."""
+    now = now or timezone.now()
+    return Task.objects.filter(
+        Q(status=TaskStatus.SNOOZED, snoozed_until__lte=now)
+        | Q(status__in=(TaskStatus.OPEN, TaskStatus.IN_PROGRESS), respond_by__lte=now,
+            escalation_level__lt=EscalationLadder().top_level, decision__isnull=True))
 
 
 def tasks_escalate(*, now: datetime | None = None) -> dict[str, int]:

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from playbooks.digest import digests_send
-from playbooks.services import renewal_runs_start, tasks_escalate
+from playbooks.services import renewal_runs_start, tasks_escalate, tasks_escalation_due
 from tenants.tasks import delay_in_each_tenant
 
 
@@ -14,7 +14,7 @@ def tasks_escalate_task() -> None:
 
 @shared_task(ignore_result=True)
 def tasks_escalate_all_tenants() -> None:
-    delay_in_each_tenant(tasks_escalate_task)
+    delay_in_each_tenant(tasks_escalate_task, only_where=tasks_escalation_due)
 
 
 @shared_task(ignore_result=True)

@@ -167,8 +167,11 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.is_set():
+            # Client connections only: a parallel query's workers are listed too, but count against
+            # max_worker_processes, not max_connections.
             count = self.database.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                                           " AND pid <> pg_backend_pid()").fetchone()[0]
+                                          " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                                          ).fetchone()[0]
             self.connections.append(count)
             self.queues.append((time.monotonic(), self.broker.llen("interactive"), self.broker.llen("bulk")))
             self.stopped.wait(0.5)

@@ -133,3 +133,21 @@ def test_without_a_manager_and_without_leaders_the_escalation_is_recorded_to_nob
 
     assert mail.outbox == []
     assert [e.note for e in task.events.filter(kind="escalated")] == ["Level 1: to nobody (no manager or leader)"]
+
+
+def test_the_sweep_finds_every_task_it_would_escalate_or_wake_and_not_the_others(task, team):
+    """The fan-out sends the escalation sweep only to tenants where this finds a task (tenants.tasks)."""
+    from playbooks.services import tasks_escalation_due
+
+    before_sla = task.respond_by - dt.timedelta(minutes=1)
+    at_sla = task.respond_by + dt.timedelta(minutes=1)
+    assert not tasks_escalation_due(now=before_sla).exists()
+    assert list(tasks_escalation_due(now=at_sla)) == [task]
+
+    tasks_escalate(now=at_sla)  # the manager
+    tasks_escalate(now=at_sla + dt.timedelta(hours=25))  # then the leader: the top of the ladder
+    assert not tasks_escalation_due(now=at_sla + dt.timedelta(days=30)).exists()
+
+    Task.objects.filter(pk=task.pk).update(status="snoozed", snoozed_until=at_sla + dt.timedelta(days=31))
+    assert not tasks_escalation_due(now=at_sla + dt.timedelta(days=30)).exists()
+    assert tasks_escalation_due(now=at_sla + dt.timedelta(days=32)).exists()  # the snooze ended: to wake
