@@ -13,7 +13,8 @@ create: tenants `bt-0001`, `bt-0002`, ... are made with the product's `tenant_cr
       clone        django-tenants' own way (Tenant.save: the clone_schema SQL function, then a faked migrate);
       sql clone    the clone_schema SQL function alone;
       replay       the template's recipe replayed alone (pg_dump's DDL): the lower bound of any copy.
-    The extra schemas of the last three are dropped again.
+    The extra schemas of the last three are dropped again. Each creation runs on a connection of its own (a
+    command's, a request's), unless `--one-connection`.
 migrate: a throwaway tenant app (in a temporary folder) with one migration (a table with an index) is applied:
     first to `--sample` tenants one at a time, alternately the way Django finds its migrations table (listing every
     visible table) and the way tenants.migrate looks it up; then to every tenant by `platform_migrate --processes 1`,
@@ -136,17 +137,28 @@ def recipe_replay(number: int) -> float:
     return seconds
 
 
-def checkpoint(trials: int, next_number: int) -> int:
+def fresh(seconds: float, args) -> float:
+    """Each creation on a connection of its own, as `manage.py tenant_create` or a request has, unless
+    `--one-connection`: a PostgreSQL backend keeps the catalogue of every relation it has touched, and one that
+    made hundreds of schemas holds hundreds of MB of it and slows down."""
+    from django.db import connections
+
+    if not args.one_connection:
+        connections.close_all()
+    return seconds
+
+
+def checkpoint(args, next_number: int) -> int:
     """Interleaved rounds of the four ways; returns the next tenant number (the product's trials are kept)."""
     from tenants.models import Tenant
 
     ways = {"product": [], "clone": [], "sql clone": [], "replay": []}
-    for trial in range(trials):
-        ways["product"].append(product_create(next_number))
+    for trial in range(args.trials):
+        ways["product"].append(fresh(product_create(next_number), args))
         next_number += 1
-        ways["clone"].append(clone_create(trial))
-        ways["sql clone"].append(sql_clone(trial))
-        ways["replay"].append(recipe_replay(trial))
+        ways["clone"].append(fresh(clone_create(trial), args))
+        ways["sql clone"].append(fresh(sql_clone(trial), args))
+        ways["replay"].append(fresh(recipe_replay(trial), args))
     tenants = Tenant.objects.count() - 1
     floor = statistics.median(ways["replay"])
     print(f"checkpoint at {tenants} tenants ({load()}):", flush=True)
@@ -162,11 +174,11 @@ def phase_create(args) -> None:
     existing = bench_tenants()
     number = max((int(slug[len(PREFIX):]) for slug in existing), default=0) + 1
     print(f"{len(existing)} benchmark tenants already; creating up to {args.tenants} ({load()})", flush=True)
-    number = checkpoint(args.trials, number)
+    number = checkpoint(args, number)
     block: list[float] = []
     started = time.perf_counter()
     while len(bench_tenants()) < args.tenants:
-        block.append(product_create(number))
+        block.append(fresh(product_create(number), args))
         number += 1
         if len(block) == 100:
             print(f"tenants {number - 100:4d}-{number - 1:4d}: {spread(block)} ({load()})", flush=True)
@@ -174,7 +186,7 @@ def phase_create(args) -> None:
     if block:
         print(f"tenants {number - len(block):4d}-{number - 1:4d}: {spread(block)} ({load()})", flush=True)
     print(f"created up to {args.tenants} in {time.perf_counter() - started:.0f} s", flush=True)
-    checkpoint(args.trials, number)
+    checkpoint(args, number)
 
 
 # --- migration ---------------------------------------------------------------------------------------------------
@@ -290,6 +302,8 @@ def main() -> None:
     parser.add_argument("--database", default="bench_tenants")
     parser.add_argument("--phases", default="create,migrate")
     parser.add_argument("--drop", action="store_true", help="drop the database at the end")
+    parser.add_argument("--one-connection", action="store_true",
+                        help="create every tenant on one long-lived connection (it slows down as it grows)")
     args = parser.parse_args()
     url = database_use(args.database)
     import django
