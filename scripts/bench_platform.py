@@ -24,6 +24,7 @@ The queues are purged before each set-up: use a broker no one else uses (CELERY_
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import statistics
@@ -123,16 +124,16 @@ class Processes:
         deadline = time.monotonic() + 180
         for port in self.ports():
             while time.monotonic() < deadline:
-                try:
+                with contextlib.suppress(OSError):  # not listening yet: try again shortly
                     probe = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
                     probe.request("GET", "/healthz", headers={"Host": host})
                     if probe.getresponse().status == 200:
                         break
-                except OSError:
-                    pass
                 time.sleep(0.5)
-        while time.monotonic() < deadline and len(app.control.ping(timeout=1.0) or []) < 2 * self.count:
-            pass
+        # Every worker answers a ping once it consumes; each ping waits up to a second for the answers.
+        workers_up = 0
+        while time.monotonic() < deadline and workers_up < 2 * self.count:
+            workers_up = len(app.control.ping(timeout=1.0) or [])
         if time.monotonic() >= deadline:
             self.stop()
             sys.exit(f"the processes did not start; logs in {self.folder}")
