@@ -96,12 +96,13 @@ def sla_attainment(*, member_ids, since) -> dict[int, tuple[int, int]]:
     return {row["assignee_id"]: (row["closed"], row["met"]) for row in rows}
 
 
-QUEUE_COUNTS = ("open", "overdue", "due_today", "escalated", "sla_missed", "snoozed", "critical")
+QUEUE_COUNTS = ("open", "overdue", "due_today", "escalated", "overdue_not_escalated", "sla_missed", "snoozed",
+                "critical")
 
 
 def team_queue(*, member_ids, now: datetime, day_end: datetime) -> dict[int, dict[str, int]]:
-    """Per person: open, overdue, due today (before `day_end`), escalated, past their response SLA, snoozed and
-    critical tasks, counted in the database. One query."""
+    """Per person: open, overdue, due today (before `day_end`), escalated, overdue but not escalated yet, past
+    their response SLA, snoozed and critical tasks, counted in the database. One query."""
     from playbooks.models import TaskStatus
 
     rows = (Task.objects.filter(assignee_id__in=list(member_ids), status__in=ACTIVE_TASK_STATUSES)
@@ -109,6 +110,7 @@ def team_queue(*, member_ids, now: datetime, day_end: datetime) -> dict[int, dic
             .annotate(open=Count("id"), overdue=Count("id", filter=Q(due_at__lt=now)),
                       due_today=Count("id", filter=Q(due_at__gte=now, due_at__lt=day_end)),
                       escalated=Count("id", filter=Q(escalation_level__gt=0)),
+                      overdue_not_escalated=Count("id", filter=Q(due_at__lt=now, escalation_level=0)),
                       sla_missed=Count("id", filter=Q(respond_by__lt=now)),
                       snoozed=Count("id", filter=Q(status=TaskStatus.SNOOZED)),
                       critical=Count("id", filter=Q(severity="critical"))))

@@ -80,8 +80,15 @@ class AccountWork:
     focus_reasons: list[str] = field(default_factory=list)
 
     @property
+    def key(self) -> str:
+        """The group's name in the page's element ids: its account's id, or `decisions`."""
+        return str(self.account.pk) if self.account is not None else "decisions"
+
+    @property
     def worst_severity(self) -> str:
-        return min((task.severity for task in self.tasks), key=lambda severity: SEVERITY_RANK.get(severity, 9))
+        """The most severe of its tasks, or "" once none is left (after the last one was acted on)."""
+        return min((task.severity for task in self.tasks), key=lambda severity: SEVERITY_RANK.get(severity, 9),
+                   default="")
 
     @property
     def next_due(self) -> datetime:
@@ -119,6 +126,24 @@ def work_counts(tasks: Iterable[Task], *, now: datetime) -> WorkCounts:
         sla_missed=sum(sla_clock(respond_by=task.respond_by, now=now).missed for task in tasks),
         snoozed=sum(task.status == TaskStatus.SNOOZED for task in tasks),
         critical=sum(task.severity == Severity.CRITICAL for task in tasks),
+    )
+
+
+@dataclass(frozen=True)
+class FilterTotals:
+    """How many open tasks each severity and due-window choice of the filters would show, whatever is chosen."""
+
+    severity: dict[str, int]
+    due: dict[str, int]
+
+
+def filter_totals(tasks: Iterable[Task], *, now: datetime) -> FilterTotals:
+    """The totals written beside the filters' choices, so a person sees what a filter holds before applying it."""
+    tasks, today = list(tasks), _local_day(now)
+    return FilterTotals(
+        severity={value: sum(task.severity == value for task in tasks) for value in Severity.values},
+        due={value: sum(_task_matches(task, CockpitFilters(due=value), now=now, today=today) for task in tasks)
+             for value in DUE_WINDOWS},
     )
 
 

@@ -22,7 +22,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="no browser driver:
 expect = sync_api.expect
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Locator, Page
 
 
 def test_a_csm_writes_a_note_that_appears_on_the_timeline(page: Page, sign_in, screenshot, accessible):
@@ -52,6 +52,13 @@ def test_a_csm_writes_a_note_that_appears_on_the_timeline(page: Page, sign_in, s
     assert AccountNote.objects.get().author == csm
 
 
+def _expect_open_and_escalated(queue: Locator, person: str, open_: str, escalated: str) -> None:
+    """The queue's row of `person`: its Open (first) and Escalated (fourth) numbers."""
+    cells = queue.get_by_role("row").filter(has=queue.page.get_by_role("rowheader", name=person)).get_by_role("cell")
+    expect(cells.nth(0)).to_have_text(open_)
+    expect(cells.nth(3)).to_have_text(escalated)
+
+
 def test_a_manager_reassigns_and_sees_an_escalation(page: Page, sign_in, screenshot, accessible):
     manager = sign_in(Role.MANAGER, full_name="Morgan Manager")
     casey = UserFactory(role=Role.CSM, full_name="Casey CSM", manager=manager)
@@ -67,6 +74,8 @@ def test_a_manager_reassigns_and_sees_an_escalation(page: Page, sign_in, screens
     expect(page).to_have_url(re.compile(r"/team/$"))  # a manager lands on the team
     queue = page.get_by_role("table").filter(has_text="Past SLA")
     expect(queue.get_by_role("row").filter(has_text="Casey CSM")).to_be_visible()
+    _expect_open_and_escalated(queue, "Casey CSM", "1", "1")
+    _expect_open_and_escalated(queue, "Robin CSM", "0", "0")
     escalations = page.locator("section").filter(has=page.get_by_role("heading", name=re.compile("^Escalations")))
     row = escalations.locator("tbody.task").filter(has_text="Call the sponsor")
     expect(row).to_contain_text("Globex")
@@ -79,5 +88,9 @@ def test_a_manager_reassigns_and_sees_an_escalation(page: Page, sign_in, screens
 
     expect(escalations.locator("tbody.task").filter(has_text="Call the sponsor").get_by_role("status")).to_have_text(
         "Gave “Call the sponsor” to Robin CSM.")
+    # The queue per person follows the reassignment in place: the page was not reloaded.
+    _expect_open_and_escalated(queue, "Casey CSM", "0", "0")
+    _expect_open_and_escalated(queue, "Robin CSM", "1", "1")
+    expect(page.get_by_role("heading", name=re.compile("^Escalations"))).to_have_text("Escalations (1)")
     assert Task.objects.get(run=run).assignee == robin
     screenshot("after-reassign")

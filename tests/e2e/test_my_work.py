@@ -66,7 +66,7 @@ def test_a_csm_triages_and_completes_from_the_cockpit(page: Page, sign_in, scree
     accessible("My work")
     screenshot("cockpit")
 
-    page.get_by_label("Severity").select_option(label="Critical")
+    page.get_by_label("Severity").select_option(label="Critical (1)")
     page.get_by_role("button", name="Apply").click()
     expect(page.locator("tbody.task")).to_have_count(1)
     expect(_task(page, ESCALATE)).to_have_count(1)
@@ -105,6 +105,59 @@ def test_a_csm_triages_and_completes_from_the_cockpit(page: Page, sign_in, scree
     assert (done.status, done.outcome, done.note) == ("done", "no_response", "Left a voicemail")
     assert Task.objects.get(pk=tasks[CALL].pk).status == "in_progress"
     assert Task.objects.get(pk=tasks[ESCALATE].pk).status == "snoozed"
+
+
+def _head(page: Page, name: str) -> Locator:
+    return _account(page, name).locator("header")
+
+
+def test_live_counts_follow_every_action_in_place(page: Page, sign_in, screenshot):
+    """After each action the counts, the account's header (open tasks, worst severity, focus), the sections'
+    totals and the filters' totals say what a reload would, without one."""
+    csm = sign_in(Role.CSM)
+    tasks = _work(csm)
+    Task.objects.filter(title=DECK).update(severity="critical")  # Initech: one critical, one medium
+    page.goto("/work/")
+    page.evaluate("window.bellwetherSamePage = true")
+    focus_count, rest_count = page.locator("#focus-count"), page.locator("#rest-count")
+    expect(focus_count).to_have_text("(2 accounts)")
+    expect(rest_count).to_have_text("(0 accounts)")
+    expect(_head(page, "Initech")).to_contain_text("Open tasks2")
+    expect(_head(page, "Initech").locator(".severity")).to_have_text("Critical")
+    expect(_head(page, "Initech")).to_contain_text("Focus: critical")
+    expect(page.get_by_label("Severity").locator("option", has_text="Critical")).to_have_text("Critical (2)")
+
+    row = _task(page, DECK)
+    row.locator("summary", has_text="Complete").click()
+    row.get_by_label("Outcome").select_option(label="Resolved")
+    row.get_by_role("button", name="Complete").click()
+
+    expect(_task(page, DECK).get_by_role("status")).to_contain_text("Completed")
+    expect(page.locator("#work-counts")).to_contain_text("2 open")
+    expect(page.locator("#work-counts")).to_contain_text("1 critical")
+    expect(_head(page, "Initech")).to_contain_text("Open tasks1")
+    expect(_head(page, "Initech").locator(".severity")).to_have_text("Medium")
+    expect(_head(page, "Initech")).not_to_contain_text("Focus:")
+    expect(focus_count).to_have_text("(1 account)")  # Initech is no longer part of the day's focus
+    expect(rest_count).to_have_text("(1 account)")
+    expect(page.get_by_label("Severity").locator("option", has_text="Critical")).to_have_text("Critical (1)")
+    expect(page.get_by_label("Severity").locator("option", has_text="Medium")).to_have_text("Medium (1)")
+
+    _task(page, CALL).get_by_role("button", name="Start").click()
+    expect(_task(page, CALL).get_by_role("status")).to_contain_text("Started")
+    row = _task(page, CALL)
+    row.locator("summary", has_text="Complete").click()
+    row.get_by_label("Outcome").select_option(label="No response")
+    row.get_by_role("button", name="Complete").click()
+
+    expect(_head(page, "Initech")).to_contain_text("No open task left here.")
+    expect(_head(page, "Initech").locator(".severity")).to_have_count(0)
+    expect(rest_count).to_have_text("(0 accounts)")
+    expect(page.locator("#work-counts")).to_contain_text("1 open")
+    expect(page.get_by_label("Severity").locator("option", has_text="Medium")).to_have_text("Medium (0)")
+    screenshot("live-counts")
+    assert page.evaluate("window.bellwetherSamePage === true"), "an action reloaded the whole page"
+    assert Task.objects.filter(pk__in=[tasks[DECK].pk, tasks[CALL].pk], status="done").count() == 2
 
 
 def test_a_csm_opens_a_task_page_and_comments(page: Page, sign_in, screenshot, accessible):

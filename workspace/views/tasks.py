@@ -5,15 +5,18 @@ place with htmx (My work's row and counts) or as a plain form post that comes ba
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from metrics.models import Severity
 from metrics.selectors import kpi_values
 from playbooks.models import Task
 from playbooks.permissions import may_act_on_task, may_reassign, may_see_task
@@ -23,11 +26,11 @@ from playbooks.selectors import (
     task_for_page,
     task_history,
     task_reasons,
-    team_members,
-    team_open_tasks,
 )
-from workspace.cockpit import work_counts
+from workspace.cockpit import DUE_WINDOWS, work_counts
 from workspace.task_forms import task_action_apply, task_action_forms
+from workspace.views.my_work import account_group, cockpit_context
+from workspace.views.team import team_numbers
 
 # The KPI's history shown around a breach: enough to see the fall and whether it recovered.
 CHART_DAYS_BEFORE = 90
@@ -48,11 +51,18 @@ def _back(request: HttpRequest, fallback: str) -> str:
     return fallback
 
 
-def _counted_tasks(request: HttpRequest):
-    """The tasks the page's live counts are about: the team's on the team page (`counts=team`), else one's own."""
+def _live_numbers(request: HttpRequest, task: Task, *, now) -> dict:
+    """What the page that sent the action re-renders beside the task's row: on the team page (`counts=team`),
+    its counts, the queue per person and the escalated and overdue totals; on My work, its counts, the task's
+    account header, the sections' totals and the filters' totals, with the filters of the page's own URL."""
     if request.POST.get("counts") == "team" and request.user.leads_a_team:
-        return team_open_tasks(member_ids=team_members(user=request.user).values_list("pk", flat=True))
-    return open_tasks(user=request.user)
+        return {"on_team_page": True, **team_numbers(user=request.user, now=now)}
+    back = urlsplit(_back(request, ""))
+    if back.path != reverse("my_work"):
+        return {"counts": work_counts(open_tasks(user=request.user), now=now)}
+    cockpit = cockpit_context(user=request.user, params=QueryDict(back.query), now=now)
+    return {**cockpit, "on_my_work": True, "group": account_group(cockpit, account=task.account),
+            "severities": Severity.choices, "due_windows": DUE_WINDOWS}
 
 
 @require_POST
@@ -69,11 +79,11 @@ def task_act(request: HttpRequest, pk: int) -> HttpResponse:
         task = _task_or_404(pk)
         now = timezone.now()
         return render(request, "workspace/_task_acted.html", {
+            **_live_numbers(request, task, now=now),
             "task": task, "result": result, "now": now, "closed": task.status not in ("open", "in_progress",
                                                                                        "snoozed"),
-            "counts": work_counts(_counted_tasks(request), now=now),
             "forms": task_action_forms(candidates=candidates), "may_reassign": may_reassign(request.user),
-            "next": _back(request, "/work/"), "on_team_page": request.POST.get("counts") == "team",
+            "next": _back(request, "/work/"),
         }, status=200 if result.done else 400)
     (messages.success if result.done else messages.error)(request, result.message)
     return redirect(_back(request, "my_work"))

@@ -40,6 +40,7 @@ class MemberRow:
     due_today: int = 0
     overdue: int = 0
     escalated: int = 0
+    overdue_not_escalated: int = 0
     sla_missed: int = 0
     snoozed: int = 0
     critical: int = 0
@@ -69,14 +70,12 @@ def team_rows(members: list, queue: dict, attainment: dict, books: list[dict]) -
     return list(rows.values())
 
 
-def team(request: HttpRequest) -> HttpResponse:
-    """The team's queue and books for a manager (their reports), or every CSM for leaders and admins. Counted in
-    the database, whatever the size of the team's work; only the escalations and the overdue work are listed."""
-    if not request.user.leads_a_team:
-        raise PermissionDenied("The team page is for managers, leaders and admins.")
-    now, today = timezone.now(), timezone.localdate()
+def team_numbers(*, user, now: datetime) -> dict:
+    """The team page's numbers (its counts, one row per person, how many tasks are escalated and overdue), and
+    the open work they count: the page renders them, and an action on one of its rows re-renders them."""
+    today = timezone.localdate(now)
     day_end = timezone.make_aware(datetime.combine(today + timedelta(days=1), time.min))
-    members = list(team_members(user=request.user))
+    members = list(team_members(user=user))
     member_ids = [person.pk for person in members]
     queue = team_queue(member_ids=member_ids, now=now, day_end=day_end)
     totals = {name: sum(counts[name] for counts in queue.values()) for name in QUEUE_COUNTS}
@@ -85,16 +84,28 @@ def team(request: HttpRequest) -> HttpResponse:
     rows = team_rows(members, queue, sla_attainment(member_ids=member_ids, since=now - timedelta(days=SLA_WINDOW_DAYS)),
                      books)
     tasks = team_open_tasks(member_ids=member_ids)
+    return {
+        "now": now, "rows": rows, "tasks": tasks, "counts": WorkCounts(**{name: totals[name] for name in (
+            "open", "overdue", "due_today", "sla_missed", "snoozed", "critical")}),
+        "escalated_count": totals["escalated"], "overdue_count": totals["overdue_not_escalated"],
+        "health_bands": ("red", "yellow", "green", "unscored"), "sla_window": SLA_WINDOW_DAYS,
+        "renewal_window": RENEWAL_DAYS,
+    }
+
+
+def team(request: HttpRequest) -> HttpResponse:
+    """The team's queue and books for a manager (their reports), or every CSM for leaders and admins. Counted in
+    the database, whatever the size of the team's work; only the escalations and the overdue work are listed."""
+    if not request.user.leads_a_team:
+        raise PermissionDenied("The team page is for managers, leaders and admins.")
+    now = timezone.now()
+    numbers = team_numbers(user=request.user, now=now)
+    tasks = numbers.pop("tasks")
     escalated = list(tasks.filter(escalation_level__gt=0).order_by("-escalation_level", "respond_by", "id")
                      [:ESCALATIONS_SHOWN])
-    overdue_work = tasks.filter(due_at__lt=now, escalation_level=0)
-    overdue = list(overdue_work.order_by("due_at", "id")[:OVERDUE_SHOWN])
+    overdue = list(tasks.filter(due_at__lt=now, escalation_level=0).order_by("due_at", "id")[:OVERDUE_SHOWN])
     return render(request, "workspace/team.html", {
-        "now": now, "rows": rows, "counts": WorkCounts(**{name: totals[name] for name in (
-            "open", "overdue", "due_today", "sla_missed", "snoozed", "critical")}),
-        "escalated": escalated, "escalated_count": totals["escalated"],
-        "overdue": overdue, "overdue_count": len(overdue) if len(overdue) < OVERDUE_SHOWN else overdue_work.count(),
+        **numbers, "escalated": escalated, "overdue": overdue,
         "forms": task_action_forms(candidates=reassign_candidates(user=request.user)), "may_reassign": True,
-        "health_bands": ("red", "yellow", "green", "unscored"), "sla_window": SLA_WINDOW_DAYS,
-        "renewal_window": RENEWAL_DAYS, "next": request.get_full_path(),
+        "next": request.get_full_path(),
     })
