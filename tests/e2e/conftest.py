@@ -219,21 +219,21 @@ def sign_in(page: Page, live_tenant: LiveTenant) -> Callable[..., User]:
 BLOCKING_IMPACTS = ("serious", "critical")
 
 
-@pytest.fixture
-def accessible(page: Page) -> Callable[[str], None]:
+def axe_check(page: Page, label: str = "") -> None:
     """Run axe-core (bundled by axe-playwright-python, injected by the driver, so the page's CSP is untouched) on
     the page as it is now and fail on any serious or critical violation, naming the rule and the elements."""
     from axe_playwright_python.sync_playwright import Axe
 
-    axe = Axe()
+    results = Axe().run(page)
+    blocking = [violation for violation in results.response["violations"]
+                if violation.get("impact") in BLOCKING_IMPACTS]
+    described = [f"{violation['id']} ({violation['impact']}): {violation['help']} at "
+                 + ", ".join(" ".join(node["target"]) for node in violation["nodes"][:5])
+                 for violation in blocking]
+    assert not described, f"accessibility violations on {label or page.url}:\n" + "\n".join(described)
 
-    def check(label: str = "") -> None:
-        results = axe.run(page)
-        blocking = [violation for violation in results.response["violations"]
-                    if violation.get("impact") in BLOCKING_IMPACTS]
-        described = [f"{violation['id']} ({violation['impact']}): {violation['help']} at "
-                     + ", ".join(" ".join(node["target"]) for node in violation["nodes"][:5])
-                     for violation in blocking]
-        assert not described, f"accessibility violations on {label or page.url}:\n" + "\n".join(described)
 
-    return check
+@pytest.fixture
+def accessible(page: Page) -> Callable[[str], None]:
+    """`accessible("label")`: axe_check on the test's page as it is now."""
+    return lambda label="": axe_check(page, label)
