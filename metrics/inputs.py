@@ -16,10 +16,11 @@ one KPI reads it (the usage trend's two windows of the rollup).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from django.db import connection
 
@@ -54,9 +55,11 @@ class _Run:
     connection_id: int
     sizes: dict[str, int]
     tables: dict[tuple, str] = field(default_factory=dict)
+    values: dict[Hashable, object] = field(default_factory=dict)
 
 
 _run: ContextVar[_Run | None] = ContextVar("metrics_inputs_shared", default=None)
+T = TypeVar("T")
 
 
 @contextmanager
@@ -99,3 +102,15 @@ def input_relation(shared: SharedInput, params: dict) -> tuple[str, dict]:
             cursor.execute(f"CREATE TEMPORARY TABLE {table} AS {shared.sql}", bound)
         run.tables[key] = table
     return table, params
+
+
+def shared_value(key: Hashable, make: Callable[[], T]) -> T:
+    """A value computed in Python that several KPIs of a run read (the predictive KPIs' account features):
+    made by the first KPI asking inside a run, then reused by the others; outside a run, made every time.
+    `key` must name everything the value depends on: the run reads the same data throughout."""
+    run = _run.get()
+    if run is None or run.connection_id != id(connection.connection):
+        return make()
+    if key not in run.values:
+        run.values[key] = make()
+    return run.values[key]  # type: ignore[return-value]

@@ -391,21 +391,26 @@ def frame_ctes() -> str:
     return _FRAME
 
 
-def _rows_sql(extra_columns: Sequence[tuple[str, str]], extra_ctes: str, extra_joins: str) -> str:
-    features = ",\n".join(f"({feature.sql}) AS {feature.name}" for feature in FEATURES)
-    extras = "".join(f",\n({sql}) AS {name}" for name, sql in extra_columns)
-    return f"""WITH {_FRAME}{extra_ctes},
-rows AS (
-    SELECT o.account_id, o.k, o.o, o.mrr, o.next_renewal, hz.h AS horizon,
-           {features}{extras}
-    FROM observed o
-    CROSS JOIN LATERAL (SELECT coalesce(%(horizon_days)s::int, o.next_renewal - o.o, %(default_horizon)s::int)
-                        AS h) hz
+def _rows_sql(extra_columns: Sequence[tuple[str, str]], extra_ctes: str, extra_joins: str, *,
+              with_features: bool = True) -> str:
+    """The `rows` CTE: who is observed when, with MRR, renewal and horizon, then the features (unless left out)
+    and `extra_columns`. Without the features PostgreSQL leaves the frame's CTEs they read unevaluated: no
+    usage, survey or ticket is read."""
+    columns = [f"({feature.sql}) AS {feature.name}" for feature in FEATURES] if with_features else []
+    columns += [f"({sql}) AS {name}" for name, sql in extra_columns]
+    joins = """
     JOIN windowed w ON w.account_id = o.account_id AND w.k = o.k
     LEFT JOIN open_tickets ot ON ot.account_id = o.account_id AND ot.k = o.k
     LEFT JOIN open_breaches ob ON ob.account_id = o.account_id AND ob.k = o.k
     LEFT JOIN first_events fe ON fe.account_id = o.account_id
-    LEFT JOIN prior_use pu ON pu.account_id = o.account_id
+    LEFT JOIN prior_use pu ON pu.account_id = o.account_id""" if with_features else ""
+    selected = "".join(f",\n           {column}" for column in columns)
+    return f"""WITH {_FRAME}{extra_ctes},
+rows AS (
+    SELECT o.account_id, o.k, o.o, o.mrr, o.next_renewal, hz.h AS horizon{selected}
+    FROM observed o
+    CROSS JOIN LATERAL (SELECT coalesce(%(horizon_days)s::int, o.next_renewal - o.o, %(default_horizon)s::int)
+                        AS h) hz{joins}
     {extra_joins}
 )"""
 
@@ -475,20 +480,24 @@ def _days(values: np.ndarray) -> np.ndarray:
 
 
 def observations(*, spec: Spec, cutoff: date, steps: int, account_ids: Sequence[int] | None = None,
-                 with_labels: bool = True) -> Observations:
+                 with_labels: bool = True, with_features: bool = True) -> Observations:
     """Every paying account on each of the `steps` observation dates ending on `cutoff`, in one statement.
 
     With `with_labels`, each row also carries its outcome as known on `cutoff` (labels.py): outcomes known only
-    later are -1 (censored), never 0.
+    later are -1 (censored), never 0. Without `with_features` the rows carry MRR, renewal, horizon and labels only
+    (their features all NaN), at a fraction of the cost: what a value needs when no model can score it, and what
+    tells whether the history can support a model before its features are read.
     """
     from metrics.prediction.labels import LABEL_COLUMNS, LABEL_CTES, LABEL_JOINS
 
     epoch = f"DATE '{EPOCH.isoformat()}'"
     extra = LABEL_COLUMNS if with_labels else ()
-    sql = _rows_sql(extra, LABEL_CTES if with_labels else "", LABEL_JOINS if with_labels else "")
+    sql = _rows_sql(extra, LABEL_CTES if with_labels else "", LABEL_JOINS if with_labels else "",
+                    with_features=with_features)
     columns = [("account_id", "int8send"), (f"(o - {epoch})::int", "int4send"), ("mrr", "float8send"),
                (f"coalesce(next_renewal - {epoch}, -1)", "int4send"), ("horizon", "int4send")]
-    columns += [(f"coalesce({feature.name}, 'NaN')", "float8send") for feature in FEATURES]
+    if with_features:
+        columns += [(f"coalesce({feature.name}, 'NaN')", "float8send") for feature in FEATURES]
     if with_labels:
         columns += [("label", "int4send"), (f"(known_on - {epoch})::int", "int4send")]
     params = statement_params(spec=spec, cutoff=cutoff, steps=steps, account_ids=account_ids)
@@ -504,8 +513,9 @@ def observations(*, spec: Spec, cutoff: date, steps: int, account_ids: Sequence[
     observed_days = _unpack(packed[1], ">i4", count)
     renewal_days = _unpack(packed[3], ">i4", count)
     horizons = _unpack(packed[4], ">i4", count).astype("int64")
-    features = packed[5:5 + len(FEATURES)]
-    values = np.empty((count, len(FEATURES)), dtype="float64")
+    width = len(FEATURES) if with_features else 0
+    features = packed[5:5 + width]
+    values = np.full((count, len(FEATURES)), np.nan, dtype="float64")
     for index, raw in enumerate(features):
         values[:, index] = _unpack(raw, ">f8", count)
     categories = {name: np.array([attributes[account_id][position] for account_id in ids.tolist()], dtype=object)
@@ -514,7 +524,7 @@ def observations(*, spec: Spec, cutoff: date, steps: int, account_ids: Sequence[
                           values=values, mrr=_unpack(packed[2], ">f8", count), next_renewal=_days(renewal_days),
                           horizon_days=horizons, categories=categories)
     if with_labels:
-        rest = packed[5 + len(FEATURES):]
+        rest = packed[5 + width:]
         result.label = _unpack(rest[0], ">i4", count).astype("int64")
         result.known_on = _days(_unpack(rest[1], ">i4", count))
     return result

@@ -14,12 +14,14 @@ from metrics.prediction.spec import EXPANSION, RENEWAL_HORIZON_CAP
 from metrics.prediction.training import (
     FOLD_DATES,
     MAX_FOLDS,
+    NO_FOLD,
     BackTest,
     Calibrated,
     Design,
     InsufficientHistory,
     backtest,
     fit_calibrated,
+    folds_of,
     one_thread,
     usage_trend_risk,
 )
@@ -53,8 +55,30 @@ def learn(spec, cutoff: date) -> Learned:
 
 def _learn(spec, cutoff: date) -> Learned:
     expansion = spec.target == EXPANSION
-    event, non_event = _outcome_words(expansion)
-    everything = observations(spec=spec, cutoff=cutoff, steps=spec.steps, with_labels=True)
+    # The labels alone say whether the history can support a model; only then are the features read (on 10,000
+    # accounts a frame of 25 dates costs tens of seconds, and a tenant without churn would pay it every day).
+    _known_rows(observations(spec=spec, cutoff=cutoff, steps=spec.steps, with_labels=True, with_features=False),
+                spec, cutoff, screening=True)
+    rows, events, censored = _known_rows(observations(spec=spec, cutoff=cutoff, steps=spec.steps, with_labels=True),
+                                         spec, cutoff)
+    design = Design.learn(rows)
+    matrix = design.matrix(rows)
+    result = backtest(rows, design, min_events=spec.min_events, health_risk=_health_risk(rows, expansion,
+                                                                                           stored_health),
+                      usage_risk=usage_trend_risk(rows, expansion=expansion))
+    model = fit_calibrated(result.winner, matrix, rows.label, rows.observed_on)
+    return Learned(design=design, model=model, explainer=Explainer.learn(model, design, matrix), backtest=result,
+                   rows=len(rows), events=events, censored=censored,
+                   observed_from=rows.observed_on.min().astype(object),
+                   observed_until=rows.observed_on.max().astype(object))
+
+
+def _known_rows(everything: Observations, spec, cutoff: date, *,
+                screening: bool = False) -> tuple[Observations, int, int]:
+    """The rows a model may learn from (outcome known on `cutoff`, usage history within reach), with the number
+    of events and of censored rows; InsufficientHistory, with the reason, when they cannot support a model
+    (`screening`: also when no out-of-time fold is possible, as the back-test would find)."""
+    event, non_event = _outcome_words(spec.target == EXPANSION)
     usage_from = usage_history_start(cutoff)
     if usage_from is not None:
         everything = everything.subset(everything.observed_on >= np.datetime64(
@@ -80,16 +104,9 @@ def _learn(spec, cutoff: date) -> Learned:
         raise InsufficientHistory(
             f"Too little history: {events} observations {event} and {len(rows) - events} {non_event} (outcomes "
             f"known by {cutoff}); at least {spec.min_events} of each are needed.")
-    design = Design.learn(rows)
-    matrix = design.matrix(rows)
-    result = backtest(rows, design, min_events=spec.min_events, health_risk=_health_risk(rows, expansion,
-                                                                                           stored_health),
-                      usage_risk=usage_trend_risk(rows, expansion=expansion))
-    model = fit_calibrated(result.winner, matrix, rows.label, rows.observed_on)
-    return Learned(design=design, model=model, explainer=Explainer.learn(model, design, matrix), backtest=result,
-                   rows=len(rows), events=events, censored=censored,
-                   observed_from=rows.observed_on.min().astype(object),
-                   observed_until=rows.observed_on.max().astype(object))
+    if screening and not folds_of(rows, min_events=spec.min_events):
+        raise InsufficientHistory(NO_FOLD.format(min_events=spec.min_events))
+    return rows, events, censored
 
 
 def _health_risk(rows: Observations, expansion: bool, lookup) -> np.ndarray:

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max
 
+from metrics.inputs import shared_value
 from metrics.models import PredictionModel
 from metrics.prediction.explain import drivers
 from metrics.prediction.features import observations
@@ -145,7 +146,14 @@ def account_predictions(*, spec: Spec, as_of: date, retrain_days: int, account_i
     if record is None:
         record = prediction_model_train(spec=spec, cutoff=as_of, trigger=PredictionModel.Trigger.COMPUTE,
                                         kpi_slug=kpi_slug)
-    rows = observations(spec=spec, cutoff=as_of, steps=1, account_ids=account_ids, with_labels=False)
+    trained = record.status == PredictionModel.Status.TRAINED
+    # The features are read only when a model will score them, and once per run for the KPIs that share them
+    # (renewal and expansion read the same rows); without a model only MRR, renewal and horizon are needed.
+    ids = None if account_ids is None else tuple(sorted(account_ids))
+    rows = shared_value(
+        ("prediction-observations", connection.schema_name, as_of, ids, spec.features_key(), trained),
+        lambda: observations(spec=spec, cutoff=as_of, steps=1, account_ids=ids, with_labels=False,
+                             with_features=trained))
     no_revenue = [AccountPrediction(account_id, None, {"reason": f"No revenue recorded on or before {as_of}."})
                   for account_id in _not_paying(as_of=as_of, account_ids=account_ids)]
     model_facts = {"model_id": record.pk, "model_version": record.version, "model_cutoff": record.cutoff.isoformat()}
@@ -154,7 +162,7 @@ def account_predictions(*, spec: Spec, as_of: date, retrain_days: int, account_i
                "renewal_date": None if np.isnat(rows.next_renewal[index]) else str(rows.next_renewal[index]),
                "through_renewal": spec.horizon_days is None and not np.isnat(rows.next_renewal[index])}
               for index in range(len(rows))]
-    if record.status != PredictionModel.Status.TRAINED:
+    if not trained:
         reason = record.reason or "No model could be trained."
         return no_revenue + [AccountPrediction(int(account_id), None, {**common[index], **model_facts,
                                                                           "reason": reason})

@@ -63,6 +63,11 @@ class Spec:
         payload = {**asdict(self), "features_version": FEATURES_VERSION}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
+    def features_key(self) -> tuple:
+        """What an account's features depend on besides the data and the date: two specs alike in these (a
+        renewal and an expansion KPI with the same events and horizon) read the same rows."""
+        return (self.horizon_days, self.core_features, self.key_feature, self.activation_events, self.value_event)
+
     def as_json(self) -> dict:
         return {**asdict(self), "core_features": list(self.core_features),
                 "activation_events": list(self.activation_events)}

@@ -78,6 +78,10 @@ def one_thread():
     return threadpool_limits(limits=1)
 
 
+NO_FOLD = ("No out-of-time test is possible yet: no observation date has both outcomes after a training set with "
+           "{min_events} of each outcome known before it.")
+
+
 class InsufficientHistory(Exception):
     """There is not enough history to learn from (the message says what is missing); the KPI is then null."""
 
@@ -387,9 +391,7 @@ def backtest(rows: Observations, design: Design, *, min_events: int, health_risk
     """Every candidate and baseline on the same out-of-time folds; the winner by pooled log-loss (then AUC)."""
     folds = folds_of(rows, min_events=min_events)
     if not folds:
-        raise InsufficientHistory(
-            "No out-of-time test is possible yet: no observation date has both outcomes after a training set "
-            f"with {min_events} of each outcome known before it.")
+        raise InsufficientHistory(NO_FOLD.format(min_events=min_events))
     matrix = design.matrix(rows)
     result = BackTest()
     pooled: dict[str, list] = {name: [] for name in (*ALGORITHMS, "base_rate")}

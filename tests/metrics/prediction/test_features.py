@@ -134,3 +134,23 @@ def test_a_row_is_the_same_as_history_in_a_training_frame_and_when_scored_on_its
     for index, expected in ((12, [251, 161, 11]), (13, [390, 361, 211])):  # last used the day before silence
         silent = _rows_of(history, ids[index])
         assert [silent[UNTIL - timedelta(days=back)]["days_since_last_use"] for back in (150, 240, 390)] == expected
+
+
+def test_rows_without_features_are_the_same_rows_with_the_same_mrr_renewal_and_horizon(spec):
+    """A date no model can score reads the rows bare: the same accounts, MRR, renewal and horizon as with the
+    features, and the features missing (never zeros a reader could take for values)."""
+    customers = world.noise(until=UNTIL, accounts=30)
+    for index, customer in enumerate(customers[:12]):
+        customer.renewal = UNTIL + timedelta(days=20 + 15 * index)
+    world.build(customers, until=UNTIL)
+    no_horizon = replace(spec, horizon_days=None)
+
+    full = observations(spec=no_horizon, cutoff=UNTIL, steps=1, with_labels=False)
+    bare = observations(spec=no_horizon, cutoff=UNTIL, steps=1, with_labels=False, with_features=False)
+
+    assert len(bare) == len(full) > 0
+    for name in ("account_ids", "observed_on", "mrr", "next_renewal", "horizon_days"):
+        np.testing.assert_array_equal(getattr(bare, name), getattr(full, name))
+    assert set(full.horizon_days.tolist()) > {90}
+    assert np.isnan(bare.values).all() and bare.values.shape == full.values.shape
+    assert not np.isnan(full.values).all()

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from metrics.models import ComputationRun, MetricValue, PredictionModel
 from metrics.services import kpi_compute, kpi_create, kpis_compute
@@ -152,17 +153,55 @@ def test_a_backfill_is_a_true_back_test_each_date_made_by_a_model_trained_on_or_
             assert fold["train_known_by"] <= fold["test_on"] < model.cutoff.isoformat()
 
 
-def test_a_tenant_without_churn_gets_nulls_with_the_reason_and_its_scheduled_run_succeeds():
-    world.build([world.Customer(start=date(2024, 6, 1)) for _ in range(25)], until=UNTIL)
-    renewal_kpi()
+def _scoring_statements(queries) -> int:
+    """The statements that read every account's features for scoring (not the training frame, which has labels)."""
+    return sum(1 for query in queries if "JOIN windowed w" in query["sql"] and "known_on" not in query["sql"])
 
-    run = kpis_compute(as_of=UNTIL, trigger=ComputationRun.Trigger.SCHEDULE)
+
+def test_a_tenant_without_churn_gets_nulls_with_the_reason_and_its_scheduled_run_succeeds():
+    world.build([world.Customer(start=date(2024, 6, 1), renewal=date(2026, 8, 15)) for _ in range(25)], until=UNTIL)
+    renewal_kpi(horizon_days=None)
+
+    with CaptureQueriesContext(connection) as training:
+        run = kpis_compute(as_of=UNTIL, trigger=ComputationRun.Trigger.SCHEDULE)
 
     assert run.status == ComputationRun.Status.SUCCEEDED, run.errors
     values = MetricValue.objects.filter(as_of=UNTIL)
     assert values.filter(scope="account").count() == 25
     assert all(row.value is None and "No account churned" in row.details["reason"] for row in values)
     assert PredictionModel.objects.get().status == PredictionModel.Status.INSUFFICIENT
+    # The value still says what it would have been about: the account's horizon, renewal and ARR.
+    account = values.filter(scope="account").first()
+    assert account.details["horizon_days"] == 46 and account.details["renewal_date"] == "2026-08-15"
+    assert account.details["arr"] == 12000 and account.details["through_renewal"] is True
+    # The labels told the training there was nothing to learn before any feature was read.
+    assert not any("JOIN windowed w" in query["sql"] for query in training.captured_queries)
+
+    # With no model to score them, computing the date again reads no account's features (a full frame of usage,
+    # surveys and tickets for nothing: 131 s of a 10,000-account catalogue run once).
+    with CaptureQueriesContext(connection) as queries:
+        again = kpis_compute(as_of=UNTIL, trigger=ComputationRun.Trigger.SCHEDULE)
+    assert again.status == ComputationRun.Status.SUCCEEDED and again.rows_written == 0
+    assert _scoring_statements(queries.captured_queries) == 0
+
+
+def test_kpis_sharing_a_model_read_the_accounts_features_once_per_run():
+    world.build(world.separable(until=UNTIL, accounts=60), until=UNTIL)
+    first = renewal_kpi()
+    second = kpi_create(slug="renewal-probability-copy", name="Renewal probability (copy)",
+                        calculator="prediction.renewal", params=first.params, definition="The same question.",
+                        tier="retention", indicator="leading", unit="percent")
+    kpi_compute(kpi=first, as_of=UNTIL)  # trains the version both KPIs use
+
+    with CaptureQueriesContext(connection) as queries:
+        run = kpis_compute(as_of=UNTIL, kpis=[first, second], trigger=ComputationRun.Trigger.MANUAL)
+
+    assert run.status == ComputationRun.Status.SUCCEEDED, run.errors
+    assert _scoring_statements(queries.captured_queries) == 1
+    assert PredictionModel.objects.get().status == PredictionModel.Status.TRAINED
+    values = _values(first, UNTIL)
+    assert any(value is not None for value, _, _ in values.values())
+    assert values == _values(second, UNTIL)
 
 
 def test_an_account_without_revenue_gets_a_null_with_the_reason():
