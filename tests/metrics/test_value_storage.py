@@ -3,6 +3,9 @@
 would keep them: checked, locked against a concurrent delete, cascaded."""
 
 import datetime as dt
+import subprocess
+import sys
+import time
 
 import psycopg
 import pytest
@@ -11,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from metrics.models import ComputationRun, MetricValue
 from metrics.services import computation_run_create, computation_run_execute, kpi_compute, kpi_create, kpi_update
 from tests.accounts.factories import AccountFactory, SurveyResponseFactory
-from tests.realstack import committed, raw_connection
+from tests.realstack import ROOT, committed, raw_connection, worker_env
 
 AS_OF = dt.date(2026, 11, 20)
 
@@ -227,5 +230,60 @@ def test_an_account_cannot_be_deleted_under_a_value_being_written_and_its_delete
 
             assert deleter.execute("SELECT count(*) FROM metrics_metricvalue WHERE account_id = %s",
                                    [account_id]).fetchone()[0] == 0
+    finally:
+        committed(CLEAN.format(schema=schema))
+
+
+ANSWER = """
+import datetime as dt
+from django_tenants.utils import schema_context
+from accounts.models import SurveyResponse
+with schema_context({schema!r}):
+    SurveyResponse.objects.create(account_id={account_id}, external_id="LOCKED-A", kind="nps", score=9,
+                                  responded_at=dt.datetime(2026, 11, 10, 12, tzinfo=dt.UTC))
+"""
+COMPUTE = """
+import datetime as dt
+from django_tenants.utils import schema_context
+from metrics.models import KPI
+from metrics.services import kpi_compute
+with schema_context({schema!r}):
+    computed = kpi_compute(kpi=KPI.objects.get(slug="locked-nps"), as_of=dt.date.fromisoformat({as_of!r}))
+    print(computed.values, computed.written)
+"""
+
+
+@pytest.mark.django_db(transaction=False)
+def test_two_computations_of_a_kpi_and_date_take_turns_and_store_each_value_once(tenant):
+    """A date's first computation inserts its rows without an upsert's probe: that is safe only because two
+    computations of the same KPI and date (a nightly run and an ingest's incremental one) take turns."""
+    schema = tenant.schema_name
+    account_id, kpi_id = map(int, committed(SEED.format(schema=schema)).split()[-2:])
+    committed(ANSWER.format(schema=schema, account_id=account_id))
+    key = f"{schema}:values:{kpi_id}:{AS_OF.isoformat()}"
+    script = COMPUTE.format(schema=schema, as_of=AS_OF.isoformat())
+    try:
+        with raw_connection() as holder, raw_connection() as observer:
+            holder.autocommit = False
+            holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [key])
+            computations = [subprocess.Popen([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT,
+                                             env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                             text=True) for _ in range(2)]
+            waiting, deadline = 0, time.monotonic() + 60
+            while waiting < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+                waiting = observer.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' "
+                                           "AND query LIKE %s", ["%:values:%"]).fetchone()[0]
+            assert waiting == 2, "both computations wait for the KPI and date"
+            holder.commit()
+            outputs = [computation.communicate(timeout=120) for computation in computations]
+
+            assert [computation.returncode for computation in computations] == [0, 0], outputs
+            # Both computed the account and the aggregates; the first wrote them, the second found them stored.
+            written = sorted(int(stdout.split()[-1]) for stdout, _ in outputs)
+            assert written[0] == 0 and written[1] > 0
+            observer.execute(f'SET search_path TO "{schema}", public')
+            assert observer.execute("SELECT count(*) FROM metrics_metricvalue WHERE kpi_id = %s AND as_of = %s "
+                                    "AND account_id = %s", [kpi_id, AS_OF, account_id]).fetchone()[0] == 1
     finally:
         committed(CLEAN.format(schema=schema))
