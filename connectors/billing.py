@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
+from django.db.models import Q
 
 from accounts import ingestion
 from accounts.models import Account
@@ -383,9 +384,14 @@ def stripe_event_apply(event: dict, *, replaying: bool = False) -> Applied:
 
 
 def stripe_held_replay(*, account_keys: set[str]) -> int:
-    """Apply the Stripe events held for these account ids (or customer ids); returns how many left the hold."""
+    """Apply the Stripe events held for these account ids or customer ids (an event held under its metadata's
+    account id is also found by its customer, once an operator links that customer); returns how many left the
+    hold."""
     replayed = 0
-    for held in HeldCall.objects.filter(connector=Connector.STRIPE, account_key__in=account_keys).order_by("id"):
+    keys = sorted(account_keys)
+    held_calls = HeldCall.objects.filter(Q(account_key__in=keys) | Q(message__data__object__customer__in=keys),
+                                         connector=Connector.STRIPE)
+    for held in held_calls.order_by("id"):
         try:
             with transaction.atomic():
                 applied = stripe_event_apply(held.message, replaying=True)

@@ -15,6 +15,11 @@ class Guide:
     steps: tuple[str, ...]  # `{endpoint}` stands for the endpoint's address on the tenant's host
     endpoint: str = ""  # its path on the tenant's host; empty for an import
     secret: str = ""  # "write_key" (an ingest API key) or "signing_secret" (set by the admin); empty: none
+    outbound: bool = False  # Bellwether sends (its webhooks' deliveries are the calls), rather than receives
+
+
+# Slack is no inbound connector: no calls of its own, no options; its guide keys on this name.
+SLACK = "slack"
 
 
 GUIDES: dict[str, Guide] = {
@@ -96,6 +101,20 @@ GUIDES: dict[str, Guide] = {
             "Save the app's client secret below: it signs every notification (X-Hub-Signature).",
             "A conversation's account is its contact's (the user id your product sends to the tracking API), or "
             "the conversation attribute named below.",
+        ),
+    ),
+    SLACK: Guide(
+        connector=SLACK, title="Slack (outbound)",
+        summary=("Breaches and tasks posted to a Slack channel as a short, linked message (the KPI, the account, the "
+                 "value against its threshold, the task inbox), through Slack's incoming webhooks."),
+        secret="slack_url", outbound=True,
+        steps=(
+            "In Slack: create an app (or open yours) → Incoming Webhooks → Add New Webhook to Workspace, pick the "
+            "channel, and copy the webhook URL (https://hooks.slack.com/services/...).",
+            "In Bellwether: Settings → Webhooks → add a webhook with that URL, the format 'Slack incoming webhook' "
+            "and the events to post (a breach opened, a task created...).",
+            "Send a ping from the webhook's page: a test message arrives in the channel. Each delivery is retried "
+            "with backoff when Slack does not answer 200, and logged below.",
         ),
     ),
 }

@@ -14,7 +14,7 @@ from connectors.backfill import stripe_subscriptions_backfill
 from connectors.catalogue import GUIDES, Guide
 from connectors.crm import EXPORTS, crm_accounts_import
 from connectors.helpdesk import ZENDESK_BODY
-from connectors.http import unauthenticated_calls
+from connectors.http import call_log, unauthenticated_calls
 from connectors.models import Connector
 from connectors.options import SEGMENT_ACCOUNT_TRAITS, connector_options, connector_settings
 from connectors.services import connector_configure
@@ -109,6 +109,11 @@ def connector_detail(request: HttpRequest, connector: str) -> HttpResponse:
         connector_configure(connector=connector, options=form.options())
         messages.success(request, f"Saved the {guide.title} options.")
         return redirect("connector_detail", connector=connector)
+    if guide.outbound:
+        return render(request, "connectors/connector_detail.html", {
+            "guide": guide, "steps": guide.steps, "slack_hooks": selectors.slack_webhooks(),
+            "accepted_deliveries": selectors.slack_deliveries(failing=False),
+            "failing_deliveries": selectors.slack_deliveries(failing=True)})
     held_count, held = selectors.held_calls(connector=connector)
     endpoint = request.build_absolute_uri(guide.endpoint) if guide.endpoint else ""
     return render(request, "connectors/connector_detail.html", {
@@ -142,9 +147,16 @@ def connector_secret(request: HttpRequest, connector: str) -> HttpResponse:
 MAX_EXPORT_BYTES = 10 * 1024 * 1024
 
 
-def _export_refused(request: HttpRequest, too_large: InvalidInput, connector: str = Connector.STRIPE) -> HttpResponse:
-    messages.error(request, too_large.detail)
+def _upload_answered(request: HttpRequest, connector: str, *, status: int, summary: str) -> HttpResponse:
+    """Say what an upload did, on the page and in the connector's log of calls (the upload is its call, from the
+    admin who sent it), and go back to the connector's page."""
+    (messages.success if status < 300 else messages.error)(request, summary)
+    call_log(connector=connector, status=status, summary=f"{summary} (uploaded by {request.user.email})")
     return redirect("connector_detail", connector=connector)
+
+
+def _export_refused(request: HttpRequest, too_large: InvalidInput, connector: str = Connector.STRIPE) -> HttpResponse:
+    return _upload_answered(request, connector, status=too_large.status_code, summary=too_large.detail)
 
 
 @admin_required
@@ -161,13 +173,13 @@ def stripe_backfill(request: HttpRequest) -> HttpResponse:
     except InvalidInput as error:
         problems = "; ".join(f"line {problem['row']} {problem['field']}: {problem['message']}"
                              for problem in error.errors[:5])
-        messages.error(request, f"{error.detail} {problems}".strip())
-    else:
-        messages.success(request, f"Imported: {result.summary()}.")
-        for unmatched in result.unmatched[:10]:
-            messages.warning(request, f"Line {unmatched['row']}: subscription {unmatched['subscription']} of customer "
-                                      f"{unmatched['customer']} matches no account; left out.")
-    return redirect("connector_detail", connector=Connector.STRIPE)
+        return _upload_answered(request, Connector.STRIPE, status=error.status_code,
+                                summary=f"Subscriptions export refused: {error.detail} {problems}".strip())
+    for unmatched in result.unmatched[:10]:
+        messages.warning(request, f"Line {unmatched['row']}: subscription {unmatched['subscription']} of customer "
+                                  f"{unmatched['customer']} matches no account; left out.")
+    return _upload_answered(request, Connector.STRIPE, status=200,
+                            summary=f"Subscriptions export imported: {result.summary()}.")
 
 
 @admin_required
@@ -187,12 +199,14 @@ def crm_import(request: HttpRequest, connector: str) -> HttpResponse:
                                         caller=Caller(user=request.user, source=connector))
     except BatchRejected as rejection:
         batch_rejection_record(rejection=rejection)
-        messages.error(request, f"{rejection.detail} " + "; ".join(
-            f"item {error['index']} {error['field']}: {error['message']}" for error in rejection.errors[:5]))
+        return _upload_answered(request, connector, status=rejection.status_code, summary=(
+            f"{guide.title} export refused: {rejection.detail} " + "; ".join(
+                f"item {error['index']} {error['field']}: {error['message']}" for error in rejection.errors[:5])))
     except InvalidInput as error:
-        messages.error(request, f"{error.detail} " + "; ".join(
-            f"line {problem.get('row')} {problem.get('field')}: {problem['message']}" for problem in error.errors[:5]))
-    else:
-        messages.success(request, f"Imported the {guide.title} export: {result.created} account(s) created, "
-                                  f"{result.updated} updated, {result.duplicates} unchanged.")
-    return redirect("connector_detail", connector=connector)
+        return _upload_answered(request, connector, status=error.status_code, summary=(
+            f"{guide.title} export refused: {error.detail} " + "; ".join(
+                f"line {problem.get('row')} {problem.get('field')}: {problem['message']}"
+                for problem in error.errors[:5])))
+    return _upload_answered(request, connector, status=200, summary=(
+        f"Imported the {guide.title} export: {result.created} account(s) created, {result.updated} updated, "
+        f"{result.duplicates} unchanged."))

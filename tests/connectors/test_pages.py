@@ -3,9 +3,12 @@ only; data health reports the calls held for an unknown account."""
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from django.core.cache import cache
 
+from connectors.catalogue import GUIDES
 from connectors.models import Connector, ConnectorCall, ConnectorSettings, HeldCall
 from connectors.options import connector_options
 from tests.conftest import login
@@ -117,3 +120,98 @@ def test_call_logs_and_event_ids_past_their_retention_are_purged():
     assert connector_logs_purge() == 3
     assert list(HeldCall.objects.values_list("message_id", flat=True)) == ["waiting"]
     assert list(ConnectorCall.objects.values_list("summary", flat=True)) == ["kept"]
+
+
+@pytest.mark.parametrize("connector", list(GUIDES))
+def test_every_connector_has_a_page_with_its_setup_its_key_or_secret_and_its_calls(admin_client, connector):
+    guide = GUIDES[connector]
+
+    response = admin_client.get(f"/settings/connectors/{connector}/")
+
+    page = html.unescape(response.content.decode())
+    assert response.status_code == 200
+    assert guide.title in page and all(f"<li>{step.split('{')[0][:40]}" in page for step in guide.steps)
+    secret_heading = {"write_key": "Write keys", "signing_secret": "Signing secret", "slack_url": "Slack webhooks",
+                      "": "Import the export"}[guide.secret]
+    assert secret_heading in page
+    received, refused = ("Last deliveries", "Last deliveries failing") if guide.outbound else (
+        "Last calls received", "Last calls refused")
+    assert f"<h2>{received}</h2>" in page and f"<h2>{refused}</h2>" in page
+    assert f'href="/settings/connectors/{connector}/"' in admin_client.get("/settings/connectors/").content.decode()
+
+
+def test_an_export_upload_is_a_call_on_its_connectors_page_accepted_or_refused(admin_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.connectors.test_crm import HUBSPOT, SALESFORCE
+    UserFactory(full_name="Dana Scully", email="dana@alpha.example")
+    UserFactory(full_name="Fox Mulder", email="fox@alpha.example")
+
+    admin_client.post("/settings/connectors/hubspot/import",
+                      {"file": SimpleUploadedFile("companies.csv", HUBSPOT.encode(), "text/csv")})
+    admin_client.post("/settings/connectors/salesforce/import", {"file": SimpleUploadedFile(
+        "accounts.csv", SALESFORCE.replace("3/1/2027", "someday").encode(), "text/csv")})
+    admin_client.post("/settings/connectors/stripe/backfill",
+                      {"file": SimpleUploadedFile("subscriptions.csv", b"not,an\nexport,at all\n", "text/csv")})
+
+    calls = {(call.connector, call.status_code): call.summary for call in ConnectorCall.objects.all()}
+    assert set(calls) == {("hubspot", 200), ("salesforce", 400), ("stripe", 400)}
+    assert "account(s) created" in calls["hubspot", 200] and "uploaded by" in calls["hubspot", 200]
+    assert "renewal_date" in calls["salesforce", 400]
+    hubspot = admin_client.get("/settings/connectors/hubspot/").content.decode()
+    salesforce = admin_client.get("/settings/connectors/salesforce/").content.decode()
+    assert "Imported the HubSpot export" in hubspot.split("<h2>Last calls received</h2>")[1]
+    assert "Salesforce export refused" in salesforce.split("<h2>Last calls refused</h2>")[1].split("<h2>")[0]
+
+
+def test_an_export_refused_for_its_size_is_a_refused_call(admin_client, monkeypatch):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    monkeypatch.setattr("connectors.views.MAX_EXPORT_BYTES", 10)
+    admin_client.post("/settings/connectors/hubspot/import",
+                      {"file": SimpleUploadedFile("companies.csv", b"Record ID,Company name\n" * 5, "text/csv")})
+
+    call = ConnectorCall.objects.get()
+    assert (call.connector, call.status_code) == ("hubspot", 413) and "larger than 10 bytes" in call.summary
+
+
+def test_the_slack_page_shows_its_webhooks_and_their_last_deliveries_and_failures(admin_client):
+    from django.utils import timezone
+
+    from notifications.models import DeliveryStatus, Webhook, WebhookDelivery, WebhookFormat
+
+    now = timezone.now()
+    slack = Webhook.objects.create(name="CS channel", url="https://hooks.slack.com/services/T0/B0/secretpart",
+                                   secret="s", events=["breach.opened"], format=WebhookFormat.SLACK)
+    crm = Webhook.objects.create(name="CRM sync", url="https://crm.example/in", secret="s", events=["task.created"])
+    WebhookDelivery.objects.create(webhook=slack, event="ping", payload={}, status=DeliveryStatus.DELIVERED,
+                                   response_status=200, next_attempt_at=now, delivered_at=now, attempts=1)
+    WebhookDelivery.objects.create(webhook=slack, event="breach.opened", payload={}, status=DeliveryStatus.FAILED,
+                                   response_status=404, error="no_service", next_attempt_at=now, attempts=8)
+    WebhookDelivery.objects.create(webhook=crm, event="task.created", payload={}, status=DeliveryStatus.FAILED,
+                                   response_status=500, error="CRM-ONLY failure", next_attempt_at=now, attempts=8)
+
+    page = admin_client.get("/settings/connectors/slack/").content.decode()
+    listing = admin_client.get("/settings/connectors/").content.decode()
+
+    assert "CS channel" in page and "secretpart" not in page and "CRM sync" not in page
+    failing, delivered = page.split("<h2>Last deliveries failing</h2>")[1].split("<h2>Last deliveries</h2>")
+    assert "no_service" in failing and "CRM-ONLY" not in failing and "breach.opened" in failing
+    assert "ping" in delivered and "200" in delivered
+    slack_row = listing.split("Slack (outbound)")[1].split("</tr>")[0]
+    assert '<td class="num">1</td>' in slack_row and '<span class="badge bad">1</span>' in slack_row
+
+
+@pytest.mark.parametrize(("connectors", "link"), [
+    (["stripe"], "/settings/connectors/stripe/"),
+    (["zendesk"], "/settings/connectors/zendesk/"),
+    (["stripe", "segment"], "/settings/connectors/"),
+])
+def test_data_health_links_the_held_calls_to_their_connector(admin_client, connectors, link):
+    for number, connector in enumerate(connectors):
+        HeldCall.objects.create(connector=connector, message_id=f"m-{number}", kind="x", account_key="LATER",
+                                message={}, reason="unknown account")
+
+    report = admin_client.get("/api/v1/data-health/").json()["reports"][0]
+
+    assert report["count"] == len(connectors) and report["link"].endswith(link)

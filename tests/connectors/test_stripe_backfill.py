@@ -112,7 +112,8 @@ def test_the_connector_page_imports_an_export(client, accounts):
                            {"file": SimpleUploadedFile("subscriptions.csv", EXPORT.encode(), "text/csv")}, follow=True)
 
     page = response.content.decode()
-    assert "Imported: 5 subscription(s) of 3 account(s)" in page and "sub_5 of customer cus_X" in page
+    assert "Subscriptions export imported: 5 subscription(s) of 3 account(s)" in page
+    assert "sub_5 of customer cus_X" in page
     assert RevenueSnapshot.objects.filter(account=accounts["ACME"]).exists()
 
 

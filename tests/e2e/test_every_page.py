@@ -156,6 +156,8 @@ TOUR = [
     ("admin", "csv_import_detail", lambda w: {"pk": w["csv_import"].pk}),
     ("admin", "playbook_new", _no_params), ("admin", "playbook_edit", lambda w: {"pk": w["playbook"].pk}),
     ("admin", "connectors", _no_params), ("admin", "connector_detail", lambda w: {"connector": "segment"}),
+    ("admin", "connector_detail", lambda w: {"connector": "stripe"}),
+    ("admin", "connector_detail", lambda w: {"connector": "slack"}),
 ]
 
 
