@@ -1,11 +1,11 @@
 """The comment scorer: VADER read with customer-success rules, and a small linear model on top of it, trained
-at first use on labelled review sentences that the vaderSentiment package ships (metrics/sentiment_data/).
+at first use on labelled review sentences and tweets that the vaderSentiment package ships (metrics/sentiment_data/).
 
 Why both: VADER knows words (and negation, "but", capitals, "!"), but not the domain: "Felt like nobody read
 my ticket." scores +0.36 because "like" is praise to it. The rules turn phrases VADER misreads into what they
-mean here; the model learns from 2,966 human-rated sentences how words and VADER's reading combine, and is
-checked on 742 it never saw (docs/sentiment.md has the figures). Scoring is pure Python over the learned
-weights: well under a millisecond a comment, on one CPU, offline.
+mean here; the model learns from 6,326 human-rated sentences how words, their fragments and VADER's reading
+combine, and is checked on 1,582 it never saw (docs/sentiment.md has the figures). Scoring is pure Python over
+the learned weights: well under a millisecond a comment, on one CPU, offline.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import gzip
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from itertools import pairwise
@@ -23,15 +24,15 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 DATA = Path(__file__).parent / "sentiment_data"
 TRAINING_SET = DATA / "amazonReviewSnippets_GroundTruth.tsv.gz"
+TWEETS = DATA / "tweets_GroundTruth.tsv.gz"
 # The human ratings run from -4 to 4 (the mean of 20 raters); beyond half a point either way a sentence is
 # positive or negative, in between neutral.
 LABEL_BAND = 0.5
-# One sentence in five is held out (the same ones every time) to measure the model on text it never saw.
+# One sentence in five of each set is held out (the same ones every time) to measure the model on text it never
+# saw.
 HELD_OUT_EVERY = 5
-# The model's probability of positive minus negative, shrunk by this much towards zero, so that a sentence the
-# model finds only slightly tilted lands in the product's neutral band (-0.05, 0.05); chosen on the training
-# sentences by cross-validation (docs/sentiment.md).
-DEAD_ZONE = 0.1
+# The product's bands: positive from this score, negative to its opposite, neutral in between.
+BAND = 0.05
 # A comment in which VADER (with the domain's rules) finds no sentiment word at all is neutral unless the model
 # is surer than this: "We use it for weekly reporting." is a fact, whatever words reviews tend to praise with.
 NO_SENTIMENT_WORD_GATE = 0.2
@@ -55,6 +56,9 @@ DOMAIN_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
                 re.IGNORECASE), "ignored"),
 )
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
+# Word fragments of these lengths (with the word's edges): they read "sooo good", "#fail", ":(" and misspellings
+# that whole words miss.
+FRAGMENT_LENGTHS = range(2, 6)
 
 
 def domain_text(text: str) -> str:
@@ -85,8 +89,25 @@ def grams(text: str) -> list[str]:
     return words + [f"{first} {second}" for first, second in pairwise(words)]
 
 
+def fragments(text: str) -> list[str]:
+    """Each lower-case word (split on white space, punctuation kept) framed by spaces, cut into the pieces of
+    FRAGMENT_LENGTHS characters: what scikit-learn's `char_wb` analyzer reads."""
+    pieces = []
+    for word in text.lower().split():
+        framed = f" {word} "
+        for size in FRAGMENT_LENGTHS:
+            pieces.extend(framed[start:start + size] for start in range(len(framed) - size + 1))
+    return pieces
+
+
+ANALYZERS = (grams, fragments)
+
+
 def _vader_features(scores: dict[str, float]) -> list[float]:
-    return [2 * scores["compound"], 2 * scores["pos"], 2 * scores["neg"]]
+    """VADER's reading, and which band it puts the text in (so the model can keep VADER's call where it is
+    right)."""
+    compound = scores["compound"]
+    return [2 * compound, 2 * scores["pos"], 2 * scores["neg"], float(compound >= BAND), float(compound <= -BAND)]
 
 
 def labelled_sentences(path: Path = TRAINING_SET) -> list[tuple[str, float]]:
@@ -108,25 +129,37 @@ def split(sentences: list[tuple[str, float]]) -> tuple[list[tuple[str, float]], 
 
 
 @dataclass(frozen=True)
-class LinearScorer:
-    """Multinomial logistic regression over TF-IDF word and word-pair features plus VADER's reading, as plain
-    weights: idf per gram, a weight row per class (negative, neutral, positive) per gram, and the same for the
-    VADER features and the intercepts."""
+class Block:
+    """One TF-IDF block of the model's features (words and word pairs, or word fragments): idf per term, and a
+    weight per class (negative, neutral, positive) per term. Each block is L2-normalised on its own."""
 
+    analyzer: Callable[[str], list[str]]
     idf: dict[str, float]
     weights: dict[str, tuple[float, float, float]]
+
+    def add(self, text: str, logits: list[float]) -> None:
+        counts = Counter(term for term in self.analyzer(text) if term in self.idf)
+        tfidf = {term: (1 + math.log(count)) * self.idf[term] for term, count in counts.items()}
+        norm = math.sqrt(sum(value * value for value in tfidf.values())) or 1.0
+        for term, value in tfidf.items():
+            for k, weight in enumerate(self.weights[term]):
+                logits[k] += weight * value / norm
+
+
+@dataclass(frozen=True)
+class LinearScorer:
+    """Multinomial logistic regression over TF-IDF blocks (words and word pairs, word fragments) plus VADER's
+    reading, as plain weights: the blocks, a weight row per class for the VADER features, and the intercepts."""
+
+    blocks: tuple[Block, ...]
     vader_weights: tuple[tuple[float, float, float], ...]
     intercepts: tuple[float, float, float]
 
     def probabilities(self, text: str, vader: dict[str, float] | None = None) -> tuple[float, float, float]:
         """P(negative), P(neutral), P(positive) of the text; `vader` is its domain reading when already known."""
-        counts = Counter(gram for gram in grams(text) if gram in self.idf)
-        tfidf = {gram: (1 + math.log(count)) * self.idf[gram] for gram, count in counts.items()}
-        norm = math.sqrt(sum(value * value for value in tfidf.values())) or 1.0
         logits = list(self.intercepts)
-        for gram, value in tfidf.items():
-            for k, weight in enumerate(self.weights[gram]):
-                logits[k] += weight * value / norm
+        for block in self.blocks:
+            block.add(text, logits)
         for feature, row in zip(_vader_features(vader or vader_domain(text)), self.vader_weights, strict=True):
             for k, weight in enumerate(row):
                 logits[k] += weight * feature
@@ -136,15 +169,23 @@ class LinearScorer:
         return exps[0] / total, exps[1] / total, exps[2] / total
 
     def score(self, text: str) -> float:
-        """P(positive) - P(negative), shrunk by DEAD_ZONE towards zero, from -1 to 1; 0 for a text with no
-        sentiment word unless the model is surer than NO_SENTIMENT_WORD_GATE."""
+        """P(positive) - P(negative), from -1 to 1, in the band of the most likely class: at least BAND when
+        positive is likeliest, at most -BAND when negative is, strictly inside the neutral band otherwise. A
+        text with no sentiment word is neutral (0) unless the model is surer than NO_SENTIMENT_WORD_GATE."""
         vader = vader_domain(text)
-        negative, _, positive = self.probabilities(text, vader)
+        negative, neutral, positive = self.probabilities(text, vader)
         polarity = positive - negative
-        shrunk = math.copysign(max(0.0, abs(polarity) - DEAD_ZONE) / (1 - DEAD_ZONE), polarity)
-        if vader["pos"] == 0 and vader["neg"] == 0 and abs(shrunk) < NO_SENTIMENT_WORD_GATE:
+        if vader["pos"] == 0 and vader["neg"] == 0 and abs(polarity) < NO_SENTIMENT_WORD_GATE:
             return 0.0
-        return shrunk
+        if positive > max(neutral, negative):
+            return max(polarity, BAND)
+        if negative > max(neutral, positive):
+            return min(polarity, -BAND)
+        return max(-NEUTRAL_EDGE, min(polarity, NEUTRAL_EDGE))
+
+
+# The furthest from zero a neutral score goes: inside the band, after rounding to 4 decimals.
+NEUTRAL_EDGE = BAND - 0.0001
 
 
 def train(sentences: list[tuple[str, float]], *, strength: float = 1.0) -> LinearScorer:
@@ -156,24 +197,43 @@ def train(sentences: list[tuple[str, float]], *, strength: float = 1.0) -> Linea
 
     texts = [text for text, _ in sentences]
     labels = np.array([label(rating) for _, rating in sentences])
-    vectorizer = TfidfVectorizer(analyzer=grams, min_df=2, sublinear_tf=True)
-    words = vectorizer.fit_transform(texts)
+    vectorizers = [TfidfVectorizer(analyzer=analyzer, min_df=2 if analyzer is grams else 3, sublinear_tf=True)
+                   for analyzer in ANALYZERS]
+    matrices = [vectorizer.fit_transform(texts) for vectorizer in vectorizers]
     vader = csr_matrix(np.array([_vader_features(vader_domain(text)) for text in texts]))
-    model = LogisticRegression(C=strength, solver="saga", tol=1e-3, max_iter=1000, random_state=0)
-    model.fit(hstack([words, vader]).tocsr(), labels)
+    model = LogisticRegression(C=strength, solver="saga", tol=1e-2, max_iter=1000, random_state=0)
+    model.fit(hstack([*matrices, vader]).tocsr(), labels)
     order = [list(model.classes_).index(k) for k in (-1, 0, 1)]
     coefficients = model.coef_[order]
-    vocabulary = vectorizer.vocabulary_
+    blocks, offset = [], 0
+    for analyzer, vectorizer in zip(ANALYZERS, vectorizers, strict=True):
+        vocabulary = vectorizer.vocabulary_
+        blocks.append(Block(
+            analyzer=analyzer, idf={term: float(vectorizer.idf_[column]) for term, column in vocabulary.items()},
+            weights={term: tuple(float(w) for w in coefficients[:, offset + column])
+                     for term, column in vocabulary.items()}))
+        offset += len(vocabulary)
     return LinearScorer(
-        idf={gram: float(vectorizer.idf_[column]) for gram, column in vocabulary.items()},
-        weights={gram: tuple(float(w) for w in coefficients[:, column]) for gram, column in vocabulary.items()},
-        vader_weights=tuple(tuple(float(w) for w in coefficients[:, len(vocabulary) + j]) for j in range(3)),
+        blocks=tuple(blocks),
+        vader_weights=tuple(tuple(float(w) for w in coefficients[:, offset + j])
+                            for j in range(len(_vader_features({"compound": 0, "pos": 0, "neg": 0})))),
         intercepts=tuple(float(b) for b in model.intercept_[order]),
     )
+
+
+def training_and_held_out() -> tuple[list[tuple[str, float]], dict[str, list[tuple[str, float]]]]:
+    """The training sentences (four in five of the review sentences and of the tweets) and each set's held-out
+    fifth, by name."""
+    training, held_out = [], {}
+    for name, path in (("reviews", TRAINING_SET), ("tweets", TWEETS)):
+        learn, check = split(labelled_sentences(path))
+        training += learn
+        held_out[name] = check
+    return training, held_out
 
 
 @cache
 def scorer() -> LinearScorer:
     """The product's model: trained once per process on the training part of the shipped sentences."""
-    training, _ = split(labelled_sentences())
+    training, _ = training_and_held_out()
     return train(training)

@@ -13,7 +13,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from accounts.models import SurveyResponse
 from metrics.sentiment import comment_sentiment, survey_sentiment_refresh
-from metrics.sentiment_model import DATA, label, labelled_sentences, scorer, split
+from metrics.sentiment_model import label, scorer, training_and_held_out
 from tests.accounts.factories import SurveyResponseFactory
 
 
@@ -34,29 +34,35 @@ def vader():
     return lambda text: plain.polarity_scores(text)["compound"]
 
 
-def test_beats_vader_on_review_sentences_it_never_saw(vader):
+@pytest.fixture(scope="module")
+def held_out():
+    return training_and_held_out()[1]
+
+
+def test_beats_vader_on_review_sentences_it_never_saw(vader, held_out):
     """3,708 Amazon review sentences rated by 20 people each (Hutto and Gilbert 2014); the model trains on four
-    in five, and is measured on the fifth. Figures published in docs/sentiment.md."""
-    _, held_out = split(labelled_sentences())
-    assert len(held_out) == 742
-    ours, theirs = _figures(held_out, scorer().score), _figures(held_out, vader)
+    in five (with four tweets in five), and is measured on the fifth. Figures published in docs/sentiment.md."""
+    assert len(held_out["reviews"]) == 742
+    ours, theirs = _figures(held_out["reviews"], scorer().score), _figures(held_out["reviews"], vader)
     assert round(theirs[0], 3) == 0.613 and round(theirs[1], 3) == 0.575
-    assert ours[0] >= theirs[0] + 0.05 and ours[1] >= theirs[1] + 0.04, (ours, theirs)
+    assert ours[0] >= theirs[0] + 0.07 and ours[1] >= theirs[1] + 0.05, (ours, theirs)
 
 
-def test_stays_near_vader_on_tweets_it_was_not_trained_for(vader):
-    tweets = labelled_sentences(DATA / "tweets_GroundTruth.tsv.gz")
-    ours, theirs = _figures(tweets, scorer().score), _figures(tweets, vader)
-    assert ours[0] >= theirs[0] - 0.04 and ours[1] >= theirs[1] - 0.02, (ours, theirs)
+def test_beats_vader_on_tweets_it_never_saw(vader, held_out):
+    """4,200 tweets, VADER's home ground (it was built for them): measured on the fifth the model never saw."""
+    assert len(held_out["tweets"]) == 840
+    ours, theirs = _figures(held_out["tweets"], scorer().score), _figures(held_out["tweets"], vader)
+    assert round(theirs[0], 3) == 0.811 and round(theirs[1], 3) == 0.682
+    assert ours[0] >= theirs[0] + 0.01 and ours[1] >= theirs[1] + 0.04, (ours, theirs)
 
 
-def test_scores_a_comment_in_well_under_five_milliseconds():
-    _, held_out = split(labelled_sentences())
+def test_scores_a_comment_in_well_under_five_milliseconds(held_out):
+    texts = [text for rows in held_out.values() for text, _ in rows]
     model = scorer()
     started = time.perf_counter()
-    for text, _ in held_out:
+    for text in texts:
         model.score(text)
-    per_comment_ms = (time.perf_counter() - started) / len(held_out) * 1000
+    per_comment_ms = (time.perf_counter() - started) / len(texts) * 1000
     assert per_comment_ms < 5, per_comment_ms
 
 
