@@ -93,19 +93,29 @@ def review_list(request: HttpRequest) -> HttpResponse:
             raise PermissionDenied("Only CS leaders and admins plan reviews.")
         form = ReviewForm(request.POST)
         if not form.is_valid():
-            _form_error(request, form)
-            return redirect("review_list")
+            return _review_list_page(request, typed=request.POST, errors=_field_errors(form))
         try:
             review = services.review_create(created_by=request.user, **form.cleaned_data)
         except services.ReviewError as error:
-            messages.error(request, error.message)
-            return redirect("review_list")
+            return _review_list_page(request, typed=request.POST, errors={error.field or "": error.message})
         messages.success(request, f"Planned the {review}, with its KPI snapshot.")
         return redirect("review_detail", pk=review.pk)
+    return _review_list_page(request)
+
+
+def _field_errors(form: forms.Form) -> dict[str, str]:
+    """A refused form's errors by field name ("" for the form as a whole), each field's messages joined."""
+    return {("" if name == "__all__" else name): " ".join(errors) for name, errors in form.errors.items()}
+
+
+def _review_list_page(request: HttpRequest, *, typed=None, errors: dict[str, str] | None = None) -> HttpResponse:
+    """The reviews; after a refused plan, its form as it was typed with each error beside its field (400)."""
     return render(request, "reviews/review_list.html", {
         "reviews": selectors.review_list(), "may_run": may_run_reviews(request.user),
         "people": _people(), "this_quarter": quarter_of(timezone.localdate()), "dimensions": DIMENSIONS,
-    })
+        "typed": typed, "typed_dimensions": typed.getlist("segment_dimensions") if typed else [],
+        "errors": errors or {},
+    }, status=400 if errors else 200)
 
 
 @_runners_only
@@ -125,15 +135,21 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _review_page(request: HttpRequest, review: Review, *, typed: dict | None = None,
-                 errors: dict[str, str] | None = None) -> HttpResponse:
-    """The review's page; after a refused decision, the decision form as it was typed, each error beside its
-    field (400)."""
+                 errors: dict[str, str] | None = None, edited: Decision | None = None) -> HttpResponse:
+    """The review's page; after a refused decision (a new one, or the change of `edited`), its form as it was
+    typed, each error beside its field (400)."""
     snapshot = selectors.review_snapshot(review=review)
     today = timezone.localdate()
     decisions = list(selectors.review_decisions(review=review))
     for decision in decisions:
         decision.overdue = decision.is_overdue(today)
         decision.may_follow_up = may_follow_up(request.user, decision)
+        mine = edited is not None and decision.pk == edited.pk
+        decision.edit_typed, decision.edit_errors = (typed, errors) if mine else (None, {})
+    if edited is not None:  # the new decision's form is untouched
+        typed, errors_shown = None, {}
+    else:
+        errors_shown = errors
     return render(request, "reviews/review_detail.html", {
         "review": review, "snapshot": snapshot, "decisions": decisions,
         "agenda": selectors.review_agenda(review=review, today=today, snapshot=snapshot),
@@ -143,7 +159,7 @@ def _review_page(request: HttpRequest, review: Review, *, typed: dict | None = N
         "kinds": DecisionKind.choices, "statuses": DecisionStatus.choices,
         "scenarios": list(review.scenarios.order_by("name")),
         "suggested_decision": request.GET.get("decision", "")[:5000],
-        "typed": typed or {}, "errors": errors or {},
+        "typed": typed or {}, "errors": errors_shown or {},
     }, status=400 if errors else 200)
 
 
@@ -217,16 +233,27 @@ def decision_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
         raise PermissionDenied("Only the decision's owner, CS leaders and admins change it.")
     form = DecisionEditForm(request.POST)
     if not form.is_valid():
-        _form_error(request, form)
-        return redirect("review_detail", pk=decision.review_id)
+        return _decision_refused(request, decision, _field_errors(form))
     data = form.cleaned_data
     fields = {name: data[name] for name in ("owner", "deadline") if data.get(name)}
     if fields and not may_run_reviews(request.user):
         raise PermissionDenied("Only CS leaders and admins change a decision's owner or deadline.")
-    _attempt(request, lambda: services.decision_update(decision=decision, user=request.user,
-                                                       status=data["status"] or None, note=data["note"], **fields),
-             "Saved the decision.")
+    try:
+        services.decision_update(decision=decision, user=request.user, status=data["status"] or None,
+                                 note=data["note"], **fields)
+    except services.ReviewError as error:
+        if error.field is None:  # the review's state, not the form: said at the top, as for any refused action
+            messages.error(request, error.message)
+            return redirect("review_detail", pk=decision.review_id)
+        return _decision_refused(request, decision, {error.field: error.message})
+    messages.success(request, "Saved the decision.")
     return redirect("review_detail", pk=decision.review_id)
+
+
+def _decision_refused(request: HttpRequest, decision: Decision, errors: dict[str, str]) -> HttpResponse:
+    """The review's page with the decision's row as it was typed and each error beside its field (400)."""
+    review = get_object_or_404(selectors.review_detail_queryset(), pk=decision.review_id)
+    return _review_page(request, review, typed=request.POST, errors=errors, edited=decision)
 
 
 def review_print(request: HttpRequest, pk: int) -> HttpResponse:

@@ -156,7 +156,7 @@ def experiment_conclude(*, experiment: Experiment, user, decision: str, note: st
         raise InvalidInput("Only a running experiment can be concluded or extended.", status_code=409)
     if decision == ExperimentDecision.EXTEND:
         if not extend_days or extend_days < 1:
-            raise _refused("extend_days", "Extending needs extend_days, at least 1.")
+            raise _refused("extend_days", "Extending needs a number of days, at least 1.")
         locked.duration_days += extend_days
         locked.planned_end += timedelta(days=extend_days)
     else:

@@ -51,7 +51,9 @@ class ExperimentForm(forms.ModelForm):
 
 
 class ConcludeForm(forms.Form):
-    decision = forms.ChoiceField(choices=ExperimentDecision.choices)
+    # No default: adopting or stopping an experiment is chosen on purpose, never by one click on the button.
+    decision = forms.ChoiceField(choices=[("", "Choose a decision…"), *ExperimentDecision.choices],
+                                 error_messages={"required": "Choose a decision: adopt, stop or extend."})
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
     extend_days = forms.IntegerField(min_value=1, max_value=3650, required=False)
 
@@ -102,7 +104,9 @@ def experiment_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse
                   status=400 if request.method == "POST" else 200)
 
 
-def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def experiment_detail(request: HttpRequest, pk: int, conclude_form: ConcludeForm | None = None) -> HttpResponse:
+    """The experiment's design, its results so far and (for leaders and admins) the decision's form: after a
+    refused decision, that form as it was typed with each error beside its field (400)."""
     experiment = get_object_or_404(
         experiment_list(user=request.user).select_related("decided_by", "created_by").prefetch_related("guardrails"),
         pk=pk)
@@ -110,9 +114,9 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "playbooks/experiment_detail.html", {
         "experiment": experiment, "results": experiment_results(experiment=experiment, today=timezone.localdate()),
         "assignments": list(assignments[:ASSIGNMENTS_SHOWN]), "assignments_shown": ASSIGNMENTS_SHOWN,
-        "may_configure": _may_configure(request.user), "conclude_form": ConcludeForm(),
+        "may_configure": _may_configure(request.user), "conclude_form": conclude_form or ConcludeForm(),
         "confidence": round((1 - experiment.alpha) * 100),
-    })
+    }, status=400 if conclude_form is not None else 200)
 
 
 @require_POST
@@ -135,12 +139,15 @@ def experiment_conclude_view(request: HttpRequest, pk: int) -> HttpResponse:
     experiment = get_object_or_404(Experiment, pk=pk)
     form = ConcludeForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()))
-        return redirect("experiment_detail", pk=pk)
+        return experiment_detail(request, pk, conclude_form=form)
     try:
         concluded = experiment_conclude(experiment=experiment, user=request.user, **form.cleaned_data)
     except InvalidInput as error:
-        messages.error(request, error.detail)
+        if error.status_code == 409:  # the experiment's state, not the form: said at the top
+            messages.error(request, error.detail)
+            return redirect("experiment_detail", pk=pk)
+        _form_errors(form, error)
+        return experiment_detail(request, pk, conclude_form=form)
     else:
         messages.success(request, f"Recorded: {concluded.get_decision_display()}. The next quarterly review lists it.")
     return redirect("experiment_detail", pk=pk)

@@ -216,7 +216,7 @@ def test_concluding_records_the_decision_and_ends_the_holdout():
     leader = UserFactory(role=Role.LEADER)
     with pytest.raises(InvalidInput, match="Say why"):
         experiment_conclude(experiment=experiment, user=leader, decision="adopt")
-    with pytest.raises(InvalidInput, match="extend_days"):
+    with pytest.raises(InvalidInput, match="Extending needs a number of days"):
         experiment_conclude(experiment=experiment, user=leader, decision="extend", note="Too few yet")
     end = experiment.planned_end
     extended = experiment_conclude(experiment=experiment, user=leader, decision="extend", note="Too few yet",

@@ -59,9 +59,13 @@ def test_a_csm_cannot_plan_a_review(client, team, kpis):
 def test_bad_quarter_from_the_page_says_why_and_writes_nothing(client, team, kpis):
     login(client, team["leader"])
 
-    response = client.post("/reviews/", {"quarter": "Q4"}, follow=True)
+    response = client.post("/reviews/", {"quarter": "Q4", "name": "Second look"})
 
-    assert "Nothing was saved" in response.content.decode() and "YYYY-Qn" in response.content.decode()
+    page = response.content.decode()
+    assert response.status_code == 400  # the page itself, with the form as typed: not a redirect
+    assert "Nothing was planned" in page
+    assert '<p class="field-error" id="quarter-error">Write the quarter YYYY-Qn.' in page
+    assert 'value="Q4"' in page and 'value="Second look"' in page
     assert not Review.objects.exists()
 
 
