@@ -93,7 +93,7 @@ def _open_task_of_same_kind(run: PlaybookRun, step: PlaybookStep) -> Task | None
                                 run__isnull=False).exclude(run=run).order_by("created_at", "id").first())
 
 
-def _task_link(*, task: Task, run: PlaybookRun, step: PlaybookStep, severity: str, now: datetime) -> Task | None:
+def _task_link(*, task: Task, run: PlaybookRun, step: PlaybookStep, severity: str, respond_by: datetime) -> Task | None:
     """Give the open task the run's step as one more reason instead of opening a second task; the worse
     severity wins, with the sooner response it asks for."""
     try:
@@ -104,7 +104,7 @@ def _task_link(*, task: Task, run: PlaybookRun, step: PlaybookStep, severity: st
     changes = {}
     if SEVERITY_RANK.get(severity, 9) < SEVERITY_RANK.get(task.severity, 9):
         changes["severity"] = severity
-        changes["respond_by"] = min(task.respond_by, now + timedelta(hours=sla_hours(severity)))
+        changes["respond_by"] = min(task.respond_by, respond_by)
     if changes:
         Task.objects.filter(pk=task.pk).update(**changes)
         for name, value in changes.items():
@@ -113,10 +113,14 @@ def _task_link(*, task: Task, run: PlaybookRun, step: PlaybookStep, severity: st
     return task
 
 
-def _task_create(*, run: PlaybookRun, step: PlaybookStep, now: datetime) -> Task | None:
+def _task_create(*, run: PlaybookRun, step: PlaybookStep, now: datetime, answers_breach: bool = False) -> Task | None:
     """The step's task, or the account's open task of the same kind from another playbook, linked to this run
     (one open "call them" per account, whatever the number of playbooks that want it); None when the step is
-    served already."""
+    served already.
+
+    A task that answers its run's breach (`answers_breach`: the tasks the run starts with) is due a response
+    when the breach is, so Alerts, My work, the task's page and the emails read one clock, however late the
+    run started; a later step of a sequence starts a clock of its own."""
     if Task.objects.filter(run=run, step=step).exists() or TaskReason.objects.filter(run=run, step=step).exists():
         return None
     severity = run.breach.severity if run.breach else "medium"
@@ -126,9 +130,11 @@ def _task_create(*, run: PlaybookRun, step: PlaybookStep, now: datetime) -> Task
         # Two playbooks starting at once for one account must not both find no open task and open two.
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':tasks:' || %s))",
                        [str(run.account_id)])
+    respond_by = (run.breach.respond_by if answers_breach and run.breach is not None
+                  else now + timedelta(hours=sla_hours(severity)))
     open_task = _open_task_of_same_kind(run, step)
     if open_task is not None:
-        return _task_link(task=open_task, run=run, step=step, severity=severity, now=now)
+        return _task_link(task=open_task, run=run, step=step, severity=severity, respond_by=respond_by)
     assignee = _assignee(step, run)
     placeholders = _placeholders(run)
     try:
@@ -140,7 +146,7 @@ def _task_create(*, run: PlaybookRun, step: PlaybookStep, now: datetime) -> Task
                 queue_role=step.queue_role if step.assignee_rule == AssigneeRule.ROLE_QUEUE or assignee is None
                 else "",
                 severity=severity, due_at=now + timedelta(days=step.due_days),
-                respond_by=now + timedelta(hours=sla_hours(severity)),
+                respond_by=respond_by,
             )
     except IntegrityError:
         return None  # this step's task exists already
@@ -179,7 +185,7 @@ def playbook_run_start(*, playbook: Playbook, account, breach: Breach | None = N
     except IntegrityError:
         return same.get()
     for step in steps if playbook.mode == Mode.PARALLEL else steps[:1]:
-        _task_create(run=run, step=step, now=now)
+        _task_create(run=run, step=step, now=now, answers_breach=True)
     return run
 
 
