@@ -1,5 +1,5 @@
-"""Template helpers for KPIs: values in their unit, sparklines and charts drawn as inline SVG, and heat-map
-cell colours (no chart library, nothing fetched from elsewhere)."""
+"""Template helpers for KPIs: values in their unit, charts drawn as inline SVG (full, or small in a tile or a
+row), and heat-map cell colours (no chart library, nothing fetched from elsewhere)."""
 
 from __future__ import annotations
 
@@ -60,28 +60,6 @@ def sentiment_label(score: float | None) -> str:
     if score <= -SENTIMENT_NEUTRAL_BAND:
         return "negative"
     return "neutral"
-
-
-@register.simple_tag
-def sparkline(values: Sequence[float | None], width: int = 120, height: int = 32,
-              label: str = "trend") -> SafeString:
-    """A polyline of the values (gaps skipped), scaled to the box; empty when fewer than two points."""
-    points = [(index, value) for index, value in enumerate(values) if value is not None]
-    if len(points) < 2:
-        return mark_safe("")
-    low = min(value for _, value in points)
-    high = max(value for _, value in points)
-    span = (high - low) or 1.0
-    last = max(len(values) - 1, 1)
-    coordinates = " ".join(
-        f"{2 + index * (width - 4) / last:.1f},{height - 2 - (value - low) * (height - 4) / span:.1f}"
-        for index, value in points
-    )
-    return format_html(
-        '<svg class="sparkline" width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{}">'
-        '<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{}"/></svg>',
-        width, height, width, height, label, coordinates,
-    )
 
 
 def _segments(points: Sequence[tuple[date, float | None]]) -> list[list[tuple[date, float]]]:
@@ -155,10 +133,14 @@ def kpi_chart(dates: Sequence[date], values: Sequence[float | None], annotations
             line = " ".join(f"{x(day):.1f},{y(value):.1f}" for day, value in run)
             parts.append(format_html('<polyline fill="none" stroke="currentColor" stroke-width="2" points="{}"/>',
                                      line))
-        if axes or len(run) == 1:
-            parts.append(format_html_join("", '<circle cx="{}" cy="{}" r="{}"><title>{}: {}</title></circle>',
-                                          ((f"{x(day):.1f}", f"{y(value):.1f}", 3 if axes else 1.5,
-                                            day.isoformat(), kpi_value(value, unit)) for day, value in run)))
+        # Every point says its date and value on hover (its title): drawn on the full chart and for a lone point
+        # of the small one; on the small one's line, an invisible target a pointer can rest on.
+        hover_only = not axes and len(run) > 1
+        radius = 3 if axes else 4 if hover_only else 1.5
+        parts.append(format_html_join("", '<circle cx="{}" cy="{}" r="{}"{}><title>{}: {}</title></circle>',
+                                      ((f"{x(day):.1f}", f"{y(value):.1f}", radius,
+                                        mark_safe(' class="hover-point"') if hover_only else "", day.isoformat(),
+                                        kpi_value(value, unit)) for day, value in run)))
     for number, annotation in enumerate(annotations, start=1):
         if not first <= annotation.date <= last:
             continue

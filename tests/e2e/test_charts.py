@@ -1,4 +1,5 @@
-"""Charts in a real browser: the leader's dashboard tiles and an account's KPI trends draw real lines."""
+"""Charts in a real browser: the leader's dashboard tiles and an account's KPI trends draw real lines, each point
+says its value on hover, a gap stays a gap, a constant series sits mid-chart, reference lines are named."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from accounts.models import Account
 from metrics.models import KPI, MetricValue
 from metrics.services import kpi_compute, kpi_create, kpi_target_set
 from tests.accounts.factories import AccountFactory, SurveyResponseFactory
+from tests.e2e.world import small_tenant
 from users.models import Role
 
 # Skipped, not failed, where the driver is missing: conftest.py says the same for a missing browser.
@@ -80,3 +82,41 @@ def test_the_account_page_draws_its_kpi_trends(page: Page, sign_in):
     for chart in page.locator("svg").all():  # whatever else the page charts must be drawn too, never blank
         expect(chart).to_be_visible()
         assert chart.locator("polyline, path, rect, circle, line").count() > 0
+
+
+def _points(chart: Locator) -> list[tuple[float, float]]:
+    return [tuple(float(number) for number in pair.split(","))
+            for line in chart.locator("polyline").all() for pair in (line.get_attribute("points") or "").split()]
+
+
+def test_charts_read_without_a_legend_values_on_hover_gaps_as_gaps_reference_lines(page: Page, sign_in):
+    """NPS for an account: 40, 20, a missing week, -10; CSAT for the portfolio: the same 4.2 four weeks running."""
+    world = small_tenant()
+    csat = kpi_create(slug="csat", name="CSAT", calculator="surveys.csat", definition="d", tier="advocacy",
+                      indicator="lagging", unit="score", is_core=True)
+    today = timezone.localdate()
+    for back in (21, 14, 7, 0):
+        MetricValue.objects.create(kpi=csat, kpi_version=1, scope="portfolio", as_of=today - dt.timedelta(days=back),
+                                   value=4.2)
+    sign_in(world["leader"])
+
+    page.goto(f"/accounts/{world['account'].pk}/kpis/nps/")
+
+    chart = page.locator("svg.kpi-chart").first
+    expect(chart).to_have_attribute("aria-label", re.compile(r"^Net Promoter Score: from 40\.0 on .* to -10\.0 on "))
+    assert chart.locator("polyline").count() == 1, "the missing week breaks the line: 40 to 20, then -10 alone"
+    titles = chart.locator("circle > title").all_text_contents()
+    assert [title.split(": ")[1] for title in titles] == ["40.0", "20.0", "-10.0"]  # each point says its value
+    expect(chart.locator(".reference.threshold")).to_contain_text("poor 0.0")
+    expect(chart.locator(".reference.target")).to_contain_text("good 50.0")
+    expect(chart.locator(".axis text")).to_have_count(6)  # three values, three dates
+
+    page.goto("/dashboard/")
+
+    nps_tile = page.locator(".kpi-tile").filter(has_text="Net Promoter Score").locator("svg")
+    assert [title.split(": ")[1] for title in nps_tile.locator("circle > title").all_text_contents()] == [
+        "40.0", "20.0", "-10.0"]  # the small chart too
+    csat_tile = page.locator(".kpi-tile").filter(has_text="CSAT").locator("svg")
+    height = float(csat_tile.get_attribute("viewBox").split()[3])
+    heights = {y for _, y in _points(csat_tile)}
+    assert len(heights) == 1 and 0.25 * height < heights.pop() < 0.75 * height, "a constant series sits mid-chart"
