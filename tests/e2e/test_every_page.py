@@ -13,7 +13,7 @@ from django.urls import reverse
 from tenants.services import tenant_host
 from tests.e2e.conftest import ARTIFACTS, LAPTOP, axe_check
 from tests.e2e.world import small_tenant
-from tests.hardening.routes import tenant_routes
+from tests.pages.routes import page_names
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="no browser driver: the playwright package is missing")
 expect = sync_api.expect
@@ -22,26 +22,6 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 ROLES = ("csm", "manager", "leader", "admin")
-# Every tenant route that is not a page a person opens, and why: the tour visits every other one, and a route in
-# neither place fails `test_every_page_is_in_the_tour`.
-NOT_PAGES = {
-    "healthz": "the health check: JSON for load balancers",
-    "home": "a redirect to the role's own page (test_each_role_lands_on_its_own_page)",
-    "logout": "signs out (POST), then the sign-in page",
-    "settings_user_deactivate": "an action (POST)", "settings_user_reactivate": "an action (POST)",
-    "api_key_revoke": "an action (POST)", "settings_health_segment": "an action (POST)",
-    "settings_health_segment_remove": "an action (POST)", "breach_acknowledge": "an action (POST)",
-    "playbook_start": "an action (POST)", "review_edit": "an action (POST)", "review_start": "an action (POST)",
-    "review_close": "an action (POST)", "review_kpi_commentary": "an action (POST)",
-    "decision_create": "an action (POST); its form is on the review's page",
-    "decision_edit": "an action (POST); its form is on the review's page", "review_decide": "an action (POST)",
-    "review_pdf": "a download (PDF)", "review_decisions_csv": "a download (CSV)",
-    "webhook_action": "an action (POST)", "webhook_delivery_redeliver": "an action (POST)",
-    "task_act": "an action (POST); in place on My work and the team page", "connector_secret": "an action (POST)",
-    "stripe_backfill": "an upload (POST)", "crm_import": "an upload (POST)", "predictions_train": "an action (POST)",
-    "experiment_start": "an action (POST)", "experiment_conclude": "an action (POST)",
-    "scenario_delete": "an action (POST)",
-}
 # Pages outside the tenant's own URL names, toured too: (who, path from the world, label). The error pages in the
 # product's layout, the Django admin (its index, a list and a form) and the public landing page.
 OTHER_PAGES = [
@@ -92,11 +72,9 @@ TOUR = [
 
 def test_every_page_is_in_the_tour():
     toured = {"login"} | {name for _, name, _ in TOUR}
-    pages = {route.key for route in tenant_routes() if not route.is_api and not route.is_admin}
 
-    assert pages - set(NOT_PAGES) - toured == set(), "add the new page to TOUR (or to NOT_PAGES, with the reason)"
-    assert set(NOT_PAGES) - pages == set(), "NOT_PAGES names a route that is gone"
-    assert set(NOT_PAGES) & toured == set()
+    assert page_names() - toured == set(), "add the new page to TOUR (or to NOT_PAGES in tests/pages/routes.py)"
+    assert toured - page_names() == set()
 
 
 def test_the_sign_in_and_landing_pages_pass_axe(page: Page, browser, accessible, screenshot, live_tenant):

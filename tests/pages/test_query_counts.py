@@ -18,6 +18,7 @@ from itertools import count
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import resolve
 from django.utils import timezone
 
 from accounts.models import Account, RevenueSnapshot, SupportTicket, SurveyResponse
@@ -26,6 +27,7 @@ from metrics.models import KPI, AlertRule, Breach, KPITarget, KPIVersion, Metric
 from playbooks.models import Playbook, PlaybookRun, PlaybookStep, Task
 from tenants.models import Tenant
 from tests.conftest import TenantClient, login
+from tests.pages.routes import page_names
 from tests.users.factories import UserFactory
 from users.models import Role, User
 
@@ -46,6 +48,7 @@ class Portfolio:
     account: Account
     kpi: KPI
     today: dt.date = field(default_factory=timezone.localdate)
+    subjects: dict = field(default_factory=dict)  # one of each other page's object: a task, a review...
 
     def grow(self, n: int) -> None:
         """Add n of everything, each row tied to its own users, accounts, KPIs and playbooks."""
@@ -154,7 +157,39 @@ def portfolio() -> Portfolio:
                      value=50 + weeks_back) for weeks_back in range(2)]
         + [MetricValue(kpi=kpi, kpi_version=1, scope="account", account=account,
                        as_of=today - dt.timedelta(weeks=weeks_back), value=40) for weeks_back in range(2)])
-    return Portfolio(csm=csm, account=account, kpi=kpi, today=today)
+    return Portfolio(csm=csm, account=account, kpi=kpi, today=today, subjects=_subjects(csm, account, kpi, today))
+
+
+def _subjects(csm: User, account: Account, kpi: KPI, today: dt.date) -> dict:
+    """The object of each page about one thing: a task of the CSM, its playbook, an alert rule, a review, an
+    experiment (a draft, so its form opens), a scenario, a webhook and a CSV import; and a health score."""
+    from integrations.models import CsvImport
+    from notifications.models import Webhook
+    from playbooks.services import playbook_run_start
+    from reviews.scenario_services import scenario_save
+    from reviews.services import review_create
+    from tests.playbooks.experiment_fixtures import churn_experiment
+
+    leader = UserFactory(role=Role.LEADER)
+    KPI.objects.create(slug="health-score", name="Health score", definition="d", tier="advocacy",
+                       indicator="leading", calculator="health.score", unit="score",
+                       params={"components": [{"kpi": kpi.slug, "weight": 1}]})  # its settings page needs one
+    playbook = Playbook.objects.create(name="Subject playbook")
+    PlaybookStep.objects.create(playbook=playbook, position=1, title="Call the subject", due_days=2)
+    run = playbook_run_start(playbook=playbook, account=account)
+    drivers = {"grr": 90, "expansion": 10, "logo_churn": 5, "activation_rate": 80, "new_arr": 1000,
+               "cost_to_serve": 100}
+    return {
+        "task": run.tasks.get(), "playbook": playbook, "csm": csm,
+        "rule": AlertRule.objects.create(kpi=kpi, name="Subject rule", condition="below", threshold=10),
+        "review": review_create(quarter=f"{today.year}-Q{(today.month - 1) // 3 + 1}", created_by=leader),
+        "experiment": churn_experiment(playbook=playbook, user=leader),
+        "scenario": scenario_save(name="Subject scenario", values=drivers, user=leader),
+        "webhook": Webhook.objects.create(name="Subject hook", url="https://hooks.example.com/in", secret="s",
+                                          events=["breach.opened"]),
+        "csv_import": CsvImport.objects.create(kind="accounts", status=CsvImport.Status.FAILED, file_bytes=10,
+                                               rows=2, errors=[{"row": 2, "field": "mrr", "message": "Bad."}]),
+    }
 
 
 @dataclass(frozen=True)
@@ -181,13 +216,45 @@ PAGES: dict[str, PageCase] = {
     "data health": PageCase(lambda p: "/data-health/", Role.ADMIN, 14),  # 14th: the connectors' held calls
     "csv import": PageCase(lambda p: "/data/import/", Role.ADMIN, 6),  # 6th: the five latest import jobs
     "api keys": PageCase(lambda p: "/settings/api-keys/", Role.ADMIN, 6),
-    "dashboard": PageCase(lambda p: "/dashboard/", Role.LEADER, 14),
+    # 15th: the health distribution, since the tenant has a health score (the health settings page needs one).
+    "dashboard": PageCase(lambda p: "/dashboard/", Role.LEADER, 15),
     "kpi page": PageCase(lambda p: f"/kpis/{p.kpi.slug}/", Role.LEADER, 14),
     "glossary": PageCase(lambda p: "/glossary/", Role.LEADER, 7),  # + the owners, named (issue 16)
     "predictions": PageCase(lambda p: "/predictions/", Role.LEADER, 7),
     "renewal forecast": PageCase(lambda p: "/predictions/forecast/", Role.LEADER, 6),
     "alerts": PageCase(lambda p: "/alerts/", Role.LEADER, 7),
     "my work": PageCase(lambda p: "/work/", Role.CSM, 7),
+    # Pinned for issue 16 (every page): the pages about one object, the lists, the settings and the forms.
+    "task page": PageCase(lambda p: f"/tasks/{p.subjects['task'].pk}/", Role.CSM, 8),
+    "feedback": PageCase(lambda p: "/feedback/", Role.CSM, 9),
+    "experiments": PageCase(lambda p: "/experiments/", Role.LEADER, 6),
+    "an experiment": PageCase(lambda p: f"/experiments/{p.subjects['experiment'].pk}/", Role.LEADER, 9),
+    "new experiment": PageCase(lambda p: "/experiments/new/", Role.ADMIN, 8),
+    "experiment edit": PageCase(lambda p: f"/experiments/{p.subjects['experiment'].pk}/edit/", Role.ADMIN, 10),
+    "scenarios": PageCase(lambda p: "/scenarios/", Role.LEADER, 10),
+    "a scenario": PageCase(lambda p: f"/scenarios/{p.subjects['scenario'].pk}/", Role.LEADER, 7),
+    "feedback themes": PageCase(lambda p: "/feedback/themes/", Role.LEADER, 7),
+    "backlog": PageCase(lambda p: "/backlog/", Role.LEADER, 8),
+    "playbooks": PageCase(lambda p: "/playbooks/", Role.LEADER, 9),
+    "a playbook": PageCase(lambda p: f"/playbooks/{p.subjects['playbook'].pk}/", Role.LEADER, 10),
+    "new playbook": PageCase(lambda p: "/playbooks/new/", Role.ADMIN, 7),
+    "playbook edit": PageCase(lambda p: f"/playbooks/{p.subjects['playbook'].pk}/edit/", Role.ADMIN, 9),
+    "reviews": PageCase(lambda p: "/reviews/", Role.LEADER, 7),
+    "a review": PageCase(lambda p: f"/reviews/{p.subjects['review'].pk}/", Role.LEADER, 19),
+    "a review printed": PageCase(lambda p: f"/reviews/{p.subjects['review'].pk}/print/", Role.LEADER, 9),
+    "settings": PageCase(lambda p: "/settings/", Role.ADMIN, 5),
+    "users": PageCase(lambda p: "/settings/users/", Role.ADMIN, 7),
+    "a user": PageCase(lambda p: f"/settings/users/{p.subjects['csm'].pk}/", Role.ADMIN, 7),
+    "sla settings": PageCase(lambda p: "/settings/sla/", Role.ADMIN, 6),
+    "health settings": PageCase(lambda p: "/settings/health/", Role.ADMIN, 6),
+    "new alert rule": PageCase(lambda p: "/settings/alert-rules/new/", Role.ADMIN, 6),
+    "an alert rule": PageCase(lambda p: f"/settings/alert-rules/{p.subjects['rule'].pk}/", Role.ADMIN, 7),
+    "webhooks": PageCase(lambda p: "/settings/webhooks/", Role.ADMIN, 6),
+    "a webhook": PageCase(lambda p: f"/settings/webhooks/{p.subjects['webhook'].pk}/", Role.ADMIN, 7),
+    "audit log": PageCase(lambda p: "/settings/audit-log/", Role.ADMIN, 7),
+    "a csv import": PageCase(lambda p: f"/data/import/{p.subjects['csv_import'].pk}/", Role.ADMIN, 6),
+    "connectors": PageCase(lambda p: "/settings/connectors/", Role.ADMIN, 7),
+    "a connector": PageCase(lambda p: "/settings/connectors/segment/", Role.ADMIN, 12),
 }
 
 
@@ -228,6 +295,12 @@ def test_page_queries_do_not_grow_with_rows(name, portfolio, tenant, django_asse
         + "\n".join(query["sql"] for query in many.captured_queries[len(few):]))
 
 
+def test_every_page_has_a_pinned_query_count(portfolio):
+    pinned = {resolve(case.path(portfolio)).url_name for case in PAGES.values()}
+
+    assert page_names() - pinned == set(), "pin the new page's queries in PAGES"
+
+
 def test_the_grown_tenant_shows_the_rows_it_grew(portfolio, tenant):
     """The counts above mean something only if the pages really show MANY rows: spot-check three of them."""
     portfolio.grow(MANY)
@@ -237,4 +310,4 @@ def test_the_grown_tenant_shows_the_rows_it_grew(portfolio, tenant):
     accounts_page = leader.get("/accounts/").content.decode()
     assert all(name in accounts_page for name in Account.objects.values_list("name", flat=True))
     assert leader.get("/alerts/").content.decode().count(">Acknowledge</button>") == MANY
-    assert csm.get("/work/").content.decode().count('<tbody id="task-') == MANY
+    assert csm.get("/work/").content.decode().count('<tbody id="task-') == MANY + 1  # + the task page's task
