@@ -137,23 +137,28 @@ def test_an_arm_recorded_by_another_transaction_first_stands(monkeypatch):
     assert ExperimentAssignment.objects.filter(experiment=experiment).count() == 1
 
 
+def _in_own_connection(tenant, errors: list, work) -> threading.Thread:
+    """Run `work` in a thread with its own database connection (its own transactions), in the tenant."""
+    def run():
+        try:
+            connection.set_tenant(tenant)
+            work()
+        except Exception as error:  # noqa: BLE001 - reported by the test's assertion
+            errors.append(error)
+        finally:
+            connections.close_all()
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
 @pytest.mark.parametrize("stratify_by", ["", "plan"])
 def test_concurrent_starts_for_one_account_record_one_arm(stratify_by, tenant):
     """Eight threads, each with its own database connection, draw the same account's arm at once."""
     errors, arms = [], []
 
     def in_own_connection(work):
-        def run():
-            try:
-                connection.set_tenant(tenant)
-                work()
-            except Exception as error:  # noqa: BLE001 - reported by the assertion below
-                errors.append(error)
-            finally:
-                connections.close_all()
-        thread = threading.Thread(target=run)
-        thread.start()
-        return thread
+        return _in_own_connection(tenant, errors, work)
 
     setup = {}
 
@@ -191,6 +196,72 @@ def test_concurrent_starts_for_one_account_record_one_arm(stratify_by, tenant):
             playbook.steps.all().delete()
             playbook.delete()
         in_own_connection(clean).join()
+
+
+def test_concurrent_breaches_record_one_arm_per_account_and_no_run_for_the_holdout(tenant):
+    """The same breaches handled by four workers at once, each in its own transaction (the alert delivered
+    again while the first delivery runs): every account gets one arm, the one its hash draws, the treated ones
+    one run each, the held-out ones none."""
+    errors, setup = [], {}
+
+    def create():
+        rule = AlertRuleFactory()
+        playbook = playbook_with_a_step(trigger="alert", alert_rule=rule)
+        setup["experiment"] = churn_experiment(playbook=playbook, holdout_share=0.5)
+        experiment_start(experiment=setup["experiment"], user=None)
+        setup["breaches"] = [breach(rule=rule, account=AccountFactory(), opened=timezone.now(), value=10.0)
+                             for _ in range(12)]
+
+    _in_own_connection(tenant, errors, create).join()
+    assert not errors, errors
+    experiment, breach_ids = setup["experiment"], [b.pk for b in setup["breaches"]]
+    barrier = threading.Barrier(4)
+
+    def handle():
+        barrier.wait()
+        from django.db import transaction
+
+        with transaction.atomic():
+            runs_start_for_breaches(breach_ids=breach_ids)
+
+    try:
+        for thread in [_in_own_connection(tenant, errors, handle) for _ in range(4)]:
+            thread.join()
+        assert not errors, errors
+        arms = dict(ExperimentAssignment.objects.filter(experiment=experiment).values_list("account_id", "arm"))
+        accounts = {b.account_id for b in setup["breaches"]}
+        assert set(arms) == accounts
+        assert all(arm == hashed_arm(experiment_id=experiment.pk, account_id=account, holdout_share=0.5)
+                   for account, arm in arms.items())
+        runs = list(PlaybookRun.objects.filter(playbook=experiment.playbook).values_list("account_id", flat=True))
+        treated = {account for account, arm in arms.items() if arm == Arm.TREATED}
+        assert 0 < len(treated) < len(accounts)
+        assert sorted(runs) == sorted(treated)
+    finally:
+        def clean():
+            from playbooks.models import Task
+
+            Task.objects.filter(run__playbook=experiment.playbook).delete()
+            PlaybookRun.objects.filter(playbook=experiment.playbook).delete()
+            ExperimentAssignment.objects.filter(experiment=experiment).delete()
+            for made in setup["breaches"]:
+                account, rule = made.account, made.rule
+                made.delete()
+                owner = account.owner
+                account.delete()
+                if owner is not None:
+                    owner.delete()
+            playbook, people = experiment.playbook, {experiment.created_by}
+            people |= {step.assignee for step in playbook.steps.all()} | {rule.kpi.owner}
+            experiment.delete()
+            playbook.steps.all().delete()
+            playbook.delete()
+            kpi = rule.kpi
+            rule.delete()
+            kpi.delete()
+            for person in people - {None}:
+                person.delete()
+        _in_own_connection(tenant, errors, clean).join()
 
 
 def test_the_design_is_fixed_once_started_and_only_one_runs_per_playbook():
