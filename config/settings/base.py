@@ -263,6 +263,7 @@ SPECTACULAR_SETTINGS = {
         "CsvImportPhaseEnum": "integrations.csv_import.PHASES",
         "DecisionKindEnum": "reviews.models.DecisionKind",
         "DecisionStatusEnum": "reviews.models.DecisionStatus",
+        "ReviewStatusEnum": "reviews.models.ReviewStatus",
     },
 }
 # API views cap their own bodies (core.api.body); this caps what pages read.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.numbers import QUARTER_PATTERN
@@ -9,6 +10,7 @@ from metrics.models import KPI
 from metrics.segments import DIMENSIONS
 from metrics.status import TargetStatus
 from reviews.models import Decision, DecisionKind, DecisionStatus, DecisionUpdate, Review, ReviewKPI, Trend
+from reviews.selectors import experiments_for_agenda
 from users.models import User
 
 
@@ -34,15 +36,45 @@ class ReviewKPIOut(serializers.ModelSerializer):
                   "value", "target", "previous_value", "trend", "status", "commentary"]
 
 
+class AttachedScenarioOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(help_text="Its projection: GET /api/v1/scenarios/{id}/.")
+
+
 class ReviewOut(serializers.ModelSerializer):
     facilitator = serializers.EmailField(source="facilitator.email", allow_null=True, default=None)
     attendees = serializers.SlugRelatedField(slug_field="email", many=True, read_only=True)
     kpis = ReviewKPIOut(many=True, read_only=True, help_text="The KPI snapshot, frozen when the review was created.")
+    scenarios = AttachedScenarioOut(many=True, read_only=True, help_text="The scenarios attached to the review.")
 
     class Meta:
         model = Review
         fields = ["id", "quarter", "name", "status", "meeting_date", "facilitator", "attendees", "created_at",
-                  "started_at", "closed_at", "kpis"]
+                  "started_at", "closed_at", "kpis", "scenarios"]
+
+
+class AgendaExperimentOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    playbook = serializers.CharField(source="playbook.name")
+    decision = serializers.CharField(help_text="adopt, stop or extend")
+    decision_note = serializers.CharField()
+    decided_by = serializers.EmailField(source="decided_by.email", allow_null=True, default=None)
+    decided_at = serializers.DateTimeField()
+
+
+class ReviewDetailOut(ReviewOut):
+    """A review with what its agenda hears beyond the KPIs: the experiment decisions taken since the last one."""
+
+    experiments_decided = serializers.SerializerMethodField(
+        help_text="Experiments concluded since the previous review (adopt, stop, extend): each comes up once.")
+
+    class Meta(ReviewOut.Meta):
+        fields = [*ReviewOut.Meta.fields, "experiments_decided"]
+
+    @extend_schema_field(AgendaExperimentOut(many=True))
+    def get_experiments_decided(self, review: Review) -> list[dict]:
+        return AgendaExperimentOut(experiments_for_agenda(review=review), many=True).data
 
 
 class ReviewIn(serializers.Serializer):

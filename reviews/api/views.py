@@ -28,7 +28,7 @@ from integrations.api.idempotency import idempotent
 from integrations.models import ApiKey
 from reviews import services
 from reviews.api import serializers as io
-from reviews.models import Decision, DecisionStatus, DecisionUpdate, Review, ReviewKPI, ReviewStatus
+from reviews.models import Decision, DecisionStatus, DecisionUpdate, Review, ReviewKPI, ReviewStatus, Scenario
 from reviews.permissions import may_follow_up, may_run_reviews
 from users.models import User
 
@@ -81,7 +81,8 @@ def _as_api_errors() -> Iterator[None]:
 
 def _reviews():
     return Review.objects.select_related("facilitator").prefetch_related(
-        "attendees", Prefetch("kpis", queryset=ReviewKPI.objects.select_related("kpi").order_by(
+        "attendees", Prefetch("scenarios", queryset=Scenario.objects.only("id", "name", "review_id").order_by("name")),
+        Prefetch("kpis", queryset=ReviewKPI.objects.select_related("kpi").order_by(
             "kpi__name", "dimension", "segment")))
 
 
@@ -135,9 +136,9 @@ class ReviewDetail(APIView):
     def get_permissions(self):
         return [RunsReviews()] if self.request.method == "PATCH" else [ReadScope()]
 
-    @extend_schema(responses={200: io.ReviewOut, **RESPONSES})
+    @extend_schema(responses={200: io.ReviewDetailOut, **RESPONSES})
     def get(self, request: Request, pk: int) -> Response:
-        return Response(io.ReviewOut(get_object_or_404(_reviews(), pk=pk)).data)
+        return Response(io.ReviewDetailOut(get_object_or_404(_reviews(), pk=pk)).data)
 
     @extend_schema(request=io.ReviewPatch, responses={200: io.ReviewOut, **RESPONSES})
     def patch(self, request: Request, pk: int) -> Response:

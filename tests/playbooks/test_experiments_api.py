@@ -162,3 +162,7 @@ def test_the_next_review_agenda_lists_the_decision_once(client):
     login(client, leader)
     page = client.get(f"/reviews/{later.pk}/").content.decode()
     assert "Experiments decided since the last review" in page and "Churn fell by 6 points" in page
+    decided = client.get(f"/api/v1/reviews/{later.pk}/").json()["experiments_decided"]
+    assert [(row["id"], row["decision"], row["decision_note"], row["decided_by"]) for row in decided] == [
+        (experiment.pk, "adopt", "Churn fell by 6 points", leader.email)]
+    assert client.get(f"/api/v1/reviews/{earlier.pk}/").json()["experiments_decided"] == []

@@ -107,6 +107,9 @@ def test_leaders_save_and_attach_a_scenario_that_the_review_lists(client):
     assert len(body["quarters"]) == 4 and len(body["trajectory"]) == 4 and body["quarters"][0]["arithmetic"]
     assert Scenario.objects.get().review == review
     assert "Fix onboarding" in client.get(f"/reviews/{review.pk}/").content.decode()
+    attached = [{"id": Scenario.objects.get().pk, "name": "Fix onboarding"}]
+    assert client.get(f"/api/v1/reviews/{review.pk}/").json()["scenarios"] == attached
+    assert client.get("/api/v1/reviews/").json()["results"][0]["scenarios"] == attached
     duplicate = client.post("/api/v1/scenarios/", BODY, content_type="application/json")
     assert duplicate.status_code == 400 and duplicate.json()["errors"][0]["field"] == "name"
     bad = client.post("/api/v1/scenarios/", {**BODY, "name": "x", "grr": 140}, content_type="application/json")
