@@ -304,6 +304,8 @@ class Experiment(models.Model):
                                                                     "final analysis is read from this day.")
     decision = models.CharField(max_length=8, choices=ExperimentDecision.choices, blank=True, default="")
     decision_note = models.TextField(blank=True)
+    result = models.TextField(blank=True, help_text="The primary metric's measured result as read when the last "
+                                                    "decision was recorded (effect, interval, p-value, which look).")
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)

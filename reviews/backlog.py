@@ -10,7 +10,7 @@ from datetime import date
 from django.db import connection
 from django.db.models import Count, Q
 
-from playbooks.models import Arm, Experiment, ExperimentMetric
+from playbooks.models import Arm, Experiment, ExperimentMetric, ExperimentStatus
 from reviews.models import Decision, DecisionKind
 
 GAP_SQL = """
@@ -80,6 +80,17 @@ def _moved(before: float | None, after: float | None) -> str:
     return f"KPI {before:.1f} when decided, {after:.1f} now ({after - before:+.1f})."
 
 
+def _experiment_result(experiment: Experiment) -> str:
+    """What an experiment measured when its last decision was recorded; before any, where it stands (reading
+    its results takes four queries an experiment: its page does that)."""
+    if experiment.decision:
+        return f"Decided: {experiment.get_decision_display()}. Measured then: {experiment.result}"
+    arms = f"{experiment.treated} treated, {experiment.held} held out"
+    if experiment.status == ExperimentStatus.DRAFT:
+        return "Not started."
+    return f"Running ({arms}); the pre-registered test is read from {experiment.planned_end:%Y-%m-%d}."
+
+
 def improvement_backlog(*, today: date, owner=None) -> list[BacklogItem]:
     """Initiatives and experiments, most revenue at stake first. With `owner` (a CSM), revenue at stake counts
     the accounts they own only."""
@@ -117,11 +128,9 @@ def improvement_backlog(*, today: date, owner=None) -> list[BacklogItem]:
             target, arr = None, float(experiment_arr.get(experiment.pk, 0))
         else:
             target, behind, arr = gaps.get(experiment.kpi_id, (None, 0, 0.0))
-        decided = f"Decided: {experiment.get_decision_display()}. " if experiment.decision else ""
         items.append(BacklogItem(
             kind="experiment", title=experiment.name, owner=experiment.decided_by or experiment.created_by,
             status=experiment.get_status_display(), kpi=experiment.kpi, target=target, accounts_behind=behind,
-            revenue_at_stake=arr,
-            result=f"{decided}{experiment.treated} treated, {experiment.held} held out; see its results.",
+            revenue_at_stake=arr, result=_experiment_result(experiment),
             url_name="experiment_detail", url_pk=experiment.pk))
     return sorted(items, key=lambda item: (-item.revenue_at_stake, item.title))

@@ -29,6 +29,7 @@ from playbooks.models import (
     ExperimentTest,
     Playbook,
 )
+from playbooks.templatetags.playbook_tags import effect, p_value
 from users.models import Role
 
 # A KPI's value "at entry" is the latest stored within this many days before; "after N days" the one nearest to
@@ -264,6 +265,24 @@ def experiment_results(*, experiment: Experiment, today: date) -> Results:
         result.harmed = bool(worse)
         results.guardrails.append(result)
     return results
+
+
+def result_summary(results: Results) -> str:
+    """The primary metric's result in one sentence, as the experiment's page reads it: the final test from the
+    planned end, the always-valid interval before; and any guardrail harmed."""
+    experiment, primary = results.experiment, results.primary
+    arms = f"{results.treated_assigned} treated, {results.holdout_assigned} held out"
+    if primary is None:
+        return f"Not started ({arms})."
+    shown = primary.shown
+    if shown.ci_low is None:
+        return f"{primary.name}: too few outcomes yet ({arms}; {results.pending} within their horizon)."
+    level = f"{(1 - experiment.alpha) * 100:g}%"
+    look = "final analysis" if primary.final else "always-valid interval, before the planned end"
+    text = (f"{primary.name}: {effect(shown.effect, primary.unit)} ({level} CI {effect(shown.ci_low, primary.unit)} "
+            f"to {effect(shown.ci_high, primary.unit)}), p {p_value(shown.p_value)}, {look}; {arms}.")
+    harmed = [guardrail.name for guardrail in results.guardrails if guardrail.harmed]
+    return text + (f" Guardrail harmed: {', '.join(harmed)}." if harmed else "")
 
 
 def experiments_decided_between(*, after=None, until=None) -> QuerySet[Experiment]:

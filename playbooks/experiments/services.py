@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import InvalidInput
+from playbooks.experiments.selectors import experiment_results, result_summary
 from playbooks.experiments.statistics import SampleSize, sample_size_means, sample_size_proportions
 from playbooks.models import (
     Experiment,
@@ -154,6 +155,8 @@ def experiment_conclude(*, experiment: Experiment, user, decision: str, note: st
     locked = Experiment.objects.select_for_update().get(pk=experiment.pk)
     if locked.status != ExperimentStatus.RUNNING:
         raise InvalidInput("Only a running experiment can be concluded or extended.", status_code=409)
+    # The result the decision was taken on, read before the decision changes which analysis applies.
+    result = result_summary(experiment_results(experiment=locked, today=timezone.localdate(now)))
     if decision == ExperimentDecision.EXTEND:
         if not extend_days or extend_days < 1:
             raise _refused("extend_days", "Extending needs a number of days, at least 1.")
@@ -162,5 +165,6 @@ def experiment_conclude(*, experiment: Experiment, user, decision: str, note: st
     else:
         locked.status = ExperimentStatus.CONCLUDED
     locked.decision, locked.decision_note, locked.decided_by, locked.decided_at = decision, note.strip(), user, now
+    locked.result = result
     locked.save()
     return locked

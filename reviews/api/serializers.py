@@ -59,6 +59,7 @@ class AgendaExperimentOut(serializers.Serializer):
     playbook = serializers.CharField(source="playbook.name")
     decision = serializers.CharField(help_text="adopt, stop or extend")
     decision_note = serializers.CharField()
+    result = serializers.CharField(help_text="The measured result the decision was taken on.")
     decided_by = serializers.EmailField(source="decided_by.email", allow_null=True, default=None)
     decided_at = serializers.DateTimeField()
 

@@ -306,11 +306,8 @@ def _enter(experiment, account, arm, day):
                                         assigned_at=dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC))
 
 
-def test_churn_results_before_the_planned_end_are_always_valid_only():
-    experiment = churn_experiment(horizon_days=30)
-    experiment_start(experiment=experiment, user=None)
-    start = dt.date(2026, 1, 5)
-    today = start + dt.timedelta(days=90)
+def _churned_ten_against_thirty_percent(experiment, start: dt.date) -> None:
+    """100 treated accounts of which 10 churn within 30 days of `start`, 100 held out of which 30 do."""
     for arm, churned, kept in ((Arm.TREATED, 10, 90), (Arm.HOLDOUT, 30, 70)):
         for index in range(churned + kept):
             account = AccountFactory()
@@ -318,6 +315,14 @@ def test_churn_results_before_the_planned_end_are_always_valid_only():
             RevenueSnapshot.objects.create(account=account, month=dt.date(2026, 1, 1), mrr=Decimal(100))
             RevenueSnapshot.objects.create(account=account, month=dt.date(2026, 2, 1),
                                            mrr=Decimal(0 if index < churned else 100))
+
+
+def test_churn_results_before_the_planned_end_are_always_valid_only():
+    experiment = churn_experiment(horizon_days=30)
+    experiment_start(experiment=experiment, user=None)
+    start = dt.date(2026, 1, 5)
+    today = start + dt.timedelta(days=90)
+    _churned_ten_against_thirty_percent(experiment, start)
     late = AccountFactory()
     _enter(experiment, late, Arm.TREATED, today - dt.timedelta(days=5))  # its 30 days are not over: pending
     results = experiment_results(experiment=experiment, today=today)
@@ -333,6 +338,22 @@ def test_churn_results_before_the_planned_end_are_always_valid_only():
     assert primary.shown is primary.interim and primary.interim.ci_low < 0 < primary.interim.ci_high
     final = experiment_results(experiment=experiment, today=experiment.planned_end)
     assert final.look == "final" and final.primary.shown is final.primary.estimate
+
+
+@pytest.mark.parametrize(("look", "expected"), [
+    ("interim", "Churn within 30 days: -20.0 pts (95% CI -"),
+    ("final", "Churn within 30 days: -20.0 pts (95% CI -30.6 pts to -9.0 pts), p < 0.001, final analysis; "
+              "100 treated, 100 held out."),
+])
+def test_a_decision_keeps_the_measured_result_it_was_taken_on(look, expected):
+    experiment = churn_experiment(horizon_days=30)
+    experiment_start(experiment=experiment, user=None)
+    _churned_ten_against_thirty_percent(experiment, dt.date(2026, 1, 5))
+    when = (dt.date(2026, 4, 5) if look == "interim" else experiment.planned_end + dt.timedelta(days=1))
+    decided = experiment_conclude(experiment=experiment, user=None, decision="adopt", note="Churn fell",
+                                  now=dt.datetime.combine(when, dt.time(12), tzinfo=dt.UTC))
+    assert decided.result.startswith(expected), decided.result
+    assert ("always-valid interval, before the planned end" in decided.result) == (look == "interim")
 
 
 def test_kpi_change_results_and_a_harmed_guardrail():

@@ -165,4 +165,5 @@ def test_the_next_review_agenda_lists_the_decision_once(client):
     decided = client.get(f"/api/v1/reviews/{later.pk}/").json()["experiments_decided"]
     assert [(row["id"], row["decision"], row["decision_note"], row["decided_by"]) for row in decided] == [
         (experiment.pk, "adopt", "Churn fell by 6 points", leader.email)]
+    assert decided[0]["result"].startswith("Churn within 90 days: too few outcomes yet")
     assert client.get(f"/api/v1/reviews/{earlier.pk}/").json()["experiments_decided"] == []

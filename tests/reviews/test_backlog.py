@@ -72,7 +72,18 @@ def test_items_rank_by_the_revenue_behind_their_kpi_gap(backlog):
     # The decision was taken today: the KPI's portfolio value then and now are both today's.
     assert first.result == "KPI 56.0 when decided, 56.0 now (+0.0)."
     held = backlog["experiment"].assignments.filter(arm="holdout").count()
-    assert f"{4 - held} treated, {held} held out" in items[2].result
+    assert items[2].result.startswith(f"Running ({4 - held} treated, {held} held out); the pre-registered test")
+
+
+def test_a_decided_experiment_shows_the_result_it_was_decided_on(backlog):
+    from playbooks.experiments.services import experiment_conclude
+
+    experiment_conclude(experiment=backlog["experiment"], user=backlog["leader"], decision="stop", note="No effect")
+
+    item = next(item for item in improvement_backlog(today=timezone.localdate()) if item.kind == "experiment")
+    assert item.status == "Concluded" and item.owner == backlog["leader"]
+    assert item.result.startswith("Decided: Stop: it does not pay. Measured then: Churn within 90 days: too few "
+                                  "outcomes yet (")
 
 
 def test_a_csm_counts_only_their_accounts_at_stake(backlog):
