@@ -4,10 +4,12 @@ comments. Computed from the tenant's own text, two queries, then scikit-learn on
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import numpy as np
+from django.core.cache import cache
 from django.db import connection
 
 DEFAULT_DAYS, DEFAULT_THEMES = 180, 8
@@ -127,6 +129,25 @@ def themes_found(documents: list[Document], *, themes: int = DEFAULT_THEMES) -> 
     return [theme for theme in found if theme.documents]
 
 
+# Finding themes (TF-IDF and NMF over a few thousand texts) took 150-420 ms of the page's time on the demo; the
+# same texts give the same themes (the model is deterministic), so they are kept by a digest of the texts.
+THEMES_CACHE_SECONDS = 6 * 3600
+
+
+def themes_cached(documents: list[Document], *, themes: int = DEFAULT_THEMES) -> list[Theme]:
+    """themes_found, computed once for the same texts and number of themes (the cache key is their digest, in
+    the tenant's key space): a new comment or ticket, or an edited one, is a new digest."""
+    digest = hashlib.sha256(repr((themes, [(document.source, document.id, document.account_id, document.text,
+                                            document.day, document.sentiment) for document in documents]))
+                            .encode()).hexdigest()
+    key = f"feedback-themes:{digest}"
+    found = cache.get(key)
+    if found is None:
+        found = themes_found(documents, themes=themes)
+        cache.set(key, found, THEMES_CACHE_SECONDS)
+    return found
+
+
 def account_arr(account_ids: set[int], *, today: date) -> dict[int, float]:
     """Each account's ARR today (latest MRR x 12). One query."""
     if not account_ids:
@@ -141,7 +162,7 @@ def theme_summaries(*, today: date, days: int = DEFAULT_DAYS, themes: int = DEFA
     """The themes of the window, most ARR at stake first. With `account_ids` (a CSM's book), the themes are
     still found on all the tenant's text, but counted, valued and exemplified on those accounts only. Two
     queries."""
-    found = themes_found(feedback_documents(today=today, days=days), themes=themes)
+    found = themes_cached(feedback_documents(today=today, days=days), themes=themes)
     every_account = set().union(*(theme.account_ids() for theme in found)) if found else set()
     arr = account_arr(every_account if account_ids is None else every_account & account_ids, today=today)
     summaries = []

@@ -23,13 +23,14 @@ GAP_SQL = """
         WHERE v.kpi_id = ANY(%(kpis)s::bigint[]) AND v.scope = 'account' AND v.value IS NOT NULL
           AND v.as_of <= %(today)s
         ORDER BY v.kpi_id, v.account_id, v.as_of DESC
-    ), arr AS (
-        SELECT DISTINCT ON (r.account_id) r.account_id, r.mrr * 12 AS arr FROM accounts_revenuesnapshot r
-        WHERE r.month <= %(today)s ORDER BY r.account_id, r.month DESC
     )
     SELECT l.kpi_id, t.value, count(*), coalesce(sum(arr.arr), 0)
     FROM latest l JOIN target t ON t.kpi_id = l.kpi_id JOIN metrics_kpi k ON k.id = l.kpi_id
-    JOIN accounts_account a ON a.id = l.account_id LEFT JOIN arr ON arr.account_id = l.account_id
+    JOIN accounts_account a ON a.id = l.account_id
+    -- Each behind account's latest MRR, one index probe each: a CTE over every snapshot joined here was
+    -- rescanned once per account (889 ms on the demo, 669 accounts behind).
+    LEFT JOIN LATERAL (SELECT r.mrr * 12 AS arr FROM accounts_revenuesnapshot r WHERE r.account_id = l.account_id
+                       AND r.month <= %(today)s ORDER BY r.month DESC LIMIT 1) arr ON true
     WHERE (k.direction = 'higher' AND l.value < t.value OR k.direction = 'lower' AND l.value > t.value)
       AND (%(owner)s::bigint IS NULL OR a.owner_id = %(owner)s)
     GROUP BY l.kpi_id, t.value

@@ -41,38 +41,72 @@ GOAL_MS = 200
 
 
 def pages(tenant: Tenant) -> list[tuple[str, str]]:
-    """(who, path) for every page a person opens, with real ids from the demo."""
+    """(who, path) for every page a person opens, with real ids from the demo; a page about an object the demo
+    does not have (an experiment, a draft one, a scenario, a webhook, a CSV import) is named on stderr and left
+    out."""
+    from django.urls import reverse
+
     from accounts.models import Account
+    from integrations.models import CsvImport
     from metrics.models import KPI, AlertRule
-    from playbooks.models import Playbook, Task
-    from reviews.models import Review
+    from notifications.models import Webhook
+    from playbooks.models import Experiment, Playbook, Task
+    from reviews.models import Review, Scenario
+    from users.models import User
 
     with tenant_context(tenant):
         account = (Account.objects.filter(playbook_runs__isnull=False).order_by("pk").first()
                    or Account.objects.order_by("pk").first())
-        kpi = KPI.objects.get(slug="nps")
-        playbook = Playbook.objects.order_by("pk").first()
-        review = Review.objects.order_by("-quarter").first()
         task = (Task.objects.filter(assignee__email=f"csm1@{SLUG}.example", run__breach__isnull=False).order_by("pk")
                 .first() or Task.objects.order_by("pk").first())
-        rule = AlertRule.objects.order_by("pk").first()
+        objects = {
+            "account": account, "task": task, "kpi": KPI.objects.filter(slug="nps").first(),
+            "playbook": Playbook.objects.order_by("pk").first(), "review": Review.objects.order_by("-quarter").first(),
+            "rule": AlertRule.objects.order_by("pk").first(), "webhook": Webhook.objects.order_by("pk").first(),
+            "experiment": Experiment.objects.order_by("pk").first(),
+            "draft": Experiment.objects.filter(status="draft").order_by("pk").first(),  # only a draft's form opens
+            "scenario": Scenario.objects.order_by("pk").first(),
+            "csv_import": CsvImport.objects.order_by("pk").first(),
+            "csm": User.objects.filter(email=f"csm1@{SLUG}.example").first(),
+        }
+    pk = {"pk": lambda subject: subject.pk}
     listed = [
-        ("csm1", "/work/"), ("csm1", "/accounts/"), ("csm1", f"/accounts/{account.pk}/"),
-        ("leader", "/dashboard/"), ("leader", f"/kpis/{kpi.slug}/"), ("leader", "/glossary/"),
-        ("leader", "/alerts/"), ("leader", "/feedback/"), ("leader", "/playbooks/"),
-        ("leader", f"/playbooks/{playbook.pk}/"), ("leader", "/reviews/"),
-        ("admin", "/data-health/"), ("admin", "/settings/api-keys/"), ("admin", "/settings/"),
-        ("admin", "/settings/users/"), ("admin", "/settings/webhooks/"), ("admin", "/settings/audit-log/"),
-        ("csm1", f"/accounts/{account.pk}/kpis/{kpi.slug}/"), ("manager1", "/team/"), ("leader", "/team/"),
-        ("admin", "/settings/alert-rules/"), ("admin", "/settings/kpis/"), ("admin", f"/settings/kpis/{kpi.slug}/"),
+        ("csm1", "my_work", {}), ("csm1", "task_detail", {"task": pk}), ("csm1", "account_list", {}),
+        ("csm1", "account_detail", {"account": pk}),
+        ("csm1", "account_kpi", {"account": pk, "kpi": {"slug": lambda kpi: kpi.slug}}),
+        ("csm1", "feedback", {}), ("csm1", "password_change", {}), ("manager1", "team", {}), ("leader", "team", {}),
+        ("leader", "dashboard", {}), ("leader", "kpi_detail", {"kpi": {"slug": lambda kpi: kpi.slug}}),
+        ("leader", "glossary", {}), ("leader", "alerts", {}), ("leader", "predictions", {}),
+        ("leader", "renewal_forecast", {}), ("leader", "experiment_list", {}),
+        ("leader", "experiment_detail", {"experiment": pk}), ("admin", "experiment_new", {}),
+        ("admin", "experiment_edit", {"draft": pk}), ("leader", "scenario_list", {}),
+        ("leader", "scenario_detail", {"scenario": pk}), ("leader", "feedback_themes", {}), ("leader", "backlog", {}),
+        ("leader", "playbook_list", {}), ("leader", "playbook_detail", {"playbook": pk}),
+        ("admin", "playbook_new", {}), ("admin", "playbook_edit", {"playbook": pk}), ("leader", "review_list", {}),
+        ("leader", "review_detail", {"review": pk}), ("leader", "review_print", {"review": pk}),
+        ("admin", "settings", {}), ("admin", "settings_users", {}), ("admin", "settings_user_edit", {"csm": pk}),
+        ("admin", "settings_sla", {}), ("admin", "settings_health", {}), ("admin", "settings_alert_rules", {}),
+        ("admin", "settings_alert_rule_new", {}), ("admin", "settings_alert_rule_edit", {"rule": pk}),
+        ("admin", "settings_kpis", {}), ("admin", "settings_kpi_edit", {"kpi": {"slug": lambda kpi: kpi.slug}}),
+        ("admin", "api_keys", {}), ("admin", "webhooks", {}), ("admin", "webhook_detail", {"webhook": pk}),
+        ("admin", "audit_log", {}), ("admin", "data_health", {}), ("admin", "csv_import", {}),
+        ("admin", "csv_import_detail", {"csv_import": pk}), ("admin", "connectors", {}),
+        ("admin", "connector_detail", {None: {"connector": lambda _: "segment"}}),
     ]
-    if task is not None:
-        listed.append(("csm1", f"/tasks/{task.pk}/"))
-    if rule is not None:  # its page replays the rule on the last 90 days
-        listed.append(("admin", f"/settings/alert-rules/{rule.pk}/"))
-    if review is not None:
-        listed.append(("leader", f"/reviews/{review.pk}/"))
-    return listed
+    paths = []
+    for who, name, needs in listed:
+        kwargs, missing = {}, []
+        for subject, parameters in needs.items():
+            found = objects[subject] if subject else True
+            if found is None:
+                missing.append(subject)
+                continue
+            kwargs |= {parameter: value(found) for parameter, value in parameters.items()}
+        if missing:
+            print(f"left out {name}: the demo has no {', '.join(missing)}", file=sys.stderr)
+            continue
+        paths.append((who, reverse(name, kwargs=kwargs)))
+    return paths
 
 
 def measure(client: Client, path: str, repeats: int) -> tuple[float, float, int, int, int]:

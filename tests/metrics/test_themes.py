@@ -73,6 +73,24 @@ def test_a_csm_counts_their_own_book():
     assert len(summaries) == 1 and "export" in summaries[0].label and summaries[0].accounts == 2
 
 
+def test_themes_are_found_once_for_the_same_texts_and_again_when_a_text_changes(monkeypatch):
+    from metrics import themes
+
+    found = []
+    real = themes.themes_found
+    monkeypatch.setattr(themes, "themes_found", lambda documents, **kwargs: found.append(1) or real(documents,
+                                                                                                    **kwargs))
+    _feedback(UserFactory(role=Role.CSM))
+    today = timezone.localdate()
+
+    first, second = theme_summaries(today=today, themes=3), theme_summaries(today=today, themes=3)
+    assert first == second and len(found) == 1  # the second page view reads the first one's themes
+    theme_summaries(today=today, themes=4)
+    SurveyResponse.objects.filter(pk=SurveyResponse.objects.order_by("pk").first().pk).update(comment="New words")
+    theme_summaries(today=today, themes=3)
+    assert len(found) == 3  # another number of themes, then an edited comment: found again
+
+
 def test_too_little_text_finds_nothing():
     assert theme_summaries(today=timezone.localdate()) == []
 
