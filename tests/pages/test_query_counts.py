@@ -142,6 +142,25 @@ class Portfolio:
                          errors=[] if accepted else [{"index": 1, "field": "account", "message": "unknown"}] * 4)
              for key in keys for accepted in (True, False)])
 
+        from connectors.models import ConnectorCall, HeldCall
+        from notifications.models import Webhook, WebhookDelivery
+
+        ConnectorCall.objects.bulk_create(
+            [ConnectorCall(connector=connector, status_code=status, summary=f"Call {i}", api_key=key)
+             for i, key in zip(serials, keys, strict=True) for connector in ("segment", "stripe", "hubspot")
+             for status in (200, 400)])
+        HeldCall.objects.bulk_create(
+            [HeldCall(connector=connector, message_id=f"qc-held-{i}", kind="track", account_key=f"LATER-{i}",
+                      message={}, reason="unknown account") for i in serials for connector in ("segment", "stripe")])
+        slack = Webhook.objects.bulk_create(
+            [Webhook(name=f"Slack {i}", url=f"https://hooks.slack.com/services/T{i}", secret="s", format="slack",
+                     events=["breach.opened"]) for i in serials])
+        WebhookDelivery.objects.bulk_create(
+            [WebhookDelivery(webhook=hook, event="ping", payload={}, status=status, attempts=1, next_attempt_at=now,
+                             response_status=200 if status == "delivered" else 500,
+                             delivered_at=now if status == "delivered" else None)
+             for hook in slack for status in ("delivered", "failed")])
+
 
 @pytest.fixture
 def portfolio() -> Portfolio:
@@ -213,7 +232,8 @@ PAGES: dict[str, PageCase] = {
     "alert rules": PageCase(lambda p: "/settings/alert-rules/", Role.ADMIN, 6),
     "kpi settings": PageCase(lambda p: "/settings/kpis/", Role.ADMIN, 7),
     "a kpi's settings": PageCase(lambda p: f"/settings/kpis/{p.kpi.slug}/", Role.ADMIN, 8),
-    "data health": PageCase(lambda p: "/data-health/", Role.ADMIN, 14),  # 14th: the connectors' held calls
+    # 14th and 15th: the connectors' held calls, counted, then grouped by the account they wait for.
+    "data health": PageCase(lambda p: "/data-health/", Role.ADMIN, 15),
     "csv import": PageCase(lambda p: "/data/import/", Role.ADMIN, 6),  # 6th: the five latest import jobs
     "api keys": PageCase(lambda p: "/settings/api-keys/", Role.ADMIN, 6),
     # 15th: the health distribution, since the tenant has a health score (the health settings page needs one).
@@ -255,6 +275,9 @@ PAGES: dict[str, PageCase] = {
     "a csv import": PageCase(lambda p: f"/data/import/{p.subjects['csv_import'].pk}/", Role.ADMIN, 6),
     "connectors": PageCase(lambda p: "/settings/connectors/", Role.ADMIN, 7),
     "a connector": PageCase(lambda p: "/settings/connectors/segment/", Role.ADMIN, 12),
+    "the stripe connector": PageCase(lambda p: "/settings/connectors/stripe/", Role.ADMIN, 12),
+    "the hubspot connector": PageCase(lambda p: "/settings/connectors/hubspot/", Role.ADMIN, 12),
+    "the slack connector": PageCase(lambda p: "/settings/connectors/slack/", Role.ADMIN, 12),
 }
 
 
