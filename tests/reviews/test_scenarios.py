@@ -95,6 +95,12 @@ def test_today_comes_from_the_tenants_own_data():
     assert drivers.expansion == 10 and "default" in baseline.sources["expansion"]
     # The one account that started paying this month: 1,000 x 12 of new ARR in the last 90 days.
     assert drivers.new_arr == 12_000
+    # Cost to serve from the tenant's own costs (the cost-to-serve KPI's settings): 4 tickets x 1.5 h x 100 an
+    # hour + 1 CSM x 5,000 a month x 3, a quarter for 4 accounts, per account, x 4 quarters.
+    KPIFactory(slug="cost-to-serve", params={"hourly_support_cost": 100, "csm_monthly_cost": 5000})
+    baseline, drivers = scenario_today(today=today)
+    assert drivers.cost_to_serve == (4 * 1.5 * 100 + 5000 * 3) / 4 * 4
+    assert "x 100 an hour" in baseline.sources["cost_to_serve"]
 
 
 def test_leaders_save_and_attach_a_scenario_that_the_review_lists(client):
