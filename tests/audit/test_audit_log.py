@@ -151,7 +151,20 @@ def test_admins_read_it_in_the_api_and_on_the_page_others_cannot(client, read_ke
     assert client.get("/settings/audit-log/").status_code == 403
     admin_client = login(TenantClient(client.tenant), UserFactory(role=Role.ADMIN))
     page = admin_client.get("/settings/audit-log/?object_type=metrics.kpi").content.decode()
-    assert "Seat utilisation" in page and "created" in page
+    assert "Seat utilisation" in page and "<td>Created</td>" in page
+
+
+def test_the_page_says_each_change_with_human_names_and_labels(client):
+    rule = AlertRule.objects.create(kpi=_kpi(), name="Low seats", condition="below", threshold=40, severity="high")
+    rule.severity, rule.lookback_days = "critical", 14
+    rule.save()
+
+    login(client, UserFactory(role=Role.ADMIN))
+    page = client.get("/settings/audit-log/?object_type=metrics.alertrule").content.decode()
+
+    assert "<li>Severity: High → Critical</li>" in page  # the field's name and the choices' labels
+    assert "Lookback days: " in page and "lookback_days" not in page
+    assert "<code>severity</code>" not in page and ": high →" not in page
 
 
 def test_each_tenant_sees_only_its_own_log(client, other_tenant, in_other_tenant):
