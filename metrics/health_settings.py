@@ -6,6 +6,8 @@ reason, and the audit log records it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -28,12 +30,13 @@ class HealthSettingsForm(forms.Form):
                               help_text="Scores below this (and at least the first) are yellow.")
     reason = forms.CharField(max_length=500, help_text="Why: kept with the new version of the health score.")
 
-    def __init__(self, *args, components: list[dict], **kwargs) -> None:
+    def __init__(self, *args, components: list[dict], names: Mapping[str, str], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.components = components
         for index, component in enumerate(components):
             self.fields[f"weight_{index}"] = forms.FloatField(
-                label=f"Weight of {component['kpi']}", min_value=0, initial=component["weight"])
+                label=f"Weight of {names.get(component['kpi'], component['kpi'])}", min_value=0,
+                initial=component["weight"])
         self.order_fields(["red", "yellow", *(f"weight_{index}" for index in range(len(components))), "reason"])
 
     def params(self, current: dict) -> dict:
@@ -56,7 +59,7 @@ class SegmentOverrideForm(forms.Form):
                               help_text="Blank: the tenant's.")
     reason = forms.CharField(max_length=500, help_text="Why: kept with the new version of the health score.")
 
-    def __init__(self, *args, components: list[str], **kwargs) -> None:
+    def __init__(self, *args, components: list[str], names: Mapping[str, str], **kwargs) -> None:
         # Its own element ids: it shares the page (and field names like `red`) with the tenant-wide form, and a
         # label must point at its own field.
         kwargs.setdefault("auto_id", "segment_%s")
@@ -64,7 +67,7 @@ class SegmentOverrideForm(forms.Form):
         self.components = components
         for index, slug in enumerate(components):
             self.fields[f"weight_{index}"] = forms.FloatField(
-                label=f"Weight of {slug}", min_value=0, required=False,
+                label=f"Weight of {names.get(slug, slug)}", min_value=0, required=False,
                 help_text="Blank or 0: not a component for this segment.")
         # The bands and the reason after the weights, as on the tenant-wide form.
         self.order_fields(["dimension", "segment", *(f"weight_{index}" for index in range(len(components))),
@@ -150,33 +153,40 @@ def _without_segment(current: dict, key: str) -> dict:
 
 def _overrides(current: dict) -> list[dict]:
     """Every segment with weights or bands of its own, for the page's table."""
-    return [{"key": key, "components": current["segment_weights"].get(key),
-             "bands": current["segment_bands"].get(key)} for key in sorted(_segments_with_own(current))]
+    return [{"key": key, "dimension": key.split(":", 1)[0], "segment": key.split(":", 1)[-1],
+             "components": current["segment_weights"].get(key), "bands": current["segment_bands"].get(key)}
+            for key in sorted(_segments_with_own(current))]
 
 
-def _page(request: HttpRequest, kpi: KPI, current: dict, form: forms.Form | None = None,
+def kpi_names() -> dict[str, str]:
+    """Every KPI's name by its slug: the components are stored by slug and shown by name. One query."""
+    return dict(KPI.objects.values_list("slug", "name"))
+
+
+def _page(request: HttpRequest, kpi: KPI, current: dict, names: Mapping[str, str], form: forms.Form | None = None,
           segment_form: forms.Form | None = None) -> HttpResponse:
-    form = form or HealthSettingsForm(components=current["components"], initial={
+    form = form or HealthSettingsForm(components=current["components"], names=names, initial={
         "red": current["bands"]["red"], "yellow": current["bands"]["yellow"]})
     editing = request.GET.get("segment", "")
     segment_form = segment_form or SegmentOverrideForm(
-        components=_segment_components(current),
+        components=_segment_components(current), names=names,
         initial=_segment_initial(current, editing) if editing in _segments_with_own(current) else None)
     errors = form.errors or segment_form.errors
     return render(request, "settings/health.html", {
         "kpi": kpi, "form": form, "segment_form": segment_form, "current": current,
-        "overrides": _overrides(current)}, status=400 if errors else 200)
+        "overrides": _overrides(current), "names": names}, status=400 if errors else 200)
 
 
 @admin_required
 def settings_health(request: HttpRequest) -> HttpResponse:
     kpi, current = _health()
+    names = kpi_names()
     if request.method != "POST":
-        return _page(request, kpi, current)
-    form = HealthSettingsForm(request.POST, components=current["components"])
+        return _page(request, kpi, current, names)
+    form = HealthSettingsForm(request.POST, components=current["components"], names=names)
     if form.is_valid() and _saved(form, kpi, form.params(current), request):
         return redirect("settings_health")
-    return _page(request, kpi, current, form=form)
+    return _page(request, kpi, current, names, form=form)
 
 
 @admin_required
@@ -184,10 +194,11 @@ def settings_health(request: HttpRequest) -> HttpResponse:
 def settings_health_segment(request: HttpRequest) -> HttpResponse:
     """Give a segment's accounts weights or bands of their own (replacing what the segment had)."""
     kpi, current = _health()
-    form = SegmentOverrideForm(request.POST, components=_segment_components(current))
+    names = kpi_names()
+    form = SegmentOverrideForm(request.POST, components=_segment_components(current), names=names)
     if form.is_valid() and _saved(form, kpi, form.params(current), request):
         return redirect("settings_health")
-    return _page(request, kpi, current, segment_form=form)
+    return _page(request, kpi, current, names, segment_form=form)
 
 
 class SegmentRemoveForm(forms.Form):

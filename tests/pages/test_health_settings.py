@@ -16,7 +16,7 @@ from users.models import Role
 
 @pytest.fixture
 def health():
-    kpi_create(slug="nps", name="NPS", calculator="surveys.nps", definition="d", tier="advocacy",
+    kpi_create(slug="nps", name="Net Promoter Score", calculator="surveys.nps", definition="d", tier="advocacy",
                indicator="lagging", unit="score", poor_value=0, good_value=50)
     return kpi_create(slug="health-score", name="Health score", calculator="health.score", definition="d",
                       tier="advocacy", indicator="leading", unit="score",
@@ -27,7 +27,8 @@ def test_an_admin_moves_the_bands_and_weights_into_a_new_version(client, health)
     admin = UserFactory(role=Role.ADMIN)
     login(client, admin)
     page = client.get("/settings/health/").content.decode()
-    assert 'value="50.0"' in page and 'value="75.0"' in page and "Weight of nps" in page
+    assert 'value="50.0"' in page and 'value="75.0"' in page
+    assert "Weight of Net Promoter Score" in page and "Weight of nps" not in page  # the KPI's name, not its slug
 
     response = client.post("/settings/health/", {"red": 40, "yellow": 70, "weight_0": 2,
                                                  "reason": "Calibrated on last year's churn"})
@@ -85,7 +86,7 @@ def test_an_admin_gives_a_segment_weights_and_bands_then_edits_and_removes_them(
     assert kpi.params["segment_bands"] == {"plan:Enterprise": {"red": 60.0}}
     assert KPIVersion.objects.get(kpi=kpi, version=2).reason == "Enterprise renews on adoption"
     page = client.get("/settings/health/").content.decode()
-    assert "plan:Enterprise" in page and "nps \u00d7 3" in page
+    assert "Plan: Enterprise</a>" in page and "Net Promoter Score \u00d7 3" in page  # names, not stored keys
 
     edit = client.get("/settings/health/?segment=plan:Enterprise").content.decode()
     assert 'name="segment" value="Enterprise"' in edit and 'name="weight_0" value="3.0"' in edit

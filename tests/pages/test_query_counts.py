@@ -266,7 +266,7 @@ PAGES: dict[str, PageCase] = {
     "users": PageCase(lambda p: "/settings/users/", Role.ADMIN, 7),
     "a user": PageCase(lambda p: f"/settings/users/{p.subjects['csm'].pk}/", Role.ADMIN, 7),
     "sla settings": PageCase(lambda p: "/settings/sla/", Role.ADMIN, 6),
-    "health settings": PageCase(lambda p: "/settings/health/", Role.ADMIN, 6),
+    "health settings": PageCase(lambda p: "/settings/health/", Role.ADMIN, 7),  # 7th: the KPIs' names
     "new alert rule": PageCase(lambda p: "/settings/alert-rules/new/", Role.ADMIN, 6),
     "an alert rule": PageCase(lambda p: f"/settings/alert-rules/{p.subjects['rule'].pk}/", Role.ADMIN, 7),
     "webhooks": PageCase(lambda p: "/settings/webhooks/", Role.ADMIN, 6),
