@@ -384,7 +384,8 @@ def main() -> None:
         for _ in range(REPEATS):
             started = time.perf_counter()
             with one_thread():
-                predictions = account_predictions(spec=spec, as_of=AS_OF, retrain_days=30)
+                predictions = [prediction for chunk in account_predictions(spec=spec, as_of=AS_OF, retrain_days=30)
+                               for prediction in chunk]
             scoring_times.append(time.perf_counter() - started)
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -7,11 +7,10 @@ versioned, aggregated and evaluated by alert rules like any other KPI's.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import date
 from typing import ClassVar
-
-from psycopg.types.json import Jsonb
 
 from metrics.calculators.base import GROUP_COLUMNS, Calculator, Param, by_group, register
 from metrics.calculators.usage import ACTIVATION_EVENTS, CORE_FEATURE, CORE_FEATURES, VALUE_EVENT, EventNames
@@ -65,13 +64,17 @@ class PredictiveCalculator(Calculator):
     def sql_params(self, *, as_of: date, params: dict, account_ids: Sequence[int] | None) -> dict:
         from metrics.prediction.services import account_predictions
 
-        predictions = account_predictions(spec=self.spec(params), as_of=as_of, retrain_days=params["retrain_days"],
-                                          account_ids=account_ids)
-        rows = [{"account_id": prediction.account_id,
+        # Each chunk of predictions becomes JSON text before the next is made: memory stays that of a chunk
+        # (plus the text), whatever the number of accounts.
+        parts = []
+        for chunk in account_predictions(spec=self.spec(params), as_of=as_of, retrain_days=params["retrain_days"],
+                                         account_ids=account_ids):
+            parts.append(json.dumps([
+                {"account_id": prediction.account_id,
                  "value": None if prediction.probability is None else round(100 * prediction.probability, 2),
-                 "numerator": prediction.probability, "details": prediction.details} for prediction in predictions]
+                 "numerator": prediction.probability, "details": prediction.details} for prediction in chunk])[1:-1])
         return {**super().sql_params(as_of=as_of, params=params, account_ids=account_ids),
-                "predictions": Jsonb(rows)}
+                "predictions": "[" + ",".join(part for part in parts if part) + "]"}
 
     def account_sql(self, params: dict) -> str:
         return """

@@ -436,7 +436,7 @@ class Observations:
 
     account_ids: np.ndarray  # int64
     observed_on: np.ndarray  # datetime64[D]
-    values: np.ndarray  # (rows, len(FEATURES)) float64, NaN where missing
+    values: np.ndarray  # (rows, len(FEATURES)) float64, NaN where missing; (rows, 0) when read without features
     mrr: np.ndarray
     next_renewal: np.ndarray  # datetime64[D], NaT without a renewal date
     categories: dict[str, np.ndarray]  # per row, the account's plan, region, industry
@@ -485,8 +485,8 @@ def observations(*, spec: Spec, cutoff: date, steps: int, account_ids: Sequence[
 
     With `with_labels`, each row also carries its outcome as known on `cutoff` (labels.py): outcomes known only
     later are -1 (censored), never 0. Without `with_features` the rows carry MRR, renewal, horizon and labels only
-    (their features all NaN), at a fraction of the cost: what a value needs when no model can score it, and what
-    tells whether the history can support a model before its features are read.
+    (no feature column, no category), at a fraction of the cost in time and memory: what a value needs when no
+    model can score it, and what tells whether the history can support a model before its features are read.
     """
     from metrics.prediction.labels import LABEL_COLUMNS, LABEL_CTES, LABEL_JOINS
 
@@ -504,22 +504,23 @@ def observations(*, spec: Spec, cutoff: date, steps: int, account_ids: Sequence[
     with connection.cursor() as cursor:
         cursor.execute(sql + _packed(columns), params)
         count, *packed = cursor.fetchone()
-        cursor.execute("SELECT id, " + ", ".join(f"coalesce(nullif({name}, ''), '(none)')" for name in CATEGORIES)
-                       + " FROM accounts_account WHERE %(account_ids)s::bigint[] IS NULL"
-                       " OR id = ANY(%(account_ids)s::bigint[])", params)
-        attributes = {row[0]: row[1:] for row in cursor.fetchall()}
+        attributes = {}
+        if with_features:  # the model's categorical inputs; rows without features are never scored
+            cursor.execute("SELECT id, " + ", ".join(f"coalesce(nullif({name}, ''), '(none)')" for name in CATEGORIES)
+                           + " FROM accounts_account WHERE %(account_ids)s::bigint[] IS NULL"
+                           " OR id = ANY(%(account_ids)s::bigint[])", params)
+            attributes = {row[0]: row[1:] for row in cursor.fetchall()}
     count = int(count)
     ids = _unpack(packed[0], ">i8", count)
     observed_days = _unpack(packed[1], ">i4", count)
     renewal_days = _unpack(packed[3], ">i4", count)
     horizons = _unpack(packed[4], ">i4", count).astype("int64")
     width = len(FEATURES) if with_features else 0
-    features = packed[5:5 + width]
-    values = np.full((count, len(FEATURES)), np.nan, dtype="float64")
-    for index, raw in enumerate(features):
+    values = np.empty((count, width), dtype="float64")
+    for index, raw in enumerate(packed[5:5 + width]):
         values[:, index] = _unpack(raw, ">f8", count)
     categories = {name: np.array([attributes[account_id][position] for account_id in ids.tolist()], dtype=object)
-                  for position, name in enumerate(CATEGORIES)}
+                  for position, name in enumerate(CATEGORIES)} if with_features else {}
     result = Observations(account_ids=ids.astype("int64"), observed_on=_days(observed_days),
                           values=values, mrr=_unpack(packed[2], ">f8", count), next_renewal=_days(renewal_days),
                           horizon_days=horizons, categories=categories)

@@ -16,7 +16,7 @@ import logging
 import pickle
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -138,10 +138,16 @@ def _not_paying(*, as_of: date, account_ids: Sequence[int] | None) -> list[int]:
         return [account_id for (account_id,) in cursor.fetchall()]
 
 
+# Accounts scored and explained at a time: a 100,000-account tenant's predictions never sit in memory as Python
+# objects all at once (each chunk is turned into JSON text by its reader before the next is made).
+CHUNK = 5_000
+
+
 def account_predictions(*, spec: Spec, as_of: date, retrain_days: int, account_ids: Sequence[int] | None = None,
-                        kpi_slug: str = "") -> list[AccountPrediction]:
+                        kpi_slug: str = "") -> Iterator[list[AccountPrediction]]:
     """Every paying account's probability on `as_of` with its drivers, by the version that date may use (trained
-    now if there is none); nulls with the reason when the history cannot support a model."""
+    now if there is none), in chunks of at most CHUNK accounts; nulls with the reason when the history cannot
+    support a model."""
     record = prediction_model_for(spec=spec, as_of=as_of, retrain_days=retrain_days)
     if record is None:
         record = prediction_model_train(spec=spec, cutoff=as_of, trigger=PredictionModel.Trigger.COMPUTE,
@@ -154,35 +160,43 @@ def account_predictions(*, spec: Spec, as_of: date, retrain_days: int, account_i
         ("prediction-observations", connection.schema_name, as_of, ids, spec.features_key(), trained),
         lambda: observations(spec=spec, cutoff=as_of, steps=1, account_ids=ids, with_labels=False,
                              with_features=trained))
-    no_revenue = [AccountPrediction(account_id, None, {"reason": f"No revenue recorded on or before {as_of}."})
-                  for account_id in _not_paying(as_of=as_of, account_ids=account_ids)]
+    not_paying = _not_paying(as_of=as_of, account_ids=account_ids)
+    for start in range(0, len(not_paying), CHUNK):
+        yield [AccountPrediction(account_id, None, {"reason": f"No revenue recorded on or before {as_of}."})
+               for account_id in not_paying[start:start + CHUNK]]
     model_facts = {"model_id": record.pk, "model_version": record.version, "model_cutoff": record.cutoff.isoformat()}
     arr = 12 * rows.mrr
-    common = [{"horizon_days": int(rows.horizon_days[index]), "arr": float(arr[index]),
-               "renewal_date": None if np.isnat(rows.next_renewal[index]) else str(rows.next_renewal[index]),
-               "through_renewal": spec.horizon_days is None and not np.isnat(rows.next_renewal[index])}
-              for index in range(len(rows))]
+    account_list = rows.account_ids.tolist()
+
+    def common(index: int) -> dict:
+        renewal = rows.next_renewal[index]
+        return {"horizon_days": int(rows.horizon_days[index]), "arr": float(arr[index]),
+                "renewal_date": None if np.isnat(renewal) else str(renewal),
+                "through_renewal": spec.horizon_days is None and not np.isnat(renewal)}
+
     if not trained:
         reason = record.reason or "No model could be trained."
-        return no_revenue + [AccountPrediction(int(account_id), None, {**common[index], **model_facts,
-                                                                          "reason": reason})
-                             for index, account_id in enumerate(rows.account_ids.tolist())]
+        for start in range(0, len(rows), CHUNK):
+            yield [AccountPrediction(account_list[index], None, {**common(index), **model_facts, "reason": reason})
+                   for index in range(start, min(start + CHUNK, len(rows)))]
+        return
     if not len(rows):
-        return no_revenue
+        return
     bundle = _bundle(record)
     design, model, explainer = bundle["design"], bundle["model"], bundle["explainer"]
     matrix = design.matrix(rows)
     sign = 1.0 if spec.target == EXPANSION else -1.0
-    with one_thread():
-        target_probability = model.probability(matrix)
-        explained, baseline = drivers(model=model, design=design, explainer=explainer, matrix=matrix,
-                                      probability=target_probability, sign=sign)
-    probability = target_probability if sign > 0 else 1 - target_probability
     model_facts["algorithm"] = record.algorithm
-    model_facts["baseline"] = round(baseline, 1)
-    return no_revenue + [
-        AccountPrediction(int(account_id), float(probability[index]), {
-            **common[index], **model_facts, "probability": round(float(probability[index]), 6),
-            "expected_arr": round(float(probability[index] * arr[index]), 2), "drivers": explained[index]})
-        for index, account_id in enumerate(rows.account_ids.tolist())]
-
+    for start in range(0, len(rows), CHUNK):
+        part = matrix[start:start + CHUNK]
+        with one_thread():
+            target_probability = model.probability(part)
+            explained, baseline = drivers(model=model, design=design, explainer=explainer, matrix=part,
+                                          probability=target_probability, sign=sign)
+        probability = target_probability if sign > 0 else 1 - target_probability
+        model_facts["baseline"] = round(baseline, 1)
+        yield [AccountPrediction(account_list[start + offset], float(probability[offset]), {
+            **common(start + offset), **model_facts, "probability": round(float(probability[offset]), 6),
+            "expected_arr": round(float(probability[offset] * arr[start + offset]), 2),
+            "drivers": explained[offset]})
+            for offset in range(len(part))]

@@ -138,7 +138,7 @@ def test_a_row_is_the_same_as_history_in_a_training_frame_and_when_scored_on_its
 
 def test_rows_without_features_are_the_same_rows_with_the_same_mrr_renewal_and_horizon(spec):
     """A date no model can score reads the rows bare: the same accounts, MRR, renewal and horizon as with the
-    features, and the features missing (never zeros a reader could take for values)."""
+    features, and no feature at all (never zeros or NaNs a model could be handed)."""
     customers = world.noise(until=UNTIL, accounts=30)
     for index, customer in enumerate(customers[:12]):
         customer.renewal = UNTIL + timedelta(days=20 + 15 * index)
@@ -152,5 +152,5 @@ def test_rows_without_features_are_the_same_rows_with_the_same_mrr_renewal_and_h
     for name in ("account_ids", "observed_on", "mrr", "next_renewal", "horizon_days"):
         np.testing.assert_array_equal(getattr(bare, name), getattr(full, name))
     assert set(full.horizon_days.tolist()) > {90}
-    assert np.isnan(bare.values).all() and bare.values.shape == full.values.shape
-    assert not np.isnan(full.values).all()
+    assert bare.values.shape == (len(full), 0) and bare.categories == {}
+    assert full.values.shape == (len(full), len(FEATURE_NAMES)) and not np.isnan(full.values).all()

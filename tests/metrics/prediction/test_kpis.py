@@ -324,3 +324,20 @@ def test_the_command_refuses_a_cutoff_out_of_bounds(tenant, as_of, message):
 
     with pytest.raises(CommandError, match=message):
         call_command("predict_train", tenant=tenant.slug, as_of=as_of)
+
+
+def test_accounts_scored_in_chunks_get_the_same_values_as_scored_at_once(monkeypatch):
+    """Predictions are made and turned into JSON a chunk of accounts at a time, so a 100,000-account tenant's
+    never sit in memory at once; the chunks must not change a single number or driver."""
+    from metrics.prediction import services
+
+    world.build(world.separable(until=UNTIL, accounts=60), until=UNTIL)
+    kpi = renewal_kpi()
+    kpi_compute(kpi=kpi, as_of=UNTIL)
+    at_once = _values(kpi, UNTIL)
+    assert sum(value is not None for value, _, _ in at_once.values()) > 30
+
+    monkeypatch.setattr(services, "CHUNK", 7)
+    computed = kpi_compute(kpi=kpi, as_of=UNTIL)
+
+    assert computed.written == 0 and _values(kpi, UNTIL) == at_once
