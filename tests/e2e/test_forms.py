@@ -88,6 +88,18 @@ REFUSALS = {
     "add a webhook (an internal address)": Refusal(
         "admin", lambda w: "/settings/webhooks/", (("Name", "CRM sync"), ("URL", "http://127.0.0.1/hook")),
         "Create webhook", "URL", ".", ("Name", "URL")),
+    "set the response SLAs (none at all)": Refusal(
+        "admin", lambda w: "/settings/sla/",
+        (("Critical breaches: respond within (hours)", "0"), ("High breaches: respond within (hours)", "30")),
+        "Save", "Critical breaches: respond within (hours)", ".", ("Critical breaches: respond within (hours)",
+                                                                   "High breaches: respond within (hours)")),
+    "move the health bands (beyond 100)": Refusal(
+        "admin", lambda w: "/settings/health/", (("Yellow begins at", "150"), ("Reason", "Stricter after Q3")),
+        "Save a new version", "Yellow begins at", "100", ("Yellow begins at", "Reason"),
+        form=lambda w: "form:has(#id_red)"),  # the tenant's bands, not a segment's
+    "write a playbook (no name)": Refusal(
+        "admin", lambda w: "/playbooks/new/", (("Name", ""), ("Description", "For accounts that went quiet")),
+        "Save", "Name", "required", ("Description",)),
     "invite a user (not an email)": Refusal(
         "admin", lambda w: "/settings/users/", (("Email", "casey at example"), ("Full name", "Casey Second")),
         "Invite", "Email", "email", ("Email", "Full name")),
