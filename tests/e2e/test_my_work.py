@@ -156,6 +156,7 @@ def test_live_counts_follow_every_action_in_place(page: Page, sign_in, screensho
     expect(page.locator("#work-counts")).to_contain_text("1 open")
     expect(page.get_by_label("Severity").locator("option", has_text="Medium")).to_have_text("Medium (0)")
     screenshot("live-counts")
+    expect(page.locator("main")).not_to_contain_text("{#")  # nothing of a template's own text on the page
     assert page.evaluate("window.bellwetherSamePage === true"), "an action reloaded the whole page"
     assert Task.objects.filter(pk__in=[tasks[DECK].pk, tasks[CALL].pk], status="done").count() == 2
 
