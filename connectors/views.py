@@ -156,6 +156,8 @@ def _upload_answered(request: HttpRequest, connector: str, *, status: int, summa
 
 
 def _export_refused(request: HttpRequest, too_large: InvalidInput, connector: str = Connector.STRIPE) -> HttpResponse:
+    if connector != Connector.STRIPE and connector not in EXPORTS:
+        raise Http404("No CSV import for this connector.")
     return _upload_answered(request, connector, status=too_large.status_code, summary=too_large.detail)
 
 

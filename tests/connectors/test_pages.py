@@ -173,6 +173,11 @@ def test_an_export_refused_for_its_size_is_a_refused_call(admin_client, monkeypa
 
     call = ConnectorCall.objects.get()
     assert (call.connector, call.status_code) == ("hubspot", 413) and "larger than 10 bytes" in call.summary
+    for no_import in ("zendesk", "nosuch"):
+        refused = admin_client.post(f"/settings/connectors/{no_import}/import", {
+            "file": SimpleUploadedFile("companies.csv", b"Record ID,Company name\n" * 5, "text/csv")})
+        assert refused.status_code == 404
+    assert ConnectorCall.objects.count() == 1
 
 
 def test_the_slack_page_shows_its_webhooks_and_their_last_deliveries_and_failures(admin_client):
