@@ -1,6 +1,7 @@
 """Forms that keep what was typed, with each error beside its field: every form of the product that a person can
 get wrong is submitted wrong in a real browser, and comes back with the typed values in place and the refusal
-within a line or two of the field it is about (never only in a banner at the top of a long page)."""
+within a line or two of the field it is about (never only in a banner at the top of a long page); the page
+with its errors passes axe-core."""
 
 from __future__ import annotations
 
@@ -124,7 +125,7 @@ def _value(field: Locator) -> str:
 
 @pytest.mark.parametrize("name", REFUSALS)
 def test_a_refused_form_keeps_what_was_typed_and_says_why_beside_the_field(name: str, page: Page, sign_in,
-                                                                           screenshot):
+                                                                           screenshot, accessible):
     case = REFUSALS[name]
     world = small_tenant()
     case.setup(world)
@@ -150,6 +151,7 @@ def test_a_refused_form_keeps_what_was_typed_and_says_why_beside_the_field(name:
         form.locator(".error, .field-error, .errorlist li, [role=alert]")).first
     expect(error).to_be_visible()
     screenshot("refused")
+    accessible(f"{name}, refused")  # the page with its errors passes axe-core too
     field_box, error_box = field.bounding_box(), error.bounding_box()
     assert field_box and error_box
     gap = max(error_box["y"] - (field_box["y"] + field_box["height"]),

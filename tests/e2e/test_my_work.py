@@ -111,7 +111,7 @@ def _head(page: Page, name: str) -> Locator:
     return _account(page, name).locator("header")
 
 
-def test_live_counts_follow_every_action_in_place(page: Page, sign_in, screenshot):
+def test_live_counts_follow_every_action_in_place(page: Page, sign_in, screenshot, accessible):
     """After each action the counts, the account's header (open tasks, worst severity, focus), the sections'
     totals and the filters' totals say what a reload would, without one."""
     csm = sign_in(Role.CSM)
@@ -157,6 +157,7 @@ def test_live_counts_follow_every_action_in_place(page: Page, sign_in, screensho
     expect(page.get_by_label("Severity").locator("option", has_text="Medium")).to_have_text("Medium (0)")
     screenshot("live-counts")
     expect(page.locator("main")).not_to_contain_text("{#")  # nothing of a template's own text on the page
+    accessible("My work after actions in place")
     assert page.evaluate("window.bellwetherSamePage === true"), "an action reloaded the whole page"
     assert Task.objects.filter(pk__in=[tasks[DECK].pk, tasks[CALL].pk], status="done").count() == 2
 
