@@ -81,6 +81,10 @@ class DataKind(models.TextChoices):
     TICKETS = "tickets", "Support tickets"
 
 
+# Who sent a batch without an API key, as people say it; a connector by its vendor's name.
+SOURCE_LABELS = {"api": "The API", "csv": "A CSV upload", "seed": "Demo data", "hubspot": "HubSpot"}
+
+
 class IngestBatch(models.Model):
     """One batch received for one kind of data: accepted with its counts, or rejected with its reasons."""
 
@@ -112,6 +116,11 @@ class IngestBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} x{self.items} at {self.received_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def source_label(self) -> str:
+        """`csv` as "A CSV upload", `segment` as "Segment": the stored code as people read it."""
+        return SOURCE_LABELS.get(self.source, self.source.replace("_", " ").title())
 
 
 class FeedPolicy(models.Model):

@@ -86,6 +86,21 @@ def test_data_health_lists_rejected_batches_with_their_reasons_and_key(client, a
     assert _feeds_from(body)[DataKind.EVENTS]["rejected_last_7_days"] == 1
 
 
+def test_the_page_names_who_sent_a_rejected_batch_as_people_say_it(client):
+    from tests.conftest import login
+    from tests.users.factories import UserFactory
+    from users.models import Role
+
+    for source in ("csv", "segment", "hubspot"):
+        IngestBatch.objects.create(kind=DataKind.EVENTS, source=source, accepted=False, items=1, error_count=1,
+                                   errors=[{"index": 0, "field": "account", "message": "unknown"}])
+
+    page = login(client, UserFactory(role=Role.ADMIN)).get("/data-health/").content.decode()
+
+    assert all(f"<td>{said}</td>" in page for said in ("A CSV upload", "Segment", "HubSpot")), page
+    assert "<td>csv</td>" not in page
+
+
 def _feeds_from(body: dict) -> dict[str, dict]:
     return {feed["kind"]: feed for feed in body["feeds"]}
 
