@@ -49,6 +49,11 @@ class Webhook(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def event_labels(self) -> list[str]:
+        """The events it receives as people read them ("A breach opened"), in its own order."""
+        return [Event(event).label if event in Event.values else event for event in self.events]
+
 
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", "Pending"

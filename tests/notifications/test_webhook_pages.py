@@ -21,6 +21,8 @@ def test_an_admin_creates_a_webhook_and_sees_its_secret_and_deliveries(client, r
     page = client.get(f"/settings/webhooks/{hook.pk}/").content.decode()
     assert hook.secret in page
     assert "ping" in page and "Delivered" in page and "200" in page
+    listed = client.get("/settings/webhooks/").content.decode()
+    assert "<td>A task was created, A breach opened</td>" in listed  # the events' names, not their codes
 
 
 def test_a_bad_url_is_shown_on_the_form_and_nothing_is_stored(client):
