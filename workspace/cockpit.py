@@ -16,6 +16,8 @@ from metrics.sla import sla_clock
 from playbooks.models import Task, TaskStatus
 
 SEVERITY_RANK = {severity: rank for rank, severity in enumerate(Severity.values)}  # critical first
+# The account fields a cockpit filters on as a segment, as the health score's segments are.
+SEGMENT_DIMENSIONS = ("plan", "region", "industry", "lifecycle_stage")
 DUE_WINDOWS = {"overdue": "Overdue", "today": "Due today or earlier", "week": "Due within 7 days"}
 RENEWAL_WINDOWS = {"30": "Renewing within 30 days", "60": "Renewing within 60 days", "90": "Renewing within 90 days"}
 SORTS = {"focus": "Today's focus first", "severity": "Worst severity", "due": "Soonest due", "arr": "Highest ARR",
@@ -31,7 +33,7 @@ class CockpitFilters:
     severity: str = ""
     due: str = ""
     playbook: int | None = None
-    plan: str = ""
+    segment: str = ""  # "dimension:value", e.g. "plan:Growth" or "region:EMEA"
     renewal: str = ""
     sort: str = "focus"
 
@@ -47,18 +49,22 @@ class CockpitFilters:
                 return default
             return value
 
+        segment = params.get("segment", "")[:230]
+        if segment and (":" not in segment or segment.split(":", 1)[0] not in SEGMENT_DIMENSIONS):
+            errors.append(f"Unknown segment {segment!r}: showing every account.")
+            segment = ""
         playbook = params.get("playbook", "")
         if playbook and whole_number(playbook) is None:
             errors.append(f"Unknown playbook {playbook!r}: showing every playbook.")
             playbook = ""
         filters = cls(severity=choice("severity", Severity.values), due=choice("due", DUE_WINDOWS),
-                      playbook=int(playbook) if playbook else None, plan=params.get("plan", "")[:100],
+                      playbook=int(playbook) if playbook else None, segment=segment,
                       renewal=choice("renewal", RENEWAL_WINDOWS), sort=choice("sort", SORTS, "focus"))
         return filters, errors
 
     @property
     def active(self) -> bool:
-        return bool(self.severity or self.due or self.playbook or self.plan or self.renewal)
+        return bool(self.severity or self.due or self.playbook or self.segment or self.renewal)
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,23 @@ def filter_totals(tasks: Iterable[Task], *, now: datetime) -> FilterTotals:
     )
 
 
+def segment_choices(accounts: Iterable) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The segments the accounts fall in, by dimension: [("plan", [("plan:Growth", "Growth"), ...]), ...], each
+    value by its label (a lifecycle stage's display name), dimensions with no value left out."""
+    accounts = list(accounts)
+    groups = []
+    for dimension in SEGMENT_DIMENSIONS:
+        values = {}
+        for account in accounts:
+            value = getattr(account, dimension) or ""
+            if value:
+                display = getattr(account, f"get_{dimension}_display", None)
+                values[value] = display() if display else value
+        if values:
+            groups.append((dimension, [(f"{dimension}:{value}", label) for value, label in sorted(values.items())]))
+    return groups
+
+
 def _task_matches(task: Task, filters: CockpitFilters, *, now: datetime, today: date) -> bool:
     if filters.severity and task.severity != filters.severity:
         return False
@@ -162,8 +185,10 @@ def _task_matches(task: Task, filters: CockpitFilters, *, now: datetime, today: 
 
 
 def _account_matches(account, filters: CockpitFilters, *, today: date) -> bool:
-    if filters.plan and (account is None or account.plan != filters.plan):
-        return False
+    if filters.segment:
+        dimension, value = filters.segment.split(":", 1)
+        if account is None or str(getattr(account, dimension) or "") != value:
+            return False
     if filters.renewal:
         horizon = today + timedelta(days=int(filters.renewal))
         return account is not None and account.renewal_date is not None and today <= account.renewal_date <= horizon

@@ -63,6 +63,27 @@ def test_my_work_filters_by_severity_and_playbook_and_sorts(client, csm):
     assert client.get("/work/?severity=urgent").status_code == 400
 
 
+def test_my_work_filters_by_segment_plan_region_industry_or_lifecycle_stage(client, csm):
+    _tasks(csm, [3])  # Hooli
+    latam = AccountFactory(owner=csm, name="Initech", plan="Premier", region="LATAM", lifecycle_stage="renewal")
+    playbook = Playbook.objects.create(name="Renewal prep")
+    PlaybookStep.objects.create(playbook=playbook, position=1, title="Send the deck", due_days=5)
+    playbook_run_start(playbook=playbook, account=latam)
+    login(client, csm)
+
+    def shown(query: str) -> list[str]:
+        context = client.get(f"/work/?{query}").context
+        return [group.account.name for group in context["focus"] + context["rest"]]
+
+    assert shown("segment=region:LATAM") == ["Initech"]
+    assert shown("segment=lifecycle_stage:renewal") == ["Initech"]
+    assert shown("segment=plan:Premier") == ["Initech"]
+    page = client.get("/work/").content.decode()
+    assert '<optgroup label="Region">' in page and '<option value="region:LATAM">LATAM</option>' in page
+    assert '<option value="lifecycle_stage:renewal">Renewal</option>' in page  # the stage's label
+    assert client.get("/work/?segment=colour:blue").status_code == 400  # said, and everything shown
+
+
 def test_completing_needs_an_outcome_chosen_on_purpose(client, csm):
     task = _tasks(csm, [3])[0]
     login(client, csm)

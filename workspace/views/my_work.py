@@ -23,6 +23,7 @@ from workspace.cockpit import (
     CockpitFilters,
     account_work,
     filter_totals,
+    segment_choices,
     work_counts,
 )
 from workspace.task_forms import task_action_forms
@@ -53,7 +54,7 @@ def cockpit_context(*, user, params: Mapping[str, str], now: datetime) -> dict:
         "accounts_by_id": accounts,
         "playbooks": sorted({(task.run.playbook_id, task.run.playbook.name) for task in tasks if task.run_id},
                             key=lambda item: item[1]),
-        "plans": sorted({account.plan for account in accounts.values() if account.plan}),
+        "segments": segment_choices(accounts.values()),
     }
 
 
@@ -68,7 +69,8 @@ def account_group(context: dict, *, account) -> AccountWork:
 
 def my_work(request: HttpRequest) -> HttpResponse:
     """The day's focus first (overdue, due today, missed SLAs, critical work, renewals within 30 days), then
-    everything else, one group per account; filters by severity, due, playbook, plan and renewal window."""
+    everything else, one group per account; filters by severity, due, playbook, segment (plan, region, industry,
+    lifecycle stage) and renewal window."""
     context = cockpit_context(user=request.user, params=request.GET, now=timezone.now())
     return render(request, "workspace/my_work.html", {
         **context,
