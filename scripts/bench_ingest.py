@@ -260,9 +260,10 @@ def main() -> None:
     print(f"HTTP API:      {api_seconds:6.1f} s  {args.events / api_seconds:10,.0f} rows/s  {_latency(latencies)}")
     print(f"ratio API/COPY, best of each: {copy_seconds / api_seconds:.2f}; per round: "
           + ", ".join(f"{c / a:.2f}" for c, a in rounds) + "  (goal >= 0.75 with two clients)")
-    print(f"Segment API:   {segment_seconds:6.1f} s  {len(segment) / segment_seconds:10,.0f} rows/s  "
-          f"{_latency(segment_latencies)}, {len(segment_bodies):,} batches of {args.segment_batch} track calls"
-          f"{' (gzip)' if args.segment_gzip else ''}")
+    if segment:  # --segment-events 0 leaves the Segment phase out
+        print(f"Segment API:   {segment_seconds:6.1f} s  {len(segment) / segment_seconds:10,.0f} rows/s  "
+              f"{_latency(segment_latencies)}, {len(segment_bodies):,} batches of {args.segment_batch} track calls"
+              f"{' (gzip)' if args.segment_gzip else ''}")
     print(f"peak web worker RSS: {peak['rss'] / 2**20:.0f} MB  (goal < 300 MB)")
     print(f"events stored: {stored:,} of {args.events:,} (bulk), {segment_stored:,} of {len(segment):,} (Segment)")
     if stored != args.events or segment_stored != len(segment):
