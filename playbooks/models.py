@@ -241,6 +241,11 @@ class ExperimentStatus(models.TextChoices):
 class ExperimentMetric(models.TextChoices):
     KPI_CHANGE = "kpi_change", "A KPI's change after N days"
     CHURN = "churn", "Churn within the horizon"
+    RENEWAL = "renewal", "Renewal at a renewal date within the horizon"
+
+
+# Metrics whose outcome is yes or no for each account: compared as a difference of proportions, in percent.
+PROPORTION_METRICS = (ExperimentMetric.CHURN, ExperimentMetric.RENEWAL)
 
 
 class ExperimentTest(models.TextChoices):
@@ -288,10 +293,10 @@ class Experiment(models.Model):
                                         help_text="KPIs the playbook must not harm.")
     alpha = models.FloatField(default=0.05)
     power = models.FloatField(default=0.8)
-    baseline = models.FloatField(help_text="churn: the holdout's expected churn in percent; kpi_change: the "
-                                           "standard deviation of the KPI's change.")
+    baseline = models.FloatField(help_text="churn or renewal: the holdout's expected rate in percent; kpi_change: "
+                                           "the standard deviation of the KPI's change.")
     minimum_effect = models.FloatField(help_text="The smallest effect worth detecting: percentage points of churn "
-                                                 "(negative: less churn), or the KPI's unit.")
+                                                 "(negative: less churn) or renewal, or the KPI's unit.")
     accounts_per_week = models.FloatField(help_text="Eligible accounts expected to enter per week.")
     sample_treated = models.PositiveIntegerField(default=0, help_text="Planned: accounts with a run.")
     sample_holdout = models.PositiveIntegerField(default=0, help_text="Planned: accounts held out.")
@@ -325,7 +330,7 @@ class Experiment(models.Model):
             models.CheckConstraint(condition=Q(power__gte=0.5, power__lt=1), name="experiment_power_range"),
             models.CheckConstraint(condition=~Q(metric="kpi_change") | Q(kpi__isnull=False),
                                    name="experiment_kpi_change_names_kpi"),
-            models.CheckConstraint(condition=Q(metric="churn", test="proportions")
+            models.CheckConstraint(condition=Q(metric__in=["churn", "renewal"], test="proportions")
                                    | Q(metric="kpi_change", test__in=["welch_t", "mann_whitney"]),
                                    name="experiment_test_fits_metric"),
             models.CheckConstraint(condition=Q(status="draft") | Q(started_at__isnull=False, planned_end__isnull=False),

@@ -10,7 +10,7 @@ from datetime import date
 from django.db import connection
 from django.db.models import Count, Q
 
-from playbooks.models import Arm, Experiment, ExperimentMetric, ExperimentStatus
+from playbooks.models import PROPORTION_METRICS, Arm, Experiment, ExperimentStatus
 from reviews.models import Decision, DecisionKind
 
 GAP_SQL = """
@@ -109,7 +109,7 @@ def improvement_backlog(*, today: date, owner=None) -> list[BacklogItem]:
     moved = {(kpi, day): (before, after) for kpi, day, before, after in _rows(MOVED_SQL, {
         "kpis": [d.kpi_id for d in with_kpi], "days": [d.created_at.date() for d in with_kpi], "today": today})
     } if with_kpi else {}
-    churn = [e.pk for e in experiments if e.metric == ExperimentMetric.CHURN]
+    churn = [e.pk for e in experiments if e.metric in PROPORTION_METRICS]
     experiment_arr = dict(_rows(EXPERIMENT_ARR_SQL, {"experiments": churn, "today": today, "owner": owner_id})) \
         if churn else {}
     items = []
@@ -123,8 +123,8 @@ def improvement_backlog(*, today: date, owner=None) -> list[BacklogItem]:
             target=target, accounts_behind=behind, revenue_at_stake=arr, result=result,
             url_name="review_detail", url_pk=decision.review_id))
     for experiment in experiments:
-        if experiment.metric == ExperimentMetric.CHURN:
-            # A churn experiment's stake is the ARR of the accounts in it.
+        if experiment.metric in PROPORTION_METRICS:
+            # A churn or renewal experiment's stake is the ARR of the accounts in it.
             behind = experiment.treated + experiment.held
             target, arr = None, float(experiment_arr.get(experiment.pk, 0))
         else:

@@ -10,6 +10,7 @@ import numpy as np
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
+from metrics.prediction.features import next_renewal_sql
 from playbooks.experiments.statistics import (
     AlwaysValid,
     Estimate,
@@ -20,6 +21,7 @@ from playbooks.experiments.statistics import (
     welch_t,
 )
 from playbooks.models import (
+    PROPORTION_METRICS,
     Arm,
     Experiment,
     ExperimentAssignment,
@@ -144,6 +146,20 @@ CHURN_SQL = """
 """
 
 
+# A renewal is read this long after its date: an account still paying then renewed (as the renewal model reads it).
+RENEWAL_GRACE_DAYS = 30
+RENEWAL_SQL = """
+    WITH entries AS ({entries}), due AS (
+        SELECT e.account_id, e.arm, e.read_on, {next_renewal} AS renews_on
+        FROM entries e JOIN accounts_account acc ON acc.id = e.account_id WHERE acc.renewal_date IS NOT NULL
+    )
+    SELECT d.arm, d.renews_on + %(grace)s <= %(today)s AS known,
+      (SELECT r.mrr FROM accounts_revenuesnapshot r WHERE r.account_id = d.account_id
+         AND r.month <= d.renews_on + %(grace)s ORDER BY r.month DESC LIMIT 1) AS mrr_after
+    FROM due d WHERE d.renews_on <= d.read_on
+"""
+
+
 def _rows(sql: str, params: dict) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -179,6 +195,24 @@ def churn_outcomes(*, experiment: Experiment, today: date, last_entry: date | No
             pending += 1
         elif before is not None and before > 0:
             arms[arm].append(1 if after is not None and after == 0 else 0)
+    return Outcomes(np.array(arms[Arm.TREATED]), np.array(arms[Arm.HOLDOUT]), pending)
+
+
+def renewal_outcomes(*, experiment: Experiment, today: date, last_entry: date | None) -> Outcomes:
+    """For every account whose renewal date (its yearly anniversary) falls within its horizon: 1 when it still
+    pays RENEWAL_GRACE_DAYS after that date, 0 when it pays nothing. Accounts with no renewal in their horizon
+    are not in the comparison. One query."""
+    params = {"experiment": experiment.pk, "horizon": experiment.horizon_days, "today": today,
+              "last_entry": last_entry, "grace": RENEWAL_GRACE_DAYS}
+    sql = RENEWAL_SQL.format(entries=_entries_sql(last_entry=last_entry),
+                             next_renewal=next_renewal_sql("acc.renewal_date", "e.entered_on"))
+    arms: dict[str, list[int]] = {Arm.TREATED: [], Arm.HOLDOUT: []}
+    pending = 0
+    for arm, known, after in _rows(sql, params):
+        if not known:
+            pending += 1
+        else:
+            arms[arm].append(1 if after is not None and after > 0 else 0)
     return Outcomes(np.array(arms[Arm.TREATED]), np.array(arms[Arm.HOLDOUT]), pending)
 
 
@@ -235,7 +269,7 @@ def experiment_results(*, experiment: Experiment, today: date) -> Results:
     # The final analysis reads the accounts that entered in the planned entry period only.
     last_entry = (experiment.planned_end - timedelta(days=experiment.horizon_days)) if final else None
     guardrails = list(experiment.guardrails.all())
-    primary_mixing = abs(experiment.minimum_effect) / (100 if experiment.metric == ExperimentMetric.CHURN else 1)
+    primary_mixing = abs(experiment.minimum_effect) / (100 if experiment.metric in PROPORTION_METRICS else 1)
     if experiment.test == ExperimentTest.MANN_WHITNEY:
         primary_mixing = 0.1  # a shift of a tenth in the probability of superiority
     kpi_ids = [kpi.pk for kpi in guardrails]
@@ -246,6 +280,9 @@ def experiment_results(*, experiment: Experiment, today: date) -> Results:
     if experiment.metric == ExperimentMetric.CHURN:
         outcomes = churn_outcomes(experiment=experiment, today=today, last_entry=last_entry)
         name, unit = f"Churn within {experiment.horizon_days} days", "share"
+    elif experiment.metric == ExperimentMetric.RENEWAL:
+        outcomes = renewal_outcomes(experiment=experiment, today=today, last_entry=last_entry)
+        name, unit = f"Renewal at a renewal date within {experiment.horizon_days} days", "share"
     else:
         outcomes = changes[experiment.kpi_id]
         name = f"Change in {experiment.kpi.name} after {experiment.horizon_days} days"

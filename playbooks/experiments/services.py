@@ -15,6 +15,7 @@ from core.errors import InvalidInput
 from playbooks.experiments.selectors import experiment_results, result_summary
 from playbooks.experiments.statistics import SampleSize, sample_size_means, sample_size_proportions
 from playbooks.models import (
+    PROPORTION_METRICS,
     Experiment,
     ExperimentDecision,
     ExperimentMetric,
@@ -31,10 +32,10 @@ DESIGN_FIELDS = ("name", "hypothesis", "playbook", "holdout_share", "stratify_by
 
 def experiment_sample_size(*, metric: str, test: str, baseline: float, minimum_effect: float, alpha: float,
                            power: float, holdout_share: float) -> SampleSize:
-    """The accounts each arm needs: churn in percent (baseline) and percentage points (effect); a KPI change
-    with the standard deviation of the change (baseline) and the effect in the KPI's unit."""
+    """The accounts each arm needs: churn or renewal in percent (baseline) and percentage points (effect); a KPI
+    change with the standard deviation of the change (baseline) and the effect in the KPI's unit."""
     try:
-        if metric == ExperimentMetric.CHURN:
+        if metric in PROPORTION_METRICS:
             return sample_size_proportions(baseline=baseline / 100, effect=minimum_effect / 100, alpha=alpha,
                                            power=power, holdout_share=holdout_share)
         size = sample_size_means(sd=baseline, effect=minimum_effect, alpha=alpha, power=power,
@@ -55,11 +56,11 @@ def _plan(experiment: Experiment) -> None:
     """Fill in the sample size and the duration from the design; the duration is the days of entry needed at
     the expected rate of eligible accounts."""
     if experiment.test == "":
-        experiment.test = (ExperimentTest.PROPORTIONS if experiment.metric == ExperimentMetric.CHURN
+        experiment.test = (ExperimentTest.PROPORTIONS if experiment.metric in PROPORTION_METRICS
                            else ExperimentTest.WELCH_T)
     if experiment.metric == ExperimentMetric.KPI_CHANGE and experiment.kpi_id is None:
         raise _refused("kpi", "A KPI change names its KPI.")
-    fitting = ((ExperimentTest.PROPORTIONS,) if experiment.metric == ExperimentMetric.CHURN
+    fitting = ((ExperimentTest.PROPORTIONS,) if experiment.metric in PROPORTION_METRICS
                else (ExperimentTest.WELCH_T, ExperimentTest.MANN_WHITNEY))
     if experiment.test not in fitting:
         raise _refused("test", f"For this metric the test is one of {', '.join(fitting)}.")

@@ -44,7 +44,8 @@ class ExperimentForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["kpi"].queryset = KPI.objects.filter(is_active=True).order_by("name")
         self.fields["test"].required = False
-        self.fields["test"].help_text = "Leave empty: proportions for churn, Welch's t for a KPI change."
+        self.fields["test"].help_text = ("Leave empty: proportions for churn or renewal, Welch's t for a KPI "
+                                          "change.")
 
     def _post_clean(self) -> None:
         """The service validates the whole design (and sizes it); the model's own checks would run too early."""

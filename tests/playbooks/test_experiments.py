@@ -340,6 +340,32 @@ def test_churn_results_before_the_planned_end_are_always_valid_only():
     assert final.look == "final" and final.primary.shown is final.primary.estimate
 
 
+def test_renewal_results_count_the_accounts_whose_renewal_falls_in_their_horizon():
+    experiment = churn_experiment(metric="renewal", baseline=80.0, minimum_effect=10.0, horizon_days=60)
+    assert experiment.test == "proportions" and experiment.sample_method.startswith("Fleiss")
+    experiment_start(experiment=experiment, user=None)
+    start, today = dt.date(2026, 1, 5), dt.date(2026, 4, 15)
+    for arm, lost, renewed in ((Arm.TREATED, 10, 90), (Arm.HOLDOUT, 30, 70)):
+        for index in range(lost + renewed):
+            # Renews every 1 February: on 2026-02-01, within 60 days of entry; read 30 days later.
+            account = AccountFactory(renewal_date=dt.date(2025, 2, 1))
+            _enter(experiment, account, arm, start)
+            RevenueSnapshot.objects.create(account=account, month=dt.date(2026, 1, 1), mrr=Decimal(100))
+            RevenueSnapshot.objects.create(account=account, month=dt.date(2026, 3, 1),
+                                           mrr=Decimal(0 if index < lost else 100))
+    _enter(experiment, AccountFactory(renewal_date=dt.date(2025, 6, 1)), Arm.TREATED, start)  # renews after
+    _enter(experiment, AccountFactory(renewal_date=None), Arm.HOLDOUT, start)  # no renewal date
+    _enter(experiment, AccountFactory(renewal_date=dt.date(2025, 4, 5)), Arm.TREATED, dt.date(2026, 4, 1))
+
+    results = experiment_results(experiment=experiment, today=today)
+
+    primary = results.primary
+    assert primary.name == "Renewal at a renewal date within 60 days" and primary.unit == "share"
+    assert (primary.estimate.n_treated, primary.estimate.n_holdout, results.pending) == (100, 100, 1)
+    assert (primary.estimate.treated, primary.estimate.holdout) == (0.9, 0.7)
+    assert primary.interim.effect == pytest.approx(0.2)
+
+
 @pytest.mark.parametrize(("look", "expected"), [
     ("interim", "Churn within 30 days: -20.0 pts (95% CI -"),
     ("final", "Churn within 30 days: -20.0 pts (95% CI -30.6 pts to -9.0 pts), p < 0.001, final analysis; "

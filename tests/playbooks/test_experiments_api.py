@@ -47,6 +47,22 @@ def test_leaders_and_admins_pre_register_start_and_conclude(client, role):
     assert concluded.status_code == 200 and concluded.json()["decision"] == "stop"
 
 
+def test_a_renewal_experiment_is_sized_as_proportions_and_shown_as_renewal(client):
+    login(client, UserFactory(role=Role.LEADER))
+    design = {**DESIGN, "metric": "renewal", "baseline": 80, "minimum_effect": 10,
+              "playbook": playbook_with_a_step().pk}
+
+    created = _post(client, "/api/v1/experiments/", design)
+    refused = _post(client, "/api/v1/experiments/", {**design, "name": "Other", "test": "welch_t"})
+
+    assert created.status_code == 201, created.json()
+    assert created.json()["test"] == "proportions" and created.json()["sample_holdout"] > 0
+    assert refused.status_code == 400 and refused.json()["errors"][0]["field"] == "test"
+    pk = created.json()["id"]
+    assert "Renewal at a renewal date within 90 days of entry" in client.get(f"/experiments/{pk}/").content.decode()
+    assert "Renewal within 90 days" in client.get("/experiments/").content.decode()
+
+
 def test_bad_designs_are_refused_naming_the_field(client):
     login(client, UserFactory(role=Role.LEADER))
     playbook = playbook_with_a_step()
