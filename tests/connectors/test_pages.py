@@ -201,7 +201,8 @@ def test_the_slack_page_shows_its_webhooks_and_their_last_deliveries_and_failure
 
     assert "CS channel" in page and "secretpart" not in page and "CRM sync" not in page
     failing, delivered = page.split("<h2>Last deliveries failing</h2>")[1].split("<h2>Last deliveries</h2>")
-    assert "no_service" in failing and "CRM-ONLY" not in failing and "breach.opened" in failing
+    assert "no_service" in failing and "CRM-ONLY" not in failing and "A breach opened" in failing
+    assert "CS channel</a> <code class=\"secret\">https://hooks.slack.com/servic…</code> · A breach opened" in page
     assert "ping" in delivered and "200" in delivered
     slack_row = listing.split("Slack (outbound)")[1].split("</tr>")[0]
     assert '<td class="num">1</td>' in slack_row and '<span class="badge bad">1</span>' in slack_row
