@@ -114,3 +114,14 @@ def shared_value(key: Hashable, make: Callable[[], T]) -> T:
     if key not in run.values:
         run.values[key] = make()
     return run.values[key]  # type: ignore[return-value]
+
+
+def run_table(prefix: str) -> str | None:
+    """The name of a temporary table a calculator may fill for its statement, dropped when the run ends (the
+    run's inputs are); None outside a run, where the caller passes its rows another way."""
+    run = _run.get()
+    if run is None or run.connection_id != id(connection.connection):
+        return None
+    name = f"metrics_run_{prefix}_{len(run.tables) + 1}"
+    run.tables[("table", name)] = name
+    return name

@@ -7,13 +7,18 @@ versioned, aggregated and evaluated by alert rules like any other KPI's.
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import ClassVar
 
+import psycopg
+from django.db import connection
+
 from metrics.calculators.base import GROUP_COLUMNS, Calculator, Param, by_group, register
 from metrics.calculators.usage import ACTIVATION_EVENTS, CORE_FEATURE, CORE_FEATURES, VALUE_EVENT, EventNames
+from metrics.inputs import run_table
 from metrics.prediction.spec import EXPANSION, RENEWAL, Spec
 
 _COMMON_PARAMS = {
@@ -33,6 +38,30 @@ _COMMON_PARAMS = {
     "activation_events": EventNames(default=ACTIVATION_EVENTS, help="Events that count as activation."),
     "value_event": Param(str, default=VALUE_EVENT, help="The event that means the account got value."),
 }
+
+def _row(prediction) -> dict:
+    """A prediction as the statement reads it: value in percent (2 decimals), numerator p, details."""
+    return {"account_id": prediction.account_id,
+            "value": None if prediction.probability is None else round(100 * prediction.probability, 2),
+            "numerator": prediction.probability, "details": prediction.details}
+
+
+def _copied(table: str, chunks: Iterable[list]) -> None:
+    """Fill `table` with the predictions, a chunk at a time, through COPY. The first chunk is taken before the
+    COPY starts: making it runs every query the predictions need, and a query on this connection during the
+    COPY would wait for the COPY, which waits for it."""
+    chunks = iter(chunks)
+    first = next(chunks, [])
+    with connection.cursor() as cursor:  # Django's cursor: the tenant's search path is set on the connection
+        cursor.execute(f"CREATE TEMPORARY TABLE {table} (account_id bigint, value float8, numerator float8, "
+                       "details jsonb)")
+    with psycopg.Cursor(connection.connection) as cursor, cursor.copy(
+            f"COPY {table} (account_id, value, numerator, details) FROM STDIN") as copy:
+        for chunk in itertools.chain([first], chunks):
+            for prediction in chunk:
+                row = _row(prediction)
+                copy.write_row((row["account_id"], row["value"], row["numerator"], json.dumps(row["details"])))
+
 
 _MODEL_TEXT = (
     "It comes from the tenant's own model (a regularised logistic regression or gradient-boosted trees, whichever "
@@ -62,26 +91,32 @@ class PredictiveCalculator(Calculator):
                     value_event=params["value_event"])
 
     def sql_params(self, *, as_of: date, params: dict, account_ids: Sequence[int] | None) -> dict:
+        """The accounts' predictions for the statement: inside a run, COPYed a chunk at a time into a temporary
+        table the run drops (memory stays that of a chunk, whatever the number of accounts); outside one (a KPI
+        computed on its own), as one JSON parameter."""
         from metrics.prediction.services import account_predictions
 
-        # Each chunk of predictions becomes JSON text before the next is made: memory stays that of a chunk
-        # (plus the text), whatever the number of accounts.
-        parts = []
-        for chunk in account_predictions(spec=self.spec(params), as_of=as_of, retrain_days=params["retrain_days"],
-                                         account_ids=account_ids):
-            parts.append(json.dumps([
-                {"account_id": prediction.account_id,
-                 "value": None if prediction.probability is None else round(100 * prediction.probability, 2),
-                 "numerator": prediction.probability, "details": prediction.details} for prediction in chunk])[1:-1])
-        return {**super().sql_params(as_of=as_of, params=params, account_ids=account_ids),
-                "predictions": "[" + ",".join(part for part in parts if part) + "]"}
+        chunks = account_predictions(spec=self.spec(params), as_of=as_of, retrain_days=params["retrain_days"],
+                                     account_ids=account_ids)
+        table = run_table("predictions")
+        extra: dict = {"predictions_table": table}
+        if table is None:
+            extra["predictions"] = json.dumps([_row(prediction) for chunk in chunks for prediction in chunk])
+        else:
+            _copied(table, chunks)
+        return {**super().sql_params(as_of=as_of, params=params, account_ids=account_ids), **extra}
+
+    def account_query(self, params: dict, params_sql: dict) -> tuple[str, dict]:
+        table = params_sql["predictions_table"]
+        source = (f"{table} p" if table else "jsonb_to_recordset(%(predictions)s::jsonb) "
+                  "AS p(account_id bigint, value float8, numerator float8, details jsonb)")
+        return f"""
+            SELECT p.account_id, p.numerator, CASE WHEN p.numerator IS NOT NULL THEN 1 END, 1, p.value, p.details
+            FROM {source}
+        """, params_sql
 
     def account_sql(self, params: dict) -> str:
-        return """
-            SELECT p.account_id, p.numerator, CASE WHEN p.numerator IS NOT NULL THEN 1 END, 1, p.value, p.details
-            FROM jsonb_to_recordset(%(predictions)s::jsonb)
-                 AS p(account_id bigint, value float8, numerator float8, details jsonb)
-        """
+        raise NotImplementedError("Predictive KPIs build their query in account_query.")
 
     def aggregate_sql(self, params: dict) -> str:
         # Per group: the mean probability, Σ p (expected accounts) over the accounts with one, and Σ p x ARR.

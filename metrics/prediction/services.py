@@ -147,7 +147,7 @@ def account_predictions(*, spec: Spec, as_of: date, retrain_days: int, account_i
                         kpi_slug: str = "") -> Iterator[list[AccountPrediction]]:
     """Every paying account's probability on `as_of` with its drivers, by the version that date may use (trained
     now if there is none), in chunks of at most CHUNK accounts; nulls with the reason when the history cannot
-    support a model."""
+    support a model. Its queries all run before the first chunk is handed out."""
     record = prediction_model_for(spec=spec, as_of=as_of, retrain_days=retrain_days)
     if record is None:
         record = prediction_model_train(spec=spec, cutoff=as_of, trigger=PredictionModel.Trigger.COMPUTE,
@@ -161,6 +161,8 @@ def account_predictions(*, spec: Spec, as_of: date, retrain_days: int, account_i
         lambda: observations(spec=spec, cutoff=as_of, steps=1, account_ids=ids, with_labels=False,
                              with_features=trained))
     not_paying = _not_paying(as_of=as_of, account_ids=account_ids)
+    # Every query is made before the first chunk: a reader may stream the chunks into a COPY on this connection.
+    bundle = _bundle(record) if trained and len(rows) else None
     for start in range(0, len(not_paying), CHUNK):
         yield [AccountPrediction(account_id, None, {"reason": f"No revenue recorded on or before {as_of}."})
                for account_id in not_paying[start:start + CHUNK]]
@@ -182,7 +184,6 @@ def account_predictions(*, spec: Spec, as_of: date, retrain_days: int, account_i
         return
     if not len(rows):
         return
-    bundle = _bundle(record)
     design, model, explainer = bundle["design"], bundle["model"], bundle["explainer"]
     matrix = design.matrix(rows)
     sign = 1.0 if spec.target == EXPANSION else -1.0

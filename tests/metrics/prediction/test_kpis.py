@@ -339,5 +339,15 @@ def test_accounts_scored_in_chunks_get_the_same_values_as_scored_at_once(monkeyp
 
     monkeypatch.setattr(services, "CHUNK", 7)
     computed = kpi_compute(kpi=kpi, as_of=UNTIL)
-
     assert computed.written == 0 and _values(kpi, UNTIL) == at_once
+
+    # In a run the chunks go to a temporary table by COPY instead of one JSON parameter: the same numbers again,
+    # and the table is gone when the run ends. The model is loaded afresh (a query) as a new worker would: no
+    # query may run on the connection while the COPY is open (it would wait for the COPY forever).
+    services._LOADED.clear()
+    run = kpis_compute(as_of=UNTIL, kpis=[kpi], trigger=ComputationRun.Trigger.MANUAL)
+    assert run.status == ComputationRun.Status.SUCCEEDED and run.rows_written == 0, run.errors
+    assert _values(kpi, UNTIL) == at_once
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_class WHERE relname LIKE 'metrics_run_%%' AND relpersistence = 't'")
+        assert cursor.fetchone()[0] == 0
