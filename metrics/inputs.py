@@ -62,6 +62,12 @@ _run: ContextVar[_Run | None] = ContextVar("metrics_inputs_shared", default=None
 T = TypeVar("T")
 
 
+def _current_run() -> _Run | None:
+    """The run being computed on this connection, if any (a run on another connection shares nothing)."""
+    run = _run.get()
+    return run if run is not None and run.connection_id == id(connection.connection) else None
+
+
 @contextmanager
 def inputs_shared(planned: Iterable[SharedInput]) -> Iterator[None]:
     """Share inputs between the KPIs computed inside; `planned`: every input the run's KPIs will ask for, so a
@@ -87,8 +93,8 @@ def input_relation(shared: SharedInput, params: dict) -> tuple[str, dict]:
     a KPI that fails and rolls back does not take the run's table with it."""
     if shared.widens:
         params = {**params, shared.widens: shared.size}
-    run = _run.get()
-    if run is None or run.connection_id != id(connection.connection):
+    run = _current_run()
+    if run is None:
         return f"({shared.sql})", params
     bound = dict(params)
     if shared.widens:
@@ -108,8 +114,8 @@ def shared_value(key: Hashable, make: Callable[[], T]) -> T:
     """A value computed in Python that several KPIs of a run read (the predictive KPIs' account features):
     made by the first KPI asking inside a run, then reused by the others; outside a run, made every time.
     `key` must name everything the value depends on: the run reads the same data throughout."""
-    run = _run.get()
-    if run is None or run.connection_id != id(connection.connection):
+    run = _current_run()
+    if run is None:
         return make()
     if key not in run.values:
         run.values[key] = make()
@@ -119,8 +125,8 @@ def shared_value(key: Hashable, make: Callable[[], T]) -> T:
 def run_table(prefix: str) -> str | None:
     """The name of a temporary table a calculator may fill for its statement, dropped when the run ends (the
     run's inputs are); None outside a run, where the caller passes its rows another way."""
-    run = _run.get()
-    if run is None or run.connection_id != id(connection.connection):
+    run = _current_run()
+    if run is None:
         return None
     name = f"metrics_run_{prefix}_{len(run.tables) + 1}"
     run.tables[("table", name)] = name

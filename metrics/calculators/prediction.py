@@ -106,17 +106,18 @@ class PredictiveCalculator(Calculator):
             _copied(table, chunks)
         return {**super().sql_params(as_of=as_of, params=params, account_ids=account_ids), **extra}
 
+    def account_sql(self, params: dict) -> str:
+        return """
+            SELECT p.account_id, p.numerator, CASE WHEN p.numerator IS NOT NULL THEN 1 END, 1, p.value, p.details
+            FROM {predictions}
+        """
+
     def account_query(self, params: dict, params_sql: dict) -> tuple[str, dict]:
+        """`account_sql` reading the predictions from the run's table, or from the JSON parameter outside a run."""
         table = params_sql["predictions_table"]
         source = (f"{table} p" if table else "jsonb_to_recordset(%(predictions)s::jsonb) "
                   "AS p(account_id bigint, value float8, numerator float8, details jsonb)")
-        return f"""
-            SELECT p.account_id, p.numerator, CASE WHEN p.numerator IS NOT NULL THEN 1 END, 1, p.value, p.details
-            FROM {source}
-        """, params_sql
-
-    def account_sql(self, params: dict) -> str:
-        raise NotImplementedError("Predictive KPIs build their query in account_query.")
+        return self.account_sql(params).replace("{predictions}", source), params_sql
 
     def aggregate_sql(self, params: dict) -> str:
         # Per group: the mean probability, Σ p (expected accounts) over the accounts with one, and Σ p x ARR.

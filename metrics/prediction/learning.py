@@ -57,10 +57,11 @@ def _learn(spec, cutoff: date) -> Learned:
     expansion = spec.target == EXPANSION
     # The labels alone say whether the history can support a model; only then are the features read (on 10,000
     # accounts a frame of 25 dates costs tens of seconds, and a tenant without churn would pay it every day).
+    usage_from = usage_history_start(cutoff)
     _known_rows(observations(spec=spec, cutoff=cutoff, steps=spec.steps, with_labels=True, with_features=False),
-                spec, cutoff, screening=True)
+                spec, cutoff, usage_from, screening=True)
     rows, events, censored = _known_rows(observations(spec=spec, cutoff=cutoff, steps=spec.steps, with_labels=True),
-                                         spec, cutoff)
+                                         spec, cutoff, usage_from)
     design = Design.learn(rows)
     matrix = design.matrix(rows)
     result = backtest(rows, design, min_events=spec.min_events, health_risk=_health_risk(rows, expansion,
@@ -73,13 +74,13 @@ def _learn(spec, cutoff: date) -> Learned:
                    observed_until=rows.observed_on.max().astype(object))
 
 
-def _known_rows(everything: Observations, spec, cutoff: date, *,
+def _known_rows(everything: Observations, spec, cutoff: date, usage_from: date | None, *,
                 screening: bool = False) -> tuple[Observations, int, int]:
-    """The rows a model may learn from (outcome known on `cutoff`, usage history within reach), with the number
-    of events and of censored rows; InsufficientHistory, with the reason, when they cannot support a model
-    (`screening`: also when no out-of-time fold is possible, as the back-test would find)."""
+    """The rows a model may learn from (outcome known on `cutoff`, observed once the usage history that starts on
+    `usage_from` is within reach), with the number of events and of censored rows; InsufficientHistory, with the
+    reason, when they cannot support a model (`screening`: also when no out-of-time fold is possible, as the
+    back-test would find)."""
     event, non_event = _outcome_words(spec.target == EXPANSION)
-    usage_from = usage_history_start(cutoff)
     if usage_from is not None:
         everything = everything.subset(everything.observed_on >= np.datetime64(
             usage_from + timedelta(days=USAGE_REACH_DAYS)))
