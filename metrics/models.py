@@ -221,6 +221,10 @@ class MetricValue(models.Model):
     run = models.ForeignKey(ComputationRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                             db_index=False, db_constraint=False,
                             help_text="The run that last changed this value (a rerun leaves an equal value alone).")
+    # Account rows: which segments the row was last aggregated under (a hash of its six segments, see
+    # metrics.segments.SEGMENT_KEY). An incremental run corrects the stored aggregates by a touched account's old
+    # and new contributions only while the account is still in the segments its old contribution was counted in.
+    segment_key = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [

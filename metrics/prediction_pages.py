@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from metrics.calculators import CalculatorError
 from metrics.models import KPI, PredictionModel
 from metrics.prediction import selectors
-from metrics.prediction.training import ALGORITHM_LABELS
+from metrics.prediction.spec import ALGORITHM_LABELS
 from metrics.predictive import kpi_spec, predictive_kpis
 from users.models import Role
 from users.permissions import admin_required

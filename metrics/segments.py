@@ -33,6 +33,12 @@ SEGMENTS_SQL = """
                        ORDER BY r.month DESC LIMIT 1) m ON true
 """
 
+# Which segments an account is in, as one number: a value row stores it (MetricValue.segment_key), so that an
+# incremental run can tell whether a touched account is still counted in the segments it was counted in before.
+SEGMENT_KEY = "hashtextextended(concat_ws(chr(31), {}), 0)".format(", ".join(DIMENSIONS))
+# What the engine joins: the segments, and their key.
+KEYED_SQL = f"SELECT s.*, {SEGMENT_KEY} AS segment_key FROM ({SEGMENTS_SQL}) s"
+
 # A session temporary table: private to this connection (so to this tenant and this run), gone with it.
 _MATERIALISED = "metrics_run_segments"
 _materialised_for: ContextVar[tuple[int, date] | None] = ContextVar("metrics_segments_materialised", default=None)
@@ -50,7 +56,7 @@ def segments_relation(*, as_of: date) -> str:
     on this connection, else the defining query (which reads `%(as_of)s`)."""
     if _materialised_for.get() == (id(connection.connection), as_of):
         return _MATERIALISED
-    return f"({SEGMENTS_SQL})"
+    return f"({KEYED_SQL})"
 
 
 @contextmanager
@@ -61,7 +67,7 @@ def segments_materialised(*, as_of: date) -> Iterator[None]:
         # segments of every account on `as_of` (no ANALYZE: it would cost more than it saves; the planner sizes
         # the table from its pages, and every join to it is a hash join on account_id).
         cursor.execute(f"DROP TABLE IF EXISTS {_MATERIALISED}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {_MATERIALISED} AS {SEGMENTS_SQL}", {"as_of": as_of})
+        cursor.execute(f"CREATE TEMPORARY TABLE {_MATERIALISED} AS {KEYED_SQL}", {"as_of": as_of})
     token = _materialised_for.set((id(connection.connection), as_of))
     try:
         yield

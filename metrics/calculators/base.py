@@ -192,6 +192,24 @@ class Calculator(ABC):
         """
         return RATIO_AGGREGATE
 
+    @property
+    def merges_aggregates(self) -> bool:
+        """Whether an incremental run may correct the stored aggregates by the touched accounts' contributions
+        (`merge_aggregate`) instead of reading every account again: the default ratio does, and a calculator with
+        an aggregate of its own when it says how."""
+        return (type(self).aggregate_sql is Calculator.aggregate_sql
+                or type(self).merge_aggregate is not Calculator.merge_aggregate)
+
+    def merge_aggregate(self, stored: Aggregate, added: Aggregate, removed: Aggregate, *,
+                        params: dict) -> Aggregate | None:
+        """A group's aggregate after an incremental run, from the stored one, what `aggregate_sql` gives over the
+        touched accounts' new rows (`added`) and over their old ones (`removed`), all in the same segments.
+        Exact for aggregates that are sums; None (read every account again) for one that is not, such as a
+        median. Default: the ratio of summed numerators and denominators."""
+        if type(self).aggregate_sql is not Calculator.aggregate_sql:
+            return None
+        return merged_ratio(stored, added, removed, scale=self.scale or 1.0)
+
     def finish_aggregate(self, aggregate: Aggregate, *, as_of: date, params: dict) -> Aggregate:
         """Where `finishes_in_python`: turn what `aggregate_sql` summed into the group's value (exact arithmetic
         SQL has no aggregate for, such as Kaplan-Meier's products of fractions)."""
@@ -241,6 +259,37 @@ RATIO_AGGREGATE = f"""
     FROM members
     {by_group()}
 """
+
+
+def _summed(stored: float | None, added: float | None, removed: float | None) -> float:
+    """stored + added - removed, and 0 where that leaves only the rounding of float arithmetic (a group whose last
+    contribution is taken out must read 0, not 1e-13)."""
+    parts = (stored or 0.0, added or 0.0, -(removed or 0.0))
+    total = math.fsum(parts)
+    return 0.0 if abs(total) <= 1e-9 * max(abs(part) for part in parts) else total
+
+
+def merged_ratio(stored: Aggregate, added: Aggregate, removed: Aggregate, *, scale: float,
+                 details: dict | None = None) -> Aggregate:
+    """Σ numerators / Σ denominators x scale of a group (null when Σ denominators is 0), the sums corrected by what
+    the touched accounts add and no longer add; the sample size likewise."""
+    numerator = _summed(stored.numerator, added.numerator, removed.numerator)
+    denominator = _summed(stored.denominator, added.denominator, removed.denominator)
+    return Aggregate(value=scale * numerator / denominator if denominator else None, numerator=numerator,
+                     denominator=denominator, details=details,
+                     sample_size=stored.sample_size + added.sample_size - removed.sample_size)
+
+
+def merged_counts(stored: dict, added: dict, removed: dict) -> dict:
+    """Counts kept in details ({"bands": {"red": 3, ...}}), nested as they are, corrected the same way."""
+    merged = {}
+    for key in stored.keys() | added.keys() | removed.keys():
+        parts = [part.get(key, 0) for part in (stored, added, removed)]
+        if any(isinstance(part, dict) for part in parts):
+            merged[key] = merged_counts(*(part if isinstance(part, dict) else {} for part in parts))
+        else:
+            merged[key] = parts[0] + parts[1] - parts[2]
+    return merged
 
 
 def median_of_sorted(array: str) -> str:

@@ -12,10 +12,13 @@ from psycopg.types.json import Jsonb
 from metrics.calculators.base import (
     ACCOUNTS_FILTER,
     GROUP_COLUMNS,
+    Aggregate,
     Calculator,
     CalculatorError,
     Param,
     by_group,
+    merged_counts,
+    merged_ratio,
     register,
 )
 
@@ -256,6 +259,12 @@ class HealthScore(Calculator):
             FROM members
             {by_group()}
         """
+
+    def merge_aggregate(self, stored: Aggregate, added: Aggregate, removed: Aggregate, *,
+                        params: dict) -> Aggregate:
+        # Σ scores / scored accounts, and the accounts per band: all sums.
+        return merged_ratio(stored, added, removed, scale=1.0,
+                            details=merged_counts(stored.details or {}, added.details or {}, removed.details or {}))
 
 
 @register

@@ -27,6 +27,7 @@ from metrics.calculators.base import (
     Param,
     accounts_filter,
     by_group,
+    merged_ratio,
     register,
 )
 from metrics.inputs import SharedInput
@@ -476,3 +477,8 @@ class UsageAnomaly(Calculator):
             FROM members
             {by_group()}
         """
+
+    def merge_aggregate(self, stored: Aggregate, added: Aggregate, removed: Aggregate, *,
+                        params: dict) -> Aggregate:
+        # Anomalous accounts and accounts with a score are counts.
+        return merged_ratio(stored, added, removed, scale=100.0)

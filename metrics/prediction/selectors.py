@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from core.numbers import ascii_digits
 from metrics.models import KPI, PredictionModel, PredictionTarget
 from metrics.prediction.features import BY_NAME, next_renewal_sql
-from metrics.prediction.training import ALGORITHM_LABELS
+from metrics.prediction.spec import ALGORITHM_LABELS
 
 BASELINE_LABELS = {"base_rate": "The base rate (everyone gets the same probability)",
                    "health_score": "The health score, as a ranking", "usage_trend": "Last period's usage trend"}

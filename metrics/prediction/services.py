@@ -27,11 +27,8 @@ from django.db.models import Max
 
 from metrics.inputs import shared_value
 from metrics.models import PredictionModel
-from metrics.prediction.explain import drivers
 from metrics.prediction.features import observations
-from metrics.prediction.learning import learn
 from metrics.prediction.spec import EXPANSION, Spec
-from metrics.prediction.training import ALGORITHMS, HYPERPARAMETERS, InsufficientHistory, one_thread
 
 logger = logging.getLogger(__name__)
 _LOADED: OrderedDict[tuple[str, int], dict] = OrderedDict()
@@ -75,6 +72,10 @@ def prediction_model_train(*, spec: Spec, cutoff: date, trigger: str, kpi_slug: 
     """Train, back-test and store a new version for `spec` on what was known on `cutoff`. Never raises for the
     data's sake: too little history gives a version with status "insufficient" and the reason, anything else a
     "failed" one (logged), so a scheduled run goes on."""
+    # scikit-learn is loaded by the processes that train or score, not by every web process that imports this.
+    from metrics.prediction.learning import learn
+    from metrics.prediction.training import ALGORITHMS, HYPERPARAMETERS, InsufficientHistory
+
     started = time.perf_counter()
     fields: dict = {"status": PredictionModel.Status.TRAINED}
     try:
@@ -148,6 +149,9 @@ def account_predictions(*, spec: Spec, as_of: date, retrain_days: int, account_i
     """Every paying account's probability on `as_of` with its drivers, by the version that date may use (trained
     now if there is none), in chunks of at most CHUNK accounts; nulls with the reason when the history cannot
     support a model. Its queries all run before the first chunk is handed out."""
+    from metrics.prediction.explain import drivers
+    from metrics.prediction.training import one_thread
+
     record = prediction_model_for(spec=spec, as_of=as_of, retrain_days=retrain_days)
     if record is None:
         record = prediction_model_train(spec=spec, cutoff=as_of, trigger=PredictionModel.Trigger.COMPUTE,

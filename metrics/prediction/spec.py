@@ -11,6 +11,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
+# The learners, named here rather than in training (which loads scikit-learn): pages that only label a model must
+# not load the machine-learning stack into every web process (about 100 MB).
+LOGISTIC, BOOSTED = "logistic_regression", "gradient_boosting"
+ALGORITHMS = (LOGISTIC, BOOSTED)
+ALGORITHM_LABELS = {LOGISTIC: "Logistic regression (L2-regularised)", BOOSTED: "Gradient-boosted trees"}
+
 # Bumped whenever a feature's definition changes: models trained on other features are then not reused.
 FEATURES_VERSION = 3
 

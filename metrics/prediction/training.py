@@ -41,10 +41,8 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from metrics.prediction.features import CATEGORIES, FEATURE_NAMES, Observations
+from metrics.prediction.spec import ALGORITHM_LABELS, ALGORITHMS, BOOSTED, LOGISTIC  # noqa: F401 (re-exported)
 
-LOGISTIC, BOOSTED = "logistic_regression", "gradient_boosting"
-ALGORITHMS = (LOGISTIC, BOOSTED)
-ALGORITHM_LABELS = {LOGISTIC: "Logistic regression (L2-regularised)", BOOSTED: "Gradient-boosted trees"}
 HYPERPARAMETERS = {
     LOGISTIC: {"C": 0.1, "penalty": "l2", "max_iter": 2000, "imputer": "median + missing indicators",
                "scaling": "standardised, clipped to ±4 standard deviations"},

@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+
+
+def _stats():
+    """scipy.stats, loaded when a test is computed: a web process that never compares arms need not carry SciPy."""
+    from scipy import stats
+
+    return stats
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ class Estimate:
 
 
 def _z(alpha: float) -> float:
-    return float(stats.norm.ppf(1 - alpha / 2))
+    return float(_stats().norm.ppf(1 - alpha / 2))
 
 
 def _empty(test: str, n1: int, n2: int) -> Estimate:
@@ -63,7 +69,7 @@ def difference_of_proportions(x1: int, n1: int, x2: int, n2: int, *, alpha: floa
     high = difference + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
     pooled = (x1 + x2) / (n1 + n2)
     se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    p_value = 1.0 if se == 0 else float(2 * stats.norm.sf(abs(difference) / se))
+    p_value = 1.0 if se == 0 else float(2 * _stats().norm.sf(abs(difference) / se))
     return Estimate("proportions", difference, low, high, p_value, n1, n2, p1, p2)
 
 
@@ -89,8 +95,8 @@ def welch_t(treated: Sequence[float], holdout: Sequence[float], *, alpha: float 
                         float(a.mean()), float(b.mean()))
     df = (v1 + v2) ** 2 / (v1 ** 2 / (n1 - 1) + v2 ** 2 / (n2 - 1))
     t = difference / se
-    half = float(stats.t.ppf(1 - alpha / 2, df)) * se
-    return Estimate("welch_t", difference, difference - half, difference + half, float(2 * stats.t.sf(abs(t), df)),
+    half = float(_stats().t.ppf(1 - alpha / 2, df)) * se
+    return Estimate("welch_t", difference, difference - half, difference + half, float(2 * _stats().t.sf(abs(t), df)),
                     n1, n2, float(a.mean()), float(b.mean()))
 
 
@@ -115,7 +121,7 @@ def mann_whitney(treated: Sequence[float], holdout: Sequence[float], *, alpha: f
     n1, n2 = len(a), len(b)
     if n1 == 0 or n2 == 0:
         return _empty("mann_whitney", n1, n2)
-    result = stats.mannwhitneyu(a, b, alternative="two-sided")
+    result = _stats().mannwhitneyu(a, b, alternative="two-sided")
     auc = float(result.statistic) / (n1 * n2)
     half = _z(alpha) * _superiority_se(auc, n1, n2)
     return Estimate("mann_whitney", auc, max(0.0, auc - half), min(1.0, auc + half), float(result.pvalue), n1, n2,
@@ -155,7 +161,7 @@ def sample_size_proportions(*, baseline: float, effect: float, alpha: float = 0.
         raise ValueError("baseline and baseline + effect must both lie strictly between 0 and 1, and differ.")
     k = (1 - holdout_share) / holdout_share
     p_bar = (k * p1 + p2) / (1 + k)
-    z_a, z_b = _z(alpha), float(stats.norm.ppf(power))
+    z_a, z_b = _z(alpha), float(_stats().norm.ppf(power))
     root = z_a * math.sqrt(p_bar * (1 - p_bar) * (1 + 1 / k)) + z_b * math.sqrt(p1 * (1 - p1) / k + p2 * (1 - p2))
     return SampleSize(*_arms(root ** 2 / effect ** 2, holdout_share), method="Fleiss normal approximation")
 
@@ -168,10 +174,10 @@ def sample_size_means(*, sd: float, effect: float, alpha: float = 0.05, power: f
         raise ValueError("sd must be positive and effect not zero.")
     k = (1 - holdout_share) / holdout_share
     ratio = (sd / effect) ** 2 * (1 + 1 / k)
-    holdout = ratio * (_z(alpha) + float(stats.norm.ppf(power))) ** 2
+    holdout = ratio * (_z(alpha) + float(_stats().norm.ppf(power))) ** 2
     for _ in range(50):
         df = max(holdout * (1 + k) - 2, 1)
-        following = ratio * (float(stats.t.ppf(1 - alpha / 2, df)) + float(stats.t.ppf(power, df))) ** 2
+        following = ratio * (float(_stats().t.ppf(1 - alpha / 2, df)) + float(_stats().t.ppf(power, df))) ** 2
         if abs(following - holdout) < 1e-6:
             break
         holdout = following
