@@ -80,6 +80,7 @@ _ACCOUNTS = """
         FROM keyed c
         LEFT JOIN metrics_metricvalue v
                ON v.kpi_id = %(kpi_id)s AND v.scope = 'account' AND v.as_of = %(as_of)s AND v.account_id = c.account_id
+              AND {touched}
         WHERE v.id IS NULL OR {differs}
     ),
     accounts_inserted AS (
@@ -95,7 +96,8 @@ _ACCOUNTS = """
         SET kpi_version = %(kpi_version)s, value = c.value, numerator = c.numerator, denominator = c.denominator,
             sample_size = c.sample_size, details = c.details, run_id = %(run_id)s, segment_key = c.segment_key
         FROM accounts_changed c
-        WHERE v.id = c.stored_id
+        WHERE v.id = c.stored_id AND v.kpi_id = %(kpi_id)s AND v.scope = 'account' AND v.as_of = %(as_of)s
+          AND {touched}
         RETURNING 1
     ),
     accounts_removed AS (

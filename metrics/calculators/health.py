@@ -16,6 +16,7 @@ from metrics.calculators.base import (
     Calculator,
     CalculatorError,
     Param,
+    accounts_filter,
     by_group,
     merged_counts,
     merged_ratio,
@@ -290,6 +291,6 @@ class FeedbackSentiment(Calculator):
             WHERE s.sentiment IS NOT NULL
               AND s.responded_at >= (%(as_of)s::date - (%(window_days)s - 1))::timestamp AT TIME ZONE %(tz)s
               AND s.responded_at < (%(as_of)s::date + 1)::timestamp AT TIME ZONE %(tz)s
-              AND {ACCOUNTS_FILTER}
+              AND {ACCOUNTS_FILTER} AND {accounts_filter("s.account_id")}
             GROUP BY a.id
         """

@@ -21,6 +21,7 @@ from metrics.calculators.base import (
     Calculator,
     CalculatorError,
     Param,
+    accounts_filter,
     by_group,
     register,
 )
@@ -176,7 +177,7 @@ class QuickRatio(Calculator):
                        AS previous
                 FROM accounts_revenuesnapshot r
                 JOIN accounts_account a ON a.id = r.account_id
-                WHERE r.month <= %(as_of)s::date AND {ACCOUNTS_FILTER}
+                WHERE r.month <= %(as_of)s::date AND {ACCOUNTS_FILTER} AND {accounts_filter("r.account_id")}
             ), movements AS (
                 SELECT account_id,
                        CASE WHEN previous = 0 AND mrr > 0 THEN mrr ELSE 0 END AS new,

@@ -7,6 +7,7 @@ from metrics.calculators.base import (
     GROUP_COLUMNS,
     Calculator,
     Param,
+    accounts_filter,
     by_group,
     median_of_sorted,
     register,
@@ -88,7 +89,7 @@ class FirstResponseHours(SupportCalculator):
                             THEN extract(epoch FROM t.first_response_at - t.opened_at)::float8 / 3600
                        END AS hours
                 FROM accounts_supportticket t
-                WHERE {_TICKETS_IN_WINDOW}
+                WHERE {_TICKETS_IN_WINDOW} AND {accounts_filter("t.account_id")}
             ) r ON r.account_id = a.id
             WHERE {ACCOUNTS_FILTER}
             GROUP BY a.id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from metrics.calculators.base import ACCOUNTS_FILTER, Calculator, Param, register
+from metrics.calculators.base import ACCOUNTS_FILTER, Calculator, Param, accounts_filter, register
 
 WINDOW = Param(int, default=90, minimum=1, maximum=730, help="Days of answers, ending on the as-of date.")
 
@@ -13,7 +13,7 @@ _ANSWERS = f"""
     WHERE s.kind = %(kind)s
       AND s.responded_at >= (%(as_of)s::date - (%(window_days)s - 1))::timestamp AT TIME ZONE %(tz)s
       AND s.responded_at < (%(as_of)s::date + 1)::timestamp AT TIME ZONE %(tz)s
-      AND {ACCOUNTS_FILTER}
+      AND {ACCOUNTS_FILTER} AND {accounts_filter("s.account_id")}
 """
 
 

@@ -321,7 +321,7 @@ class Breadth(Calculator):
             FROM accounts_account a
             LEFT JOIN accounts_usagedaily d
                    ON d.account_id = a.id AND d.event_name = ANY(%(features)s::text[]) AND d.events > 0
-                  AND d.day {_IN_WINDOW}
+                  AND d.day {_IN_WINDOW} AND {accounts_filter("d.account_id")}
             WHERE {_STARTED}
             GROUP BY a.id
         """
