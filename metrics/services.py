@@ -273,7 +273,7 @@ def _merged(cursor, calculator: Calculator, params: dict, params_sql: dict, sql:
     merged = []
     for key in stored.keys() | now.keys():
         group = calculator.merge_aggregate(stored.get(key, empty), now.get(key, empty), before.get(key, empty),
-                                           params=params)
+                                           as_of=params_sql["as_of"], params=params)
         if group is None:
             return None, written
         merged.append({"dimension": key[0], "segment": key[1], "value": group.value, "numerator": group.numerator,

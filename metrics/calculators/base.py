@@ -200,7 +200,7 @@ class Calculator(ABC):
         return (type(self).aggregate_sql is Calculator.aggregate_sql
                 or type(self).merge_aggregate is not Calculator.merge_aggregate)
 
-    def merge_aggregate(self, stored: Aggregate, added: Aggregate, removed: Aggregate, *,
+    def merge_aggregate(self, stored: Aggregate, added: Aggregate, removed: Aggregate, *, as_of: date,
                         params: dict) -> Aggregate | None:
         """A group's aggregate after an incremental run, from the stored one, what `aggregate_sql` gives over the
         touched accounts' new rows (`added`) and over their old ones (`removed`), all in the same segments.
@@ -261,7 +261,7 @@ RATIO_AGGREGATE = f"""
 """
 
 
-def _summed(stored: float | None, added: float | None, removed: float | None) -> float:
+def merged_sum(stored: float | None, added: float | None, removed: float | None) -> float:
     """stored + added - removed, and 0 where that leaves only the rounding of float arithmetic (a group whose last
     contribution is taken out must read 0, not 1e-13)."""
     parts = (stored or 0.0, added or 0.0, -(removed or 0.0))
@@ -273,8 +273,8 @@ def merged_ratio(stored: Aggregate, added: Aggregate, removed: Aggregate, *, sca
                  details: dict | None = None) -> Aggregate:
     """Σ numerators / Σ denominators x scale of a group (null when Σ denominators is 0), the sums corrected by what
     the touched accounts add and no longer add; the sample size likewise."""
-    numerator = _summed(stored.numerator, added.numerator, removed.numerator)
-    denominator = _summed(stored.denominator, added.denominator, removed.denominator)
+    numerator = merged_sum(stored.numerator, added.numerator, removed.numerator)
+    denominator = merged_sum(stored.denominator, added.denominator, removed.denominator)
     return Aggregate(value=scale * numerator / denominator if denominator else None, numerator=numerator,
                      denominator=denominator, details=details,
                      sample_size=stored.sample_size + added.sample_size - removed.sample_size)

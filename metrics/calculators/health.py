@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import date
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -261,7 +262,7 @@ class HealthScore(Calculator):
             {by_group()}
         """
 
-    def merge_aggregate(self, stored: Aggregate, added: Aggregate, removed: Aggregate, *,
+    def merge_aggregate(self, stored: Aggregate, added: Aggregate, removed: Aggregate, *, as_of: date,
                         params: dict) -> Aggregate:
         # Σ scores / scored accounts, and the accounts per band: all sums.
         return merged_ratio(stored, added, removed, scale=1.0,

@@ -16,7 +16,7 @@ from typing import ClassVar
 import psycopg
 from django.db import connection
 
-from metrics.calculators.base import GROUP_COLUMNS, Calculator, Param, by_group, register
+from metrics.calculators.base import GROUP_COLUMNS, Aggregate, Calculator, Param, by_group, merged_ratio, register
 from metrics.calculators.usage import ACTIVATION_EVENTS, CORE_FEATURE, CORE_FEATURES, VALUE_EVENT, EventNames
 from metrics.inputs import run_table
 from metrics.prediction.spec import EXPANSION, RENEWAL, Spec
@@ -120,9 +120,10 @@ class PredictiveCalculator(Calculator):
         return self.account_sql(params).replace("{predictions}", source), params_sql
 
     def aggregate_sql(self, params: dict) -> str:
-        # Per group: the mean probability, Σ p (expected accounts) over the accounts with one, and Σ p x ARR.
+        # Per group: the mean probability (100 x Σ p / accounts with one), Σ p (expected accounts), and Σ p x ARR.
         return f"""
-            SELECT {GROUP_COLUMNS}, avg(value), coalesce(sum(numerator), 0), count(value), count(value),
+            SELECT {GROUP_COLUMNS}, 100.0::float8 * sum(numerator) / nullif(count(value), 0),
+                   coalesce(sum(numerator), 0), count(value), count(value),
                    jsonb_build_object(
                        '{self.expected}', round(coalesce(sum(numerator), 0)::numeric, 2),
                        'accounts', count(value),
@@ -134,6 +135,37 @@ class PredictiveCalculator(Calculator):
             FROM members
             {by_group()}
         """
+
+    def merge_aggregate(self, stored: Aggregate, added: Aggregate, removed: Aggregate, *, as_of: date,
+                        params: dict) -> Aggregate | None:
+        """Every number is a sum (the ARRs are sums of amounts in cents, rounded back to them); the reason of the
+        accounts without a probability is their smallest, known unless a removed contribution may have held it."""
+        reason = _merged_reason(*(part.details or {} for part in (stored, added, removed)))
+        if reason is False:
+            return None
+        merged = merged_ratio(stored, added, removed, scale=100.0)
+        parts = [part.details or {} for part in (stored, added, removed)]
+
+        def total(key: str) -> float:
+            return round(float(parts[0].get(key) or 0) + float(parts[1].get(key) or 0)
+                         - float(parts[2].get(key) or 0), 2)
+
+        merged.details = {self.expected: round(merged.numerator, 2), "accounts": merged.sample_size,
+                          "arr": total("arr"), f"{self.expected}_arr": total(f"{self.expected}_arr"),
+                          "without_value": int(total("without_value")), "reason": reason}
+        return merged
+
+
+def _merged_reason(stored: dict, added: dict, removed: dict) -> str | bool | None:
+    """min(reason) over a group's accounts without a probability, after the touched accounts' old reasons are
+    taken out and their new ones put in; False when that cannot be known without reading every account (a
+    removed reason was the group's smallest, and no new one is at least as small)."""
+    before, now, gone = stored.get("reason"), added.get("reason"), removed.get("reason")
+    if now is not None and (before is None or now <= before):
+        return now
+    if gone is not None and before is not None and gone <= before:
+        return False
+    return min((reason for reason in (before, now) if reason is not None), default=None)
 
 
 @register

@@ -23,6 +23,7 @@ from metrics.calculators.base import (
     Param,
     accounts_filter,
     by_group,
+    merged_sum,
     register,
 )
 from metrics.inputs import SharedInput
@@ -333,6 +334,26 @@ class LifetimeValue(Calculator):
 
     finishes_in_python = True
 
+    def merge_aggregate(self, stored: Aggregate, added: Aggregate, removed: Aggregate, *, as_of: date,
+                        params: dict) -> Aggregate | None:
+        """The paying accounts' MRR and count and each month's paying and churned accounts are sums: the stored
+        group's (kept in its details), corrected, then finished as a computation finishes them."""
+        kept = stored.details
+        if kept is None:  # a group not stored yet
+            kept = {"paying_mrr": 0.0, "paying_accounts": 0, "months": []}
+        elif "paying_mrr" not in kept:  # stored before its sums were kept
+            return None
+        none = [0] * LTV_CHURN_MONTHS
+        months = {}
+        for key in ("paying_at_start", "churned"):
+            had = [month[key] for month in kept["months"]] or none
+            new, old = ((part.details or {}).get(key) or none for part in (added, removed))
+            months[key] = [int(a) + int(b) - int(c) for a, b, c in zip(had, new, old, strict=True)]
+        return self.finish_aggregate(Aggregate(
+            value=None, numerator=merged_sum(kept["paying_mrr"], added.numerator, removed.numerator),
+            denominator=merged_sum(kept["paying_accounts"], added.denominator, removed.denominator),
+            details=months), as_of=as_of, params=params)
+
     def finish_aggregate(self, aggregate: Aggregate, *, as_of: date, params: dict) -> Aggregate:
         """LTV of a group from its paying accounts' MRR and the month-by-month churn counts.
 
@@ -353,5 +374,6 @@ class LifetimeValue(Calculator):
         value = margin_per_account / churn if margin_per_account is not None and churn else None
         return Aggregate(value=value, numerator=margin_per_account, denominator=churn, sample_size=paying,
                          details={"arpa": arpa, "paying_accounts": paying,
+                                  "paying_mrr": aggregate.numerator if paying else None,
                                   "gross_margin": params["gross_margin"], "monthly_logo_churn": churn,
                                   "months": months})

@@ -244,6 +244,24 @@ class TimeToFirstValue(Calculator):
 
     finishes_in_python = True
 
+    def merge_aggregate(self, stored: Aggregate, added: Aggregate, removed: Aggregate, *, as_of: date,
+                        params: dict) -> Aggregate | None:
+        """The accounts per (duration, observed) are counts: the stored group's (kept in its details), corrected,
+        then the curve drawn again."""
+        if stored.details is not None and "counts" not in stored.details:  # stored before its counts were kept
+            return None
+        counts = Counter({(duration, seen): accounts
+                          for duration, seen, accounts in (stored.details or {}).get("counts", [])})
+        for sign, part in ((1, added), (-1, removed)):
+            for duration, seen, accounts in part.details or []:
+                counts[(duration, seen)] += sign * accounts
+        if any(accounts < 0 for accounts in counts.values()):
+            return None
+        return self.finish_aggregate(Aggregate(
+            value=None, sample_size=stored.sample_size + added.sample_size - removed.sample_size,
+            details=[[duration, seen, accounts] for (duration, seen), accounts in counts.items() if accounts]),
+            as_of=as_of, params=params)
+
     def finish_aggregate(self, aggregate: Aggregate, *, as_of: date, params: dict) -> Aggregate:
         counts = [((duration, observed), accounts) for duration, observed, accounts in aggregate.details]
         median, curve = kaplan_meier_of_counts(counts)
@@ -251,6 +269,9 @@ class TimeToFirstValue(Calculator):
         return Aggregate(
             value=None if median is None else float(median), sample_size=aggregate.sample_size,
             details={"observed": observed, "censored": aggregate.sample_size - observed,
+                     # what the curve is made of: an incremental run corrects these counts (merge_aggregate)
+                     "counts": sorted([int(duration), bool(seen), int(accounts)]
+                                      for duration, seen, accounts in aggregate.details),
                      # int / int is correctly rounded, as float(Fraction) is
                      "survival": [[duration, round(surviving / at_start, 6)]
                                   for duration, surviving, at_start in curve]},
@@ -478,7 +499,7 @@ class UsageAnomaly(Calculator):
             {by_group()}
         """
 
-    def merge_aggregate(self, stored: Aggregate, added: Aggregate, removed: Aggregate, *,
+    def merge_aggregate(self, stored: Aggregate, added: Aggregate, removed: Aggregate, *, as_of: date,
                         params: dict) -> Aggregate:
         # Anomalous accounts and accounts with a score are counts.
         return merged_ratio(stored, added, removed, scale=100.0)

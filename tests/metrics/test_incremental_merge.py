@@ -237,7 +237,8 @@ def test_calculators_with_an_aggregate_of_their_own_merge_only_when_they_say_how
 
     assert calculator_for("surveys.nps").merges_aggregates  # the default ratio
     assert calculator_for("health.score").merges_aggregates
-    assert calculator_for("usage.anomaly").merges_aggregates
-    # a median of every ticket, Kaplan-Meier, LTV's finished months: read every account again
-    for calculator in ("support.first_response_hours", "usage.time_to_first_value", "revenue.ltv"):
-        assert not calculator_for(calculator).merges_aggregates
+    for calculator in ("usage.anomaly", "usage.time_to_first_value", "revenue.ltv", "prediction.renewal",
+                       "prediction.expansion"):
+        assert calculator_for(calculator).merges_aggregates, calculator
+    # a median over every ticket of the group: read every account again
+    assert not calculator_for("support.first_response_hours").merges_aggregates
