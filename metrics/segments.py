@@ -6,9 +6,10 @@ run materialises it once (`segments_materialised`) so its KPIs do not each recom
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import date
 
 from django.db import connection
@@ -41,7 +42,16 @@ KEYED_SQL = f"SELECT s.*, {SEGMENT_KEY} AS segment_key FROM ({SEGMENTS_SQL}) s"
 
 # A session temporary table: private to this connection (so to this tenant and this run), gone with it.
 _MATERIALISED = "metrics_run_segments"
-_materialised_for: ContextVar[tuple[int, date] | None] = ContextVar("metrics_segments_materialised", default=None)
+
+
+@dataclass(frozen=True)
+class _Materialised:
+    connection: int
+    as_of: date
+    accounts: frozenset[int] | None  # None: every account
+
+
+_materialised_for: ContextVar[_Materialised | None] = ContextVar("metrics_segments_materialised", default=None)
 
 
 def account_segments(*, as_of: date) -> dict[int, dict[str, str]]:
@@ -51,24 +61,33 @@ def account_segments(*, as_of: date) -> dict[int, dict[str, str]]:
         return {row[0]: dict(zip(DIMENSIONS, row[1:], strict=True)) for row in cursor.fetchall()}
 
 
-def segments_relation(*, as_of: date) -> str:
-    """What to join for the segments of `as_of`: the run's materialised table when there is one for that date
-    on this connection, else the defining query (which reads `%(as_of)s`)."""
-    if _materialised_for.get() == (id(connection.connection), as_of):
+def segments_relation(*, as_of: date, account_ids: Sequence[int] | None = None) -> str:
+    """What to join for the segments of `as_of` of `account_ids` (None: every account): the run's materialised
+    table when it holds them for that date on this connection, else the defining query (which reads
+    `%(as_of)s`)."""
+    materialised = _materialised_for.get()
+    if materialised is None or (materialised.connection, materialised.as_of) != (id(connection.connection), as_of):
+        return f"({KEYED_SQL})"
+    if materialised.accounts is None or (account_ids is not None and materialised.accounts.issuperset(account_ids)):
         return _MATERIALISED
     return f"({KEYED_SQL})"
 
 
 @contextmanager
-def segments_materialised(*, as_of: date) -> Iterator[None]:
-    """Compute every account's segments once for a run of many KPIs; `segments_relation` hands them out."""
+def segments_materialised(*, as_of: date, account_ids: Sequence[int] | None = None) -> Iterator[None]:
+    """Compute the segments once for a run of many KPIs, of every account or of the run's `account_ids` (an
+    incremental run: a few rows instead of every account's, whose size band each costs a lookup of its MRR);
+    `segments_relation` hands them out."""
     with connection.cursor() as cursor:
         # Statement 1: drop a table a broken earlier run on this connection may have left. Statement 2: the
-        # segments of every account on `as_of` (no ANALYZE: it would cost more than it saves; the planner sizes
-        # the table from its pages, and every join to it is a hash join on account_id).
+        # segments on `as_of` (no ANALYZE: it would cost more than it saves; the planner sizes the table from its
+        # pages, and every join to it is a hash join on account_id).
         cursor.execute(f"DROP TABLE IF EXISTS {_MATERIALISED}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {_MATERIALISED} AS {KEYED_SQL}", {"as_of": as_of})
-    token = _materialised_for.set((id(connection.connection), as_of))
+        cursor.execute(f"CREATE TEMPORARY TABLE {_MATERIALISED} AS SELECT * FROM ({KEYED_SQL}) k "
+                       "WHERE %(account_ids)s::bigint[] IS NULL OR k.account_id = ANY(%(account_ids)s::bigint[])",
+                       {"as_of": as_of, "account_ids": None if account_ids is None else list(account_ids)})
+    token = _materialised_for.set(_Materialised(id(connection.connection), as_of,
+                                                None if account_ids is None else frozenset(account_ids)))
     try:
         yield
     finally:

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from core.numbers import ascii_digits
 from metrics.calculators import Calculator, CalculatorError, calculator_for
-from metrics.calculators.base import AGGREGATE_COLUMNS, Aggregate, accounts_filter
+from metrics.calculators.base import AGGREGATE_COLUMNS, DIMENSIONS, Aggregate, accounts_filter
 from metrics.inputs import SharedInput, inputs_shared
 from metrics.models import KPI, ComputationRun, KPITarget, KPIVersion, MetricValue, Scope
 from metrics.segments import segments_materialised, segments_relation
@@ -110,7 +110,7 @@ _ACCOUNTS = """
         SELECT v.id, v.segment_key AS stored_key, s.plan, s.region, s.industry, s.lifecycle_stage, s.size_band,
                s.owner, s.segment_key, v.account_id, v.value, v.numerator, v.denominator, v.sample_size, v.details
         FROM metrics_metricvalue v
-        JOIN {segments} s ON s.account_id = v.account_id
+        JOIN {all_segments} s ON s.account_id = v.account_id
         WHERE %(account_ids)s::bigint[] IS NOT NULL AND NOT %(merging)s
           AND v.kpi_id = %(kpi_id)s AND v.scope = 'account' AND v.as_of = %(as_of)s
           AND NOT (v.account_id = ANY(%(account_ids)s::bigint[]))
@@ -141,6 +141,7 @@ _GROUPS_WRITTEN = """
     groups_removed AS (
         DELETE FROM metrics_metricvalue v
         WHERE v.kpi_id = %(kpi_id)s AND v.scope IN ('segment', 'portfolio') AND v.as_of = %(as_of)s
+          AND NOT %(merging)s
           AND NOT EXISTS (SELECT FROM groups g WHERE g.dimension = v.dimension AND g.segment = v.segment)
         RETURNING 1
     ),
@@ -177,7 +178,7 @@ _FINISHED_GROUPS = """
 
 # Before an incremental run that merges: how many touched accounts' stored rows were aggregated under other segments
 # than they are in now, what those rows added to each group (the calculator's own aggregate over them), and the
-# stored groups.
+# stored groups the touched accounts are in (the portfolio and one segment per dimension each).
 _BEFORE = """
     WITH stored AS MATERIALIZED (
         SELECT s.plan, s.region, s.industry, s.lifecycle_stage, s.size_band, s.owner, v.segment_key AS stored_key,
@@ -201,8 +202,18 @@ _BEFORE = """
                                                 'numerator', v.numerator, 'denominator', v.denominator,
                                                 'sample_size', v.sample_size, 'details', v.details))
             FROM metrics_metricvalue v
-            WHERE v.kpi_id = %(kpi_id)s AND v.scope IN ('segment', 'portfolio') AND v.as_of = %(as_of)s)
+            WHERE v.kpi_id = %(kpi_id)s AND v.scope IN ('segment', 'portfolio') AND v.as_of = %(as_of)s
+              AND (v.dimension, v.segment) IN (
+                  SELECT '', ''
+                  UNION
+                  SELECT d.dimension, d.segment
+                  FROM {segments} s
+                  CROSS JOIN LATERAL (VALUES {dimensions}) AS d (dimension, segment)
+                  WHERE s.account_id = ANY(%(account_ids)s::bigint[])))
 """
+
+# Each dimension's segment of an account `s` as (dimension, segment) rows.
+_DIMENSION_VALUES = ", ".join(f"('{dimension}', s.{dimension}::text)" for dimension in DIMENSIONS)
 
 
 @dataclass(frozen=True)
@@ -257,7 +268,7 @@ def _merged(cursor, calculator: Calculator, params: dict, params_sql: dict, sql:
     row was counted in, a touched account that lost its value (its segment may be left empty), a date whose
     aggregates were never stored, or an aggregate that is not a sum.
     """
-    cursor.execute(_BEFORE.format(**sql), params_sql)
+    cursor.execute(_BEFORE.format(**sql, dimensions=_DIMENSION_VALUES), params_sql)
     moved, before, stored = cursor.fetchone()
     stored = _aggregates(_json(stored))
     if moved or ("", "") not in stored:
@@ -280,7 +291,7 @@ def _merged(cursor, calculator: Calculator, params: dict, params_sql: dict, sql:
                        "denominator": group.denominator, "sample_size": group.sample_size,
                        "details": group.details})
     cursor.execute(_statement(_FINISHED_GROUPS, _GROUPS_WRITTEN) + f" SELECT {_GROUPS_CHANGED}",
-                   {**params_sql, "groups": json.dumps(merged, default=str)})
+                   {**params_sql, "merging": True, "groups": json.dumps(merged, default=str)})
     return Computed(values=values + len(merged), written=written + cursor.fetchone()[0]), written
 
 
@@ -306,7 +317,8 @@ def kpi_compute(*, kpi: KPI, as_of: date, account_ids: Sequence[int] | None = No
     }
     account_sql, params_sql = calculator.account_query(params, params_sql)
     sql = {"account_sql": account_sql, "touched": accounts_filter("v.account_id"),
-           "segments": segments_relation(as_of=as_of),
+           "segments": segments_relation(as_of=as_of, account_ids=account_ids),
+           "all_segments": segments_relation(as_of=as_of),
            "groups": f"groups ({', '.join(AGGREGATE_COLUMNS)}) AS MATERIALIZED ({calculator.aggregate_sql(params)})"}
     params_sql["merging"] = False
     with transaction.atomic(), connection.cursor() as cursor:
@@ -376,7 +388,8 @@ def computation_run_create(*, as_of: date, trigger: str, kpis: Sequence[KPI] | N
 
 
 @contextmanager
-def _computation_session(*, as_of: date, kpis: Sequence[KPI] = ()) -> Iterator[None]:
+def _computation_session(*, as_of: date, kpis: Sequence[KPI] = (),
+                         account_ids: Sequence[int] | None = None) -> Iterator[None]:
     """What the KPIs of one run share: the accounts' segments, computed once, and commits that do not each wait
     for the disk. The values are derived data, and the run's final status update commits synchronously, which
     flushes every earlier commit with it: a run marked finished has all its values on disk; a crash before that
@@ -384,7 +397,7 @@ def _computation_session(*, as_of: date, kpis: Sequence[KPI] = ()) -> Iterator[N
     with connection.cursor() as cursor:
         cursor.execute("SET synchronous_commit TO off")
     try:
-        with segments_materialised(as_of=as_of), inputs_shared(_inputs_of(kpis)):
+        with segments_materialised(as_of=as_of, account_ids=account_ids), inputs_shared(_inputs_of(kpis)):
             yield
     finally:
         with connection.cursor() as cursor:
@@ -407,7 +420,7 @@ def computation_run_execute(*, run: ComputationRun, detected_at: datetime | None
     older = _computed_by_older_versions(kpis, run.as_of) if run.account_ids is not None else set()
     errors, values_computed, rows_written = [], 0, 0
     reported = time.monotonic()
-    with _computation_session(as_of=run.as_of, kpis=kpis):
+    with _computation_session(as_of=run.as_of, kpis=kpis, account_ids=run.account_ids):
         for done, kpi in enumerate(kpis, start=1):
             try:
                 computed = kpi_compute(kpi=kpi, as_of=run.as_of, run=run, version_checked=True,

@@ -27,19 +27,23 @@ _TICKETS_IN_WINDOW = f"t.opened_at >= {_WINDOW_START} AND t.opened_at < {_WINDOW
 # The accounts served in the window: every account with a ticket opened in it, and every active account
 # that had started by the as-of date (with no ticket it counts 0). Status is the account's current one:
 # no status history is kept, as for segments.
-_SERVED = f"""
+def _served(*, only: bool) -> str:
+    """The served accounts' tickets and handling hours; `only` the computed ones (`%(account_ids)s`), read by
+    their index, when no other account's row is needed."""
+    return f"""
     WITH tickets AS (
         SELECT t.account_id, count(*) AS tickets, sum(t.handling_minutes)::float8 / 60 AS handling_hours
         FROM accounts_supportticket t
-        WHERE {_TICKETS_IN_WINDOW}
+        WHERE {_TICKETS_IN_WINDOW} AND {accounts_filter("t.account_id") if only else "true"}
         GROUP BY t.account_id
     )
     SELECT a.id AS account_id, a.owner_id, coalesce(tk.tickets, 0) AS tickets,
            coalesce(tk.handling_hours, 0) AS handling_hours
     FROM accounts_account a
     LEFT JOIN tickets tk ON tk.account_id = a.id
-    WHERE tk.account_id IS NOT NULL
-       OR (a.status = 'active' AND (a.start_date IS NULL OR a.start_date <= %(as_of)s))
+    WHERE (tk.account_id IS NOT NULL
+           OR (a.status = 'active' AND (a.start_date IS NULL OR a.start_date <= %(as_of)s)))
+      AND {ACCOUNTS_FILTER if only else "true"}
 """
 
 
@@ -59,7 +63,7 @@ class TicketLoad(SupportCalculator):
     def account_sql(self, params: dict) -> str:
         return f"""
             SELECT served.account_id, served.tickets, 1, served.tickets, served.tickets, NULL
-            FROM ({_SERVED}) served
+            FROM ({_served(only=True)}) served
             JOIN accounts_account a ON a.id = served.account_id
             WHERE {ACCOUNTS_FILTER}
         """
@@ -142,7 +146,7 @@ class CostToServe(SupportCalculator):
                        served.handling_hours * %(hourly_support_cost)s AS support_cost,
                        CASE WHEN served.owner_id IS NOT NULL
                             THEN count(*) OVER (PARTITION BY served.owner_id) END AS book_size
-                FROM ({_SERVED}) served
+                FROM ({_served(only=False)}) served
             ), priced AS (
                 SELECT costed.*,
                        coalesce(%(csm_monthly_cost)s / book_size * %(months)s::float8, 0) AS csm_cost
