@@ -8,8 +8,15 @@ from django.dispatch import receiver
 
 from accounts.signals import customer_data_changed
 from metrics.catalogue import catalogue_install, default_rules_install
-from metrics.pending import DEBOUNCE_SECONDS, pending_accounts_add
+from metrics.pending import (
+    DEBOUNCE_SECONDS,
+    REAGGREGATION_DEBOUNCE_SECONDS,
+    pending_accounts_add,
+    pending_reaggregations_add,
+)
+from metrics.signals import aggregates_deferred
 from tenants.signals import tenant_created
+from tenants.tasks import on_commit_in_tenant
 
 
 @receiver(tenant_created)
@@ -25,6 +32,21 @@ def recompute_touched_accounts(sender, *, account_ids: list[int], **kwargs) -> N
 
     if pending_accounts_add(schema=connection.schema_name, account_ids=account_ids):
         kpis_recompute_touched_accounts.apply_async(countdown=DEBOUNCE_SECONDS)
+
+
+@receiver(aggregates_deferred)
+def refresh_deferred_aggregates(sender, *, as_of, kpi_ids: list[int], **kwargs) -> None:
+    """An incremental run left aggregates that read every account: the bulk queue re-aggregates them, debounced
+    so a stream of runs costs one re-aggregation; after commit, so a run rolled back schedules nothing."""
+    from metrics.tasks import aggregates_refresh_task
+
+    schema = connection.schema_name
+
+    def schedule() -> None:
+        if pending_reaggregations_add(schema=schema, as_of=as_of, kpi_ids=kpi_ids):
+            aggregates_refresh_task.apply_async(countdown=REAGGREGATION_DEBOUNCE_SECONDS)
+
+    on_commit_in_tenant(schedule)
 
 
 @receiver(customer_data_changed)

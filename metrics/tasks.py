@@ -11,8 +11,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from metrics.models import KPI, Cadence, ComputationRun, PredictionModel
-from metrics.pending import pending_accounts_take
-from metrics.services import computation_run_create, computation_run_execute
+from metrics.pending import pending_accounts_take, pending_reaggregations_take
+from metrics.services import aggregates_refresh, computation_run_create, computation_run_execute
 from tenants.tasks import delay_in_each_tenant
 
 
@@ -96,6 +96,13 @@ def kpis_recompute_touched_accounts() -> None:
         run = computation_run_create(as_of=timezone.localdate(), trigger=ComputationRun.Trigger.INGEST,
                                      account_ids=account_ids)
         computation_run_execute(run=run)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def aggregates_refresh_task() -> None:
+    """Re-aggregate what incremental runs left to the bulk queue (the segments and portfolio of medians)."""
+    for as_of, kpi_ids in pending_reaggregations_take(schema=connection.schema_name).items():
+        aggregates_refresh(as_of=as_of, kpi_ids=kpi_ids)
 
 
 @shared_task(ignore_result=True)

@@ -50,6 +50,8 @@ BULK_TASKS = (
     "accounts.tasks.usage_rollups_refresh_recent",
     "accounts.tasks.usage_rollups_refresh_all_tenants",
     "metrics.tasks.computation_run_task",
+    # The segments and portfolio of a median after incremental runs: every account's stored row read again.
+    "metrics.tasks.aggregates_refresh_task",
     "metrics.tasks.computation_runs_stale_resume",
     "metrics.tasks.computation_runs_stale_resume_all_tenants",
     "metrics.tasks.kpis_compute_scheduled",

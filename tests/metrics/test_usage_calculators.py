@@ -186,7 +186,9 @@ def test_time_to_first_value_aggregate_is_the_kaplan_meier_median_with_censored_
     #   d=7: 2 at risk (7 and 9), 1 event -> S = 3/4 x 1/2 = 3/8 <= 1/2 -> median 7 days
     assert portfolio.value == 7
     assert portfolio.sample_size == 4
-    assert portfolio.details == {"observed": 2, "censored": 2, "survival": [[2, 0.75], [7, 0.375]]}
+    assert portfolio.details == {"observed": 2, "censored": 2, "survival": [[2, 0.75], [7, 0.375]],
+                                 # the counts the curve is drawn from, which an incremental run corrects
+                                 "counts": [[2, True, 1], [5, False, 1], [7, True, 1], [9, False, 1]]}
 
 
 def test_time_to_first_value_median_is_null_when_survival_never_reaches_one_half():
