@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from core.numbers import ascii_digits
 from metrics.calculators import Calculator, CalculatorError, calculator_for
-from metrics.calculators.base import AGGREGATE_COLUMNS, DIMENSIONS, Aggregate, accounts_filter
+from metrics.calculators.base import AGGREGATE_COLUMNS, Aggregate, accounts_filter
 from metrics.inputs import SharedInput, inputs_shared
 from metrics.models import KPI, ComputationRun, KPITarget, KPIVersion, MetricValue, Scope
 from metrics.segments import segments_materialised, segments_relation
@@ -178,8 +178,8 @@ _FINISHED_GROUPS = """
 
 
 # Before an incremental run that merges: how many touched accounts' stored rows were aggregated under other segments
-# than they are in now, what those rows added to each group (the calculator's own aggregate over them), and the
-# stored groups the touched accounts are in (the portfolio and one segment per dimension each).
+# than they are in now, what those rows added to each group (the calculator's own aggregate over them), and whether
+# the date's aggregates were stored at all.
 _BEFORE = """
     WITH stored AS MATERIALIZED (
         SELECT s.plan, s.region, s.industry, s.lifecycle_stage, s.size_band, s.owner, v.segment_key AS stored_key,
@@ -199,22 +199,20 @@ _BEFORE = """
     {groups}
     SELECT (SELECT count(*) FROM stored WHERE stored_key IS DISTINCT FROM segment_key),
            (SELECT jsonb_agg(g) FROM groups g),
-           (SELECT jsonb_agg(jsonb_build_object('dimension', v.dimension, 'segment', v.segment, 'value', v.value,
-                                                'numerator', v.numerator, 'denominator', v.denominator,
-                                                'sample_size', v.sample_size, 'details', v.details))
-            FROM metrics_metricvalue v
-            WHERE v.kpi_id = %(kpi_id)s AND v.scope IN ('segment', 'portfolio') AND v.as_of = %(as_of)s
-              AND (v.dimension, v.segment) IN (
-                  SELECT '', ''
-                  UNION
-                  SELECT d.dimension, d.segment
-                  FROM {segments} s
-                  CROSS JOIN LATERAL (VALUES {dimensions}) AS d (dimension, segment)
-                  WHERE s.account_id = ANY(%(account_ids)s::bigint[])))
+           EXISTS (SELECT FROM metrics_metricvalue v
+                   WHERE v.kpi_id = %(kpi_id)s AND v.scope = 'portfolio' AND v.as_of = %(as_of)s)
 """
 
-# Each dimension's segment of an account `s` as (dimension, segment) rows.
-_DIMENSION_VALUES = ", ".join(f"('{dimension}', s.{dimension}::text)" for dimension in DIMENSIONS)
+# The stored groups named in %(keys)s (a JSON list of {dimension, segment}).
+_STORED_GROUPS = """
+    SELECT jsonb_agg(jsonb_build_object('dimension', v.dimension, 'segment', v.segment, 'value', v.value,
+                                        'numerator', v.numerator, 'denominator', v.denominator,
+                                        'sample_size', v.sample_size, 'details', v.details))
+    FROM jsonb_to_recordset(%(keys)s::jsonb) AS k (dimension text, segment text)
+    JOIN metrics_metricvalue v
+      ON v.kpi_id = %(kpi_id)s AND v.scope IN ('segment', 'portfolio') AND v.as_of = %(as_of)s
+     AND v.dimension = k.dimension AND v.segment = k.segment
+"""
 
 
 @dataclass(frozen=True)
@@ -269,23 +267,30 @@ def _merged(cursor, calculator: Calculator, params: dict, params_sql: dict, sql:
     row was counted in, a touched account that lost its value (its segment may be left empty), a date whose
     aggregates were never stored, or an aggregate that is not a sum.
     """
-    cursor.execute(_BEFORE.format(**sql, dimensions=_DIMENSION_VALUES), params_sql)
-    moved, before, stored = cursor.fetchone()
-    stored = _aggregates(_json(stored))
-    if moved or ("", "") not in stored:
+    cursor.execute(_BEFORE.format(**sql), params_sql)
+    moved, before, aggregated = cursor.fetchone()
+    if moved or not aggregated:
         return None, 0
     cursor.execute(_statement(_ACCOUNTS, "{groups}", **sql) + f"""
         SELECT {_COUNT.format("computed")}, {_ACCOUNTS_CHANGED}, {_COUNT.format("accounts_removed")},
                (SELECT jsonb_agg(g) FROM groups g)""", {**params_sql, "merging": True})
     values, written, removed, now = cursor.fetchone()
+    if removed:
+        return None, written
     before, now = _aggregates(_json(before)), _aggregates(_json(now))
-    if removed or not set(before) <= set(stored):
+    # Only the groups whose touched accounts add something else than before change: the others are neither read
+    # nor written (a group's details can be large: the time to first value's counts and curve).
+    changed = [key for key in before.keys() | now.keys() if now.get(key) != before.get(key)]
+    if not changed:
+        return Computed(values=values, written=written), written
+    cursor.execute(_STORED_GROUPS, {**params_sql, "keys": json.dumps(
+        [{"dimension": dimension, "segment": segment} for dimension, segment in changed])})
+    stored = _aggregates(_json(cursor.fetchone()[0]))
+    if not set(before) & set(changed) <= set(stored):
         return None, written
     empty = Aggregate(value=None, numerator=0.0, denominator=0.0, sample_size=0)
     merged = []
-    for key in stored.keys() | now.keys():
-        if now.get(key) == before.get(key):
-            continue  # what the touched accounts add did not change: neither did the group (it is not rewritten)
+    for key in changed:
         group = calculator.merge_aggregate(stored.get(key, empty), now.get(key, empty), before.get(key, empty),
                                            as_of=params_sql["as_of"], params=params)
         if group is None:
@@ -305,7 +310,7 @@ def kpi_compute(*, kpi: KPI, as_of: date, account_ids: Sequence[int] | None = No
     once, and the second run writes nothing unless the data changed.
 
     One statement whatever the number of accounts (two for a calculator that finishes its aggregates in
-    Python; three for an incremental run that merges the stored aggregates, see `_merged`), in a transaction of
+    Python; up to four for an incremental run that merges the stored aggregates, see `_merged`), in a transaction of
     its own; before it, the version check of an incremental run unless the caller did it (`version_checked`),
     and in a run the first materialisation of an input it shares. `aggregates=False` (an incremental run only)
     writes the touched accounts' rows and leaves the segments and portfolio to `aggregates_refresh`.

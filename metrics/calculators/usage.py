@@ -232,7 +232,7 @@ class TimeToFirstValue(Calculator):
         # Per group: how many accounts share each (duration, observed), for the Kaplan-Meier estimate.
         return f"""
             SELECT dimension, segment, NULL, NULL, NULL, coalesce(sum(accounts), 0)::int,
-                   coalesce(jsonb_agg(jsonb_build_array(duration, observed, accounts))
+                   coalesce(jsonb_agg(jsonb_build_array(duration, observed, accounts) ORDER BY duration, observed)
                             FILTER (WHERE accounts > 0), '[]'::jsonb)
             FROM (SELECT {GROUP_COLUMNS}, (details ->> 'duration')::int, (details ->> 'observed')::boolean,
                          count(details)
