@@ -44,10 +44,6 @@ def bulk_upsert(
     """
     if not rows:
         return 0, 0
-    if not (update or merge) and inserted_ids is None and len(conflict) == 1:
-        copied = _copied_when_new(table=table, columns=columns, rows=rows, key=conflict[0], extra=extra_insert)
-        if copied is not None:
-            return copied, 0
     names = list(columns)
     extra = extra_insert or {}
     stage = _stage_table(table, columns)
@@ -84,40 +80,3 @@ def bulk_upsert(
         inserted_ids.extend(row_id for inserted, row_id in returned if inserted)
     inserted = sum(outcomes)
     return inserted, len(outcomes) - inserted
-
-
-def _copied_when_new(*, table: str, columns: dict[str, str], rows: Sequence[Sequence], key: str,
-                     extra: dict[str, str] | None) -> int | None:
-    """Insert-only batches (usage events): the rows whose key is not stored yet, COPYed straight into `table`,
-    which PostgreSQL inserts in pages rather than row by row as an INSERT ... ON CONFLICT does (about a third of
-    the cost of a batch of 5,000). None, having written nothing, when a row of another batch took one of the keys
-    meanwhile (the COPY fails on the unique key): the caller's INSERT ... ON CONFLICT then settles it.
-
-    `extra` columns computed in SQL are computed once here (e.g. now(), the transaction's time: the same value
-    the INSERT gives every row)."""
-    names = list(columns)
-    position = names.index(key)
-    with transaction.atomic():
-        connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(f"SELECT {key} FROM {table} WHERE {key} = ANY(%s)",
-                           [[row[position] for row in rows]])
-            stored = {found for (found,) in cursor.fetchall()}
-            extra_names, extra_values = list(extra or {}), ()
-            if extra:
-                cursor.execute(f"SELECT {', '.join(extra.values())}")
-                extra_values = cursor.fetchone()
-            seen: set = set()
-            new = []
-            for row in sorted(rows, key=lambda row: row[position]):  # key order, as the INSERT takes its locks
-                if row[position] not in stored and row[position] not in seen:
-                    seen.add(row[position])
-                    new.append((*row, *extra_values))
-            try:
-                with transaction.atomic(), cursor.copy(
-                        f"COPY {table} ({', '.join(names + extra_names)}) FROM STDIN") as copy:
-                    for row in new:
-                        copy.write_row(row)
-            except psycopg.errors.UniqueViolation:
-                return None
-    return len(new)

@@ -18,6 +18,11 @@ accounts with a year of monthly revenue: a small tenant. Then, for each N of `--
   connections  pg_stat_activity of the database, sampled throughout: the peak against what the processes allow
                (docs/deployment.md, "Connections") and PostgreSQL's max_connections.
 
+With `--replica`, a hot standby of the server is made first (`pg_basebackup`: a copy of every database on it, in
+.data/bench-standby, port `--replica-port`) and the web servers get DATABASE_REPLICA_URL: the requests' reads
+must be answered there (the replica's transactions in the database are counted before and after them), while
+the workers, beat and every write stay on the primary.
+
 The queues are purged before each set-up: use a broker no one else uses (CELERY_BROKER_URL, e.g. redis://.../6).
 """
 
@@ -27,6 +32,7 @@ import argparse
 import contextlib
 import http.client
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -93,15 +99,16 @@ def api_keys(tenants: list) -> dict[str, str]:
 class Processes:
     """The set-up: web servers, workers per queue, one beat; their output in files of a folder."""
 
-    def __init__(self, count: int, port: int, folder: Path) -> None:
+    def __init__(self, count: int, port: int, folder: Path, replica_url: str | None = None) -> None:
         self.count, self.port, self.folder = count, port, folder
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.dev", "DJANGO_DEBUG": "false"}
+        self.web_env = {**self.env, **({"DATABASE_REPLICA_URL": replica_url} if replica_url else {})}
         self.running: list[subprocess.Popen] = []
 
-    def _start(self, name: str, *args: str) -> None:
+    def _start(self, name: str, *args: str, env: dict | None = None) -> None:
         log = (self.folder / f"{name}.log").open("w")
-        self.running.append(subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=self.env, stdout=log,
-                                             stderr=subprocess.STDOUT))
+        self.running.append(subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=env or self.env,
+                                             stdout=log, stderr=subprocess.STDOUT))
 
     def ports(self) -> list[int]:
         return [self.port + number for number in range(self.count)]
@@ -109,7 +116,7 @@ class Processes:
     def start(self, host: str) -> None:
         for port in self.ports():
             self._start(f"web-{port}", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
-                        "--workers", str(WEB_PROCESSES), "--log-level", "warning")
+                        "--workers", str(WEB_PROCESSES), "--log-level", "warning", env=self.web_env)
         for queue in ("interactive", "bulk"):
             for number in range(self.count):
                 self._start(f"{queue}-{number}", "celery", "-A", "config", "worker", "--queues", queue,
@@ -272,7 +279,35 @@ def connections_allowed(count: int) -> int:
     return count * WEB_PROCESSES + 2 * count + 1
 
 
-def setup_run(count: int, args, tenants: list, keys: dict[str, str], database_url: str) -> None:
+def _transactions(url: str) -> int:
+    """The transactions a server has run in the database of `url` (pg_stat_database)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database "
+                            "WHERE datname = current_database()").fetchone()[0]
+
+
+def replica_start(database_url: str, port: int):
+    """A hot standby of the server of `database_url`, started; stopped and removed by the caller."""
+    import psycopg
+    from standby import Standby, limits_of
+
+    parts = urlsplit(database_url)
+    primary = {"HOST": parts.hostname, "PORT": parts.port or 5432, "USER": parts.username}
+    with psycopg.connect(database_url, autocommit=True) as conn, conn.cursor() as cursor:
+        limits = limits_of(cursor)
+    started = time.perf_counter()
+    server = Standby(ROOT / ".data" / "bench-standby", port, primary, limits)
+    server.create()
+    server.start()
+    print(f"replica: a hot standby on port {port}, copied and started in {time.perf_counter() - started:.0f} s",
+          flush=True)
+    return server
+
+
+def setup_run(count: int, args, tenants: list, keys: dict[str, str], database_url: str,
+              replica_url: str | None = None) -> None:
     from django.conf import settings
     from django.db import connection
 
@@ -280,7 +315,7 @@ def setup_run(count: int, args, tenants: list, keys: dict[str, str], database_ur
 
     folder = Path(tempfile.mkdtemp(prefix=f"bench-platform-{count}-"))
     app.control.purge()
-    processes = Processes(count, args.port, folder)
+    processes = Processes(count, args.port, folder, replica_url)
     sampler = Sampler(database_url, settings.CELERY_BROKER_URL)
     sampler.start()
     print(f"set-up N={count}: {count} web server(s) x {WEB_PROCESSES} processes, {count} interactive and {count} bulk "
@@ -288,7 +323,12 @@ def setup_run(count: int, args, tenants: list, keys: dict[str, str], database_ur
     try:
         processes.start(f"{tenants[0].slug}.localhost")
         sample = tenants[:: max(1, len(tenants) // args.sample)][: args.sample]
+        before = (_transactions(replica_url), _transactions(database_url)) if replica_url else None
         print("  requests:", requests_check(processes, sample, keys), flush=True)
+        if before:
+            on_replica, on_primary = _transactions(replica_url) - before[0], _transactions(database_url) - before[1]
+            print(f"  reads: {on_replica} transactions on the replica during the requests, {on_primary} on the "
+                  "primary (the workers' and beat's, this script's, and the requests' writes)", flush=True)
         print("  fan-out:", fan_out(tenants, args.timeout), f"({load()})", flush=True)
         print("  beat:", beat_watch(processes, sampler, args.beat_minutes), flush=True)
     finally:
@@ -312,6 +352,8 @@ def main() -> None:
     parser.add_argument("--beat-minutes", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=3600, help="seconds the fan-out may take")
     parser.add_argument("--port", type=int, default=8813, help="the first web server's; the others follow")
+    parser.add_argument("--replica", action="store_true", help="web reads from a hot standby of the server")
+    parser.add_argument("--replica-port", type=int, default=54341)
     args = parser.parse_args()
     url = database_use(args.database)
     import django
@@ -322,8 +364,14 @@ def main() -> None:
         sys.exit(f"no benchmark tenants in {args.database}: run make bench-tenants first")
     keys = api_keys(tenants[:: max(1, len(tenants) // args.sample)][: args.sample])
     print(f"database {urlsplit(url).path[1:]}; yesterday {date.today() - timedelta(days=1)}; {load()}", flush=True)
-    for count in (int(value) for value in args.setups.split(",")):
-        setup_run(count, args, tenants, keys, url)
+    replica = replica_start(url, args.replica_port) if args.replica else None
+    try:
+        for count in (int(value) for value in args.setups.split(",")):
+            setup_run(count, args, tenants, keys, url, replica.url(urlsplit(url).path[1:]) if replica else None)
+    finally:
+        if replica:
+            replica.stop()
+            shutil.rmtree(replica.data, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -32,53 +32,9 @@ from tests.realstack import ROOT, committed, worker_env
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import services  # the embedded PostgreSQL's binaries, and the user they run as when we are root
+from standby import Standby, limits_of
 
 SLUG = "replicaread"
-HOT_STANDBY_LIMITS = ("max_connections", "max_worker_processes", "max_wal_senders", "max_prepared_transactions",
-                      "max_locks_per_transaction")
-
-
-class CommandFailed(subprocess.CalledProcessError):
-    """A failed PostgreSQL command that says why (a bare CalledProcessError hides the program's message)."""
-
-    def __str__(self) -> str:
-        return f"{super().__str__()}\n{self.stderr.strip()}"
-
-
-class Standby:
-    """A hot standby of the test server, in a folder and on a port of its own."""
-
-    def __init__(self, data: Path, port: int, primary: dict, primary_limits: dict[str, str]) -> None:
-        self.data, self.port, self.primary, self.primary_limits = data, port, primary, primary_limits
-
-    def _run(self, *args: str, timeout: float = 300) -> None:
-        result = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, **services._pg_run_as())
-        if result.returncode:
-            raise CommandFailed(result.returncode, args, result.stdout, result.stderr)
-
-    def create(self) -> None:
-        shutil.rmtree(self.data, ignore_errors=True)
-        self.data.mkdir(parents=True, mode=0o700)
-        services._own(self.data)
-        self._run(services._pg_bin("pg_basebackup"), "-h", self.primary["HOST"], "-p", str(self.primary["PORT"]),
-                  "-U", self.primary["USER"], "-D", str(self.data), "-R", "-X", "stream", "--checkpoint", "fast",
-                  "--no-sync")
-
-    def start(self) -> None:
-        # A standby needs these at least as high as the primary's (which may set them on its command line,
-        # not in the configuration files the backup copied). fsync off: a test's throwaway copy.
-        options = " ".join(f"-c {name}={value}" for name, value in self.primary_limits.items())
-        self._run(services._pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.data / "standby.log"), "-w",
-                  "-t", "180", "-o", f"-p {self.port} -c listen_addresses=127.0.0.1 -c fsync=off "
-                  f"-c unix_socket_directories={self.data} -c hot_standby=on {options}", "start")
-
-    def stop(self) -> None:
-        self._run(services._pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop", timeout=120)
-
-    def url(self, database: str) -> str:
-        return f"postgres://{self.primary['USER']}@127.0.0.1:{self.port}/{database}"
-
-
 @pytest.fixture(scope="module")
 def standby(django_db_blocker) -> Iterator[Standby]:
     if not Path(services._pg_bin("pg_basebackup")).exists():
@@ -87,9 +43,8 @@ def standby(django_db_blocker) -> Iterator[Standby]:
     data = Path(os.environ.get("REPLICA_TEST_DIR") or tempfile.mkdtemp(prefix="bellwether-replica-"))
     services._own(data)  # mkdtemp's folder is 0700: PostgreSQL's own user (when we are root) must enter it
     with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", [list(HOT_STANDBY_LIMITS)])
         server = Standby(data / "standby", int(os.environ.get("REPLICA_TEST_PORT", "54340")),
-                         connection.settings_dict, dict(cursor.fetchall()))
+                         connection.settings_dict, limits_of(cursor))
     server.create()
     server.start()
     try:
