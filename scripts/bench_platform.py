@@ -288,6 +288,15 @@ def _transactions(url: str) -> int:
                             "WHERE datname = current_database()").fetchone()[0]
 
 
+def _client_connections(url: str) -> int:
+    """The other client connections to the database of `url`."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()").fetchone()[0]
+
+
 def replica_start(database_url: str, port: int):
     """A hot standby of the server of `database_url`, started; stopped and removed by the caller."""
     import psycopg
@@ -323,12 +332,19 @@ def setup_run(count: int, args, tenants: list, keys: dict[str, str], database_ur
     try:
         processes.start(f"{tenants[0].slug}.localhost")
         sample = tenants[:: max(1, len(tenants) // args.sample)][: args.sample]
-        before = (_transactions(replica_url), _transactions(database_url)) if replica_url else None
         print("  requests:", requests_check(processes, sample, keys), flush=True)
-        if before:
+        if replica_url:
+            # Again: an API key's first use through each server records it (a write, so that request reads the
+            # primary); from then on a read is answered by the replica.
+            time.sleep(11)  # an idle backend reports its statistics within 10 s
+            before = _transactions(replica_url), _transactions(database_url)
+            print("  requests again:", requests_check(processes, sample, keys), flush=True)
+            web_connections = _client_connections(replica_url)
+            time.sleep(11)
             on_replica, on_primary = _transactions(replica_url) - before[0], _transactions(database_url) - before[1]
-            print(f"  reads: {on_replica} transactions on the replica during the requests, {on_primary} on the "
-                  "primary (the workers' and beat's, this script's, and the requests' writes)", flush=True)
+            print(f"  reads: {on_replica} transactions on the replica during those requests ({web_connections} web "
+                  f"processes connected to it), {on_primary} on the primary (the workers' and beat's, this "
+                  "script's)", flush=True)
         print("  fan-out:", fan_out(tenants, args.timeout), f"({load()})", flush=True)
         print("  beat:", beat_watch(processes, sampler, args.beat_minutes), flush=True)
     finally:
