@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock | cksum | cut -d' ' -f1)
 
 .PHONY: run test stop services status lint setup bench-ingest bench-compute bench-alerts bench-fanout bench-load bench-pages \
-	bench-predict bench-tenants bench-platform
+	bench-predict bench-tenants bench-platform bench-pgbouncer
 
 $(STAMP): requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench-tenants: services
 # beat's sweeps, connections.
 bench-platform: services
 	@$(PY) scripts/bench_platform.py $(BENCH_ARGS)
+
+# PgBouncer's pool modes against a schema per tenant (PgBouncer is not a pip package: set PGBOUNCER to its binary).
+bench-pgbouncer: services
+	@$(PY) scripts/bench_pgbouncer.py $(BENCH_ARGS)
 
 # The dependency audit fails on a known vulnerability; where the vulnerability database is unreachable it
 # says the audit was not performed and does not fail (scripts/audit_dependencies.py).
