@@ -16,20 +16,15 @@ from metrics.models import MetricValue, Scope
 from metrics.segments import KEYED_SQL
 from metrics.services import kpi_compute, kpi_create, kpis_compute
 from tests.accounts.factories import AccountFactory, SurveyResponseFactory
+from tests.metrics.surveys import nps_answer, nps_kpi
 
 AS_OF = dt.date(2026, 11, 20)
 
 
 @pytest.fixture
 def nps():
-    return kpi_create(slug="nps", name="NPS", calculator="surveys.nps", params={"window_days": 30},
-                      definition="Promoters minus detractors.", tier="advocacy", indicator="lagging", unit="score",
-                      scopes=["account", "segment", "portfolio"])
+    return nps_kpi()
 
-
-def _answer(account, score: int, day: int = 10) -> None:
-    SurveyResponseFactory(account=account, kind="nps", score=score,
-                          responded_at=dt.datetime(2026, 11, day, 12, tzinfo=dt.UTC))
 
 
 def _groups(kpi) -> dict[tuple[str, str], tuple]:
@@ -61,11 +56,11 @@ def _touch(kpi, accounts) -> None:
 def test_an_incremental_run_adds_the_touched_accounts_difference_to_the_stored_aggregates(nps):
     touched, *others = AccountFactory.create_batch(3, plan="Growth")
     for account in (touched, *others):
-        _answer(account, 10)
+        nps_answer(account, 10)
     kpi_compute(kpi=nps, as_of=AS_OF)
     # A stored aggregate that is not what its accounts sum to: merging keeps the difference, re-reading would not.
     MetricValue.objects.filter(kpi=nps, scope=Scope.PORTFOLIO).update(numerator=30)
-    _answer(touched, 0)  # touched: 1 promoter - 0 detractors of 1 -> 1 - 1 of 2
+    nps_answer(touched, 0)  # touched: 1 promoter - 0 detractors of 1 -> 1 - 1 of 2
 
     _touch(nps, [touched])
 
@@ -82,13 +77,13 @@ def test_merged_aggregates_equal_a_full_reaggregation_over_many_rounds(nps, monk
                                region=generator.choice(["NA", "EMEA"]), industry=generator.choice(["SaaS", "Retail"]))
                 for _ in range(30)]
     for account in accounts[:25]:
-        _answer(account, generator.randint(0, 10))
+        nps_answer(account, generator.randint(0, 10))
     kpi_compute(kpi=nps, as_of=AS_OF)
 
     for day in range(11, 17):
         touched = generator.sample(accounts, 5)
         for account in touched:
-            _answer(account, generator.randint(0, 10), day=day)
+            nps_answer(account, generator.randint(0, 10), day=day)
         _touch(nps, touched)
         merged = _groups(nps)
         _assert_same_groups(merged, _reaggregated(nps, monkeypatch))
@@ -96,11 +91,11 @@ def test_merged_aggregates_equal_a_full_reaggregation_over_many_rounds(nps, monk
 
 def test_a_touched_account_that_moved_to_another_segment_leaves_the_old_one(nps, monkeypatch):
     mover, stayer = AccountFactory(plan="Legacy", region="NA"), AccountFactory(plan="Growth", region="NA")
-    _answer(mover, 10)
-    _answer(stayer, 0)
+    nps_answer(mover, 10)
+    nps_answer(stayer, 0)
     kpi_compute(kpi=nps, as_of=AS_OF)
     Account.objects.filter(pk=mover.pk).update(plan="Growth")
-    _answer(mover, 0, day=12)
+    nps_answer(mover, 0, day=12)
 
     _touch(nps, [mover])
 
@@ -120,14 +115,14 @@ def test_an_untouched_account_that_moved_and_came_back_is_counted_where_it_is(np
     wanderer, anchor, mover = (AccountFactory(plan="Growth"), AccountFactory(plan="Growth"),
                                AccountFactory(plan="Starter"))
     for account in (wanderer, anchor, mover):
-        _answer(account, 10)
+        nps_answer(account, 10)
     kpi_compute(kpi=nps, as_of=AS_OF)
     Account.objects.filter(pk=wanderer.pk).update(plan="Enterprise")
     Account.objects.filter(pk=mover.pk).update(plan="Legacy")
     _touch(nps, [mover])  # re-aggregates: the wanderer is now counted in Enterprise
     assert _groups(nps)[("plan", "Growth")][:4] == (100, 1, 1, 1)
     Account.objects.filter(pk=wanderer.pk).update(plan="Growth")  # back where it was first stored
-    _answer(wanderer, 0, day=12)
+    nps_answer(wanderer, 0, day=12)
 
     _touch(nps, [wanderer])
 
@@ -139,8 +134,8 @@ def test_an_untouched_account_that_moved_and_came_back_is_counted_where_it_is(np
 
 def test_a_touched_account_that_lost_its_value_empties_its_segment(nps, monkeypatch):
     leaving, staying = AccountFactory(plan="Legacy"), AccountFactory(plan="Growth")
-    _answer(leaving, 10)
-    _answer(staying, 0)
+    nps_answer(leaving, 10)
+    nps_answer(staying, 0)
     kpi_compute(kpi=nps, as_of=AS_OF)
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM accounts_surveyresponse WHERE account_id = %s", [leaving.pk])
@@ -157,12 +152,12 @@ def test_a_touched_account_that_lost_its_value_empties_its_segment(nps, monkeypa
 def test_rows_stored_without_their_segments_are_re_aggregated_and_given_them(nps, monkeypatch):
     """Rows of an older engine carry no segment key: the first incremental run re-aggregates, then merges."""
     first, second = AccountFactory(plan="Growth"), AccountFactory(plan="Starter")
-    _answer(first, 10)
-    _answer(second, 0)
+    nps_answer(first, 10)
+    nps_answer(second, 0)
     kpi_compute(kpi=nps, as_of=AS_OF)
     MetricValue.objects.filter(kpi=nps).update(segment_key=None)
     MetricValue.objects.filter(kpi=nps, scope=Scope.PORTFOLIO).update(numerator=50)  # re-aggregating corrects it
-    _answer(first, 0, day=12)
+    nps_answer(first, 0, day=12)
 
     _touch(nps, [first])
 
@@ -174,7 +169,7 @@ def test_rows_stored_without_their_segments_are_re_aggregated_and_given_them(nps
 
 def test_a_date_never_aggregated_is_aggregated_in_full(nps):
     account = AccountFactory(plan="Growth")
-    _answer(account, 10)
+    nps_answer(account, 10)
 
     _touch(nps, [account])
 
@@ -184,7 +179,7 @@ def test_a_date_never_aggregated_is_aggregated_in_full(nps):
 
 def test_every_account_row_stores_the_segments_it_was_aggregated_under(nps):
     for account in AccountFactory.create_batch(4):
-        _answer(account, 9)
+        nps_answer(account, 9)
     kpis_compute(as_of=AS_OF, kpis=[nps])  # in a run: the segments are materialised once
 
     stored = dict(MetricValue.objects.filter(kpi=nps, scope=Scope.ACCOUNT).values_list("account_id", "segment_key"))

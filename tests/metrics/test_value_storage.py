@@ -13,7 +13,8 @@ from django.db import IntegrityError, connection, transaction
 
 from metrics.models import ComputationRun, MetricValue
 from metrics.services import computation_run_create, computation_run_execute, kpi_compute, kpi_create, kpi_update
-from tests.accounts.factories import AccountFactory, SurveyResponseFactory
+from tests.accounts.factories import AccountFactory
+from tests.metrics.surveys import nps_answer, nps_kpi
 from tests.realstack import ROOT, committed, raw_connection, worker_env
 
 AS_OF = dt.date(2026, 11, 20)
@@ -21,14 +22,8 @@ AS_OF = dt.date(2026, 11, 20)
 
 @pytest.fixture
 def nps():
-    return kpi_create(slug="nps", name="NPS", calculator="surveys.nps", params={"window_days": 30},
-                      definition="Promoters minus detractors.", tier="advocacy", indicator="lagging", unit="score",
-                      scopes=["account", "segment", "portfolio"])
+    return nps_kpi()
 
-
-def _answer(account, score: int, day: int = 10) -> None:
-    SurveyResponseFactory(account=account, kind="nps", score=score,
-                          responded_at=dt.datetime(2026, 11, day, 12, tzinfo=dt.UTC))
 
 
 def _rows(kpi) -> dict[tuple, tuple]:
@@ -42,7 +37,7 @@ def _run(kpi) -> ComputationRun:
 
 def test_a_rerun_over_unchanged_data_writes_nothing_and_keeps_the_run_that_produced_each_value(nps):
     for account in AccountFactory.create_batch(3, plan="Growth"):
-        _answer(account, 10)
+        nps_answer(account, 10)
     first = _run(nps)
     before = _rows(nps)
 
@@ -56,11 +51,11 @@ def test_a_rerun_over_unchanged_data_writes_nothing_and_keeps_the_run_that_produ
 
 def test_a_rerun_rewrites_exactly_the_changed_values_under_the_new_run(nps):
     changed, same = AccountFactory(plan="Growth"), AccountFactory(plan="Starter")
-    _answer(changed, 10)
-    _answer(same, 10)
+    nps_answer(changed, 10)
+    nps_answer(same, 10)
     _run(nps)
     before = _rows(nps)
-    _answer(changed, 0)  # (1 - 1) / 2 = 0
+    nps_answer(changed, 0)  # (1 - 1) / 2 = 0
 
     again = _run(nps)
 
@@ -78,7 +73,7 @@ def test_a_rerun_rewrites_exactly_the_changed_values_under_the_new_run(nps):
 
 
 def test_a_new_kpi_version_restamps_every_value_even_an_equal_one(nps):
-    _answer(AccountFactory(), 10)
+    nps_answer(AccountFactory(), 10)
     kpi_compute(kpi=nps, as_of=AS_OF)
     nps = kpi_update(kpi=nps, params={"window_days": 60}, reason="A quarter of answers")
 
@@ -91,8 +86,8 @@ def test_a_new_kpi_version_restamps_every_value_even_an_equal_one(nps):
 
 def test_an_account_that_no_longer_qualifies_and_an_emptied_segment_lose_their_rows(nps):
     leaving, staying = AccountFactory(plan="Legacy"), AccountFactory(plan="Growth")
-    _answer(leaving, 10)
-    _answer(staying, 10)
+    nps_answer(leaving, 10)
+    nps_answer(staying, 10)
     kpi_compute(kpi=nps, as_of=AS_OF)
     leaving.survey_responses.all().delete()
 
@@ -106,11 +101,11 @@ def test_an_account_that_no_longer_qualifies_and_an_emptied_segment_lose_their_r
 
 def test_an_incremental_run_only_rewrites_the_touched_accounts_and_the_aggregates_that_moved(nps):
     touched, untouched = AccountFactory(plan="Growth"), AccountFactory(plan="Starter")
-    _answer(touched, 10)
-    _answer(untouched, 10)
+    nps_answer(touched, 10)
+    nps_answer(untouched, 10)
     kpi_compute(kpi=nps, as_of=AS_OF)
-    _answer(touched, 0)
-    _answer(untouched, 0)  # not recomputed: its stored value stays and still counts in the portfolio
+    nps_answer(touched, 0)
+    nps_answer(untouched, 0)  # not recomputed: its stored value stays and still counts in the portfolio
 
     kpi_compute(kpi=nps, as_of=AS_OF, account_ids=[touched.pk])
 
@@ -147,8 +142,8 @@ def test_a_value_for_a_kpi_or_run_that_does_not_exist_is_refused(nps):
 
 def test_deleting_accounts_kpis_and_runs_in_sql_cascades_to_values_as_the_foreign_keys_did(nps):
     gone, kept = AccountFactory(), AccountFactory()
-    _answer(gone, 10)
-    _answer(kept, 10)
+    nps_answer(gone, 10)
+    nps_answer(kept, 10)
     run = _run(nps)
     other = kpi_create(slug="nps-90", name="NPS 90", calculator="surveys.nps", params={"window_days": 90},
                        definition="NPS over a quarter.", tier="advocacy", indicator="lagging", unit="score")
