@@ -16,7 +16,16 @@ from typing import ClassVar
 import psycopg
 from django.db import connection
 
-from metrics.calculators.base import GROUP_COLUMNS, Aggregate, Calculator, Param, by_group, merged_ratio, register
+from metrics.calculators.base import (
+    GROUP_COLUMNS,
+    Aggregate,
+    Calculator,
+    Param,
+    by_group,
+    merged_ratio,
+    merged_sum,
+    register,
+)
 from metrics.calculators.usage import ACTIVATION_EVENTS, CORE_FEATURE, CORE_FEATURES, VALUE_EVENT, EventNames
 from metrics.inputs import run_table
 from metrics.prediction.spec import EXPANSION, RENEWAL, Spec
@@ -120,10 +129,9 @@ class PredictiveCalculator(Calculator):
         return self.account_sql(params).replace("{predictions}", source), params_sql
 
     def aggregate_sql(self, params: dict) -> str:
-        # Per group: the mean probability (100 x Σ p / accounts with one), Σ p (expected accounts), and Σ p x ARR.
+        # Per group: the mean probability (of the accounts' values), Σ p (expected accounts), and Σ p x ARR.
         return f"""
-            SELECT {GROUP_COLUMNS}, 100.0::float8 * sum(numerator) / nullif(count(value), 0),
-                   coalesce(sum(numerator), 0), count(value), count(value),
+            SELECT {GROUP_COLUMNS}, avg(value), coalesce(sum(numerator), 0), count(value), count(value),
                    jsonb_build_object(
                        '{self.expected}', round(coalesce(sum(numerator), 0)::numeric, 2),
                        'accounts', count(value),
@@ -144,6 +152,9 @@ class PredictiveCalculator(Calculator):
         if reason is False:
             return None
         merged = merged_ratio(stored, added, removed, scale=100.0)
+        # The mean of the accounts' values (each rounded to 2 decimals): a group's sum of them is its mean x count.
+        value_sum = merged_sum(*((part.value or 0.0) * (part.denominator or 0) for part in (stored, added, removed)))
+        merged.value = value_sum / merged.denominator if merged.denominator else None
         parts = [part.details or {} for part in (stored, added, removed)]
 
         def total(key: str) -> float:
