@@ -23,9 +23,8 @@ REAGGREGATION_DEBOUNCE_SECONDS = 10
 
 
 def _keys(schema: str, what: str = "accounts") -> tuple[str, str]:
-    # The schema name in every key: no tenant can see or take another's pending work.
-    if what == "accounts":
-        return f"bellwether:{schema}:metrics:pending-accounts", f"bellwether:{schema}:metrics:recompute-scheduled"
+    """The set of pending `what` and the flag of its scheduled task. The schema name in every key: no tenant can
+    see or take another's pending work."""
     return f"bellwether:{schema}:metrics:pending-{what}", f"bellwether:{schema}:metrics:{what}-scheduled"
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from core.numbers import ascii_digits
 from metrics.calculators import Calculator, CalculatorError, calculator_for
-from metrics.calculators.base import AGGREGATE_COLUMNS, Aggregate, accounts_filter
+from metrics.calculators.base import AGGREGATE_COLUMNS, DIMENSIONS, Aggregate, accounts_filter
 from metrics.inputs import SharedInput, inputs_shared
 from metrics.models import KPI, ComputationRun, KPITarget, KPIVersion, MetricValue, Scope
 from metrics.segments import segments_materialised, segments_relation
@@ -47,6 +47,17 @@ _DIFFERS = ("(v.kpi_version, v.value, v.numerator, v.denominator, v.sample_size,
             "IS DISTINCT FROM (%(kpi_version)s::int, c.value, c.numerator, c.denominator, c.sample_size, c.details, "
             "c.segment_key)")
 
+# What an aggregate reads of each member (AGGREGATE_COLUMNS' `members`), and a stored account row with its segments
+# now (`segment_key`) and when it was aggregated (`stored_key`), on `metrics_metricvalue v` joined to segments `s`.
+_MEMBER_VALUES = ("account_id", "value", "numerator", "denominator", "sample_size", "details")
+_TEMPLATE_COLUMNS = {
+    "segment_columns": ", ".join(f"s.{dimension}" for dimension in DIMENSIONS),
+    "member_columns": ", ".join((*DIMENSIONS, *_MEMBER_VALUES)),
+    "member_nulls": ", ".join(["NULL"] * (len(DIMENSIONS) + len(_MEMBER_VALUES))),
+    "stored_columns": ", ".join((*(f"s.{dimension}" for dimension in DIMENSIONS), "v.segment_key AS stored_key",
+                                 "s.segment_key", *(f"v.{column}" for column in _MEMBER_VALUES))),
+}
+
 # One KPI and date in one statement, nothing crossing into Python:
 # - `computed`: the calculator's query over every account (or the touched ones); a row without its own value
 #   gets numerator / denominator x scale, null (never 0) when there is nothing to divide by;
@@ -72,7 +83,7 @@ _ACCOUNTS = """
         FROM ({account_sql}) AS x (account_id, numerator, denominator, sample_size, value, details)
     ),
     keyed AS MATERIALIZED (
-        SELECT c.*, s.plan, s.region, s.industry, s.lifecycle_stage, s.size_band, s.owner, s.segment_key
+        SELECT c.*, {segment_columns}, s.segment_key
         FROM computed c
         JOIN {segments} s ON s.account_id = c.account_id
     ),
@@ -108,8 +119,7 @@ _ACCOUNTS = """
         RETURNING 1
     ),
     untouched AS MATERIALIZED (
-        SELECT v.id, v.segment_key AS stored_key, s.plan, s.region, s.industry, s.lifecycle_stage, s.size_band,
-               s.owner, s.segment_key, v.account_id, v.value, v.numerator, v.denominator, v.sample_size, v.details
+        SELECT v.id, {stored_columns}
         FROM metrics_metricvalue v
         JOIN {all_segments} s ON s.account_id = v.account_id
         WHERE %(account_ids)s::bigint[] IS NOT NULL AND NOT %(merging)s
@@ -124,15 +134,11 @@ _ACCOUNTS = """
           AND v.id = u.id AND u.stored_key IS DISTINCT FROM u.segment_key
     ),
     members AS (
-        SELECT plan, region, industry, lifecycle_stage, size_band, owner,
-               account_id, value, numerator, denominator, sample_size, details
-        FROM keyed
+        SELECT {member_columns} FROM keyed
         UNION ALL
-        SELECT plan, region, industry, lifecycle_stage, size_band, owner,
-               account_id, value, numerator, denominator, sample_size, details
-        FROM untouched
+        SELECT {member_columns} FROM untouched
         UNION ALL
-        SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+        SELECT {member_nulls}
     )
 """
 
@@ -182,19 +188,16 @@ _FINISHED_GROUPS = """
 # the date's aggregates were stored at all.
 _BEFORE = """
     WITH stored AS MATERIALIZED (
-        SELECT s.plan, s.region, s.industry, s.lifecycle_stage, s.size_band, s.owner, v.segment_key AS stored_key,
-               s.segment_key, v.account_id, v.value, v.numerator, v.denominator, v.sample_size, v.details
+        SELECT {stored_columns}
         FROM metrics_metricvalue v
         LEFT JOIN {segments} s ON s.account_id = v.account_id
         WHERE v.kpi_id = %(kpi_id)s AND v.scope = 'account' AND v.as_of = %(as_of)s
           AND v.account_id = ANY(%(account_ids)s::bigint[])
     ),
     members AS (
-        SELECT plan, region, industry, lifecycle_stage, size_band, owner,
-               account_id, value, numerator, denominator, sample_size, details
-        FROM stored
+        SELECT {member_columns} FROM stored
         UNION ALL
-        SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+        SELECT {member_nulls}
     ),
     {groups}
     SELECT (SELECT count(*) FROM stored WHERE stored_key IS DISTINCT FROM segment_key),
@@ -226,23 +229,16 @@ class Computed:
 def _statement(*parts: str, **sql: str) -> str:
     """WITH the CTE templates `parts`, completed in one pass (the calculators' SQL in `sql` is not re-read as a
     template)."""
-    return "WITH " + ",".join(parts).format(columns=", ".join(_COLUMNS), upsert=_UPSERT, differs=_DIFFERS, **sql)
+    return "WITH " + ",".join(parts).format(columns=", ".join(_COLUMNS), upsert=_UPSERT, differs=_DIFFERS,
+                                            **_TEMPLATE_COLUMNS, **sql)
 
 
 def _groups_finished_in_python(calculator: Calculator, params: dict, params_sql: dict,
                                groups: list[dict] | None) -> list[dict]:
     """For calculators whose aggregate SQL cannot finish (Kaplan-Meier, LTV): SQL summed each group, Python
     completes the few of them (one per segment)."""
-    finished = []
-    for group in groups or []:
-        result = calculator.finish_aggregate(
-            Aggregate(value=group["value"], numerator=group["numerator"], denominator=group["denominator"],
-                      sample_size=group["sample_size"] or 0, details=group["details"]),
-            as_of=params_sql["as_of"], params=params)
-        finished.append({"dimension": group["dimension"], "segment": group["segment"], "value": result.value,
-                         "numerator": result.numerator, "denominator": result.denominator,
-                         "sample_size": result.sample_size, "details": result.details})
-    return finished
+    return [_group_row(key, calculator.finish_aggregate(summed, as_of=params_sql["as_of"], params=params))
+            for key, summed in _aggregates(groups or []).items()]
 
 
 def _json(value: str | list | None) -> list[dict]:
@@ -251,9 +247,16 @@ def _json(value: str | list | None) -> list[dict]:
 
 
 def _aggregates(groups: list[dict]) -> dict[tuple[str, str], Aggregate]:
+    """Group rows (AGGREGATE_COLUMNS, as JSON) by (dimension, segment)."""
     return {(group["dimension"], group["segment"]): Aggregate(
         value=group["value"], numerator=group["numerator"], denominator=group["denominator"],
         sample_size=group["sample_size"] or 0, details=group["details"]) for group in groups}
+
+
+def _group_row(key: tuple[str, str], aggregate: Aggregate) -> dict:
+    """A group's row for `_FINISHED_GROUPS`: the inverse of `_aggregates`."""
+    return {"dimension": key[0], "segment": key[1], "value": aggregate.value, "numerator": aggregate.numerator,
+            "denominator": aggregate.denominator, "sample_size": aggregate.sample_size, "details": aggregate.details}
 
 
 def _merged(cursor, calculator: Calculator, params: dict, params_sql: dict, sql: dict) -> tuple[Computed | None, int]:
@@ -267,7 +270,7 @@ def _merged(cursor, calculator: Calculator, params: dict, params_sql: dict, sql:
     row was counted in, a touched account that lost its value (its segment may be left empty), a date whose
     aggregates were never stored, or an aggregate that is not a sum.
     """
-    cursor.execute(_BEFORE.format(**sql), params_sql)
+    cursor.execute(_BEFORE.format(**_TEMPLATE_COLUMNS, **sql), params_sql)
     moved, before, aggregated = cursor.fetchone()
     if moved or not aggregated:
         return None, 0
@@ -295,9 +298,7 @@ def _merged(cursor, calculator: Calculator, params: dict, params_sql: dict, sql:
                                            as_of=params_sql["as_of"], params=params)
         if group is None:
             return None, written
-        merged.append({"dimension": key[0], "segment": key[1], "value": group.value, "numerator": group.numerator,
-                       "denominator": group.denominator, "sample_size": group.sample_size,
-                       "details": group.details})
+        merged.append(_group_row(key, group))
     cursor.execute(_statement(_FINISHED_GROUPS, _GROUPS_WRITTEN) + f" SELECT {_GROUPS_CHANGED}",
                    {**params_sql, "merging": True, "groups": json.dumps(merged, default=str)})
     return Computed(values=values + len(merged), written=written + cursor.fetchone()[0]), written

@@ -55,6 +55,10 @@ os.environ["DJANGO_DEBUG"] = "false"
 from bench_tenants import PREFIX, database_use, load, spread  # noqa: E402
 
 WEB_PROCESSES = 2  # gunicorn workers per web server (sync: one thread, one connection each)
+# The other client connections to the current database (a parallel query's workers are listed too, but count
+# against max_worker_processes, not max_connections).
+CLIENT_CONNECTIONS = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                      "AND backend_type = 'client backend' AND pid <> pg_backend_pid()")
 
 
 def tenants_seed(accounts: int) -> list:
@@ -175,11 +179,7 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.is_set():
-            # Client connections only: a parallel query's workers are listed too, but count against
-            # max_worker_processes, not max_connections.
-            count = self.database.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                                          " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
-                                          ).fetchone()[0]
+            count = self.database.execute(CLIENT_CONNECTIONS).fetchone()[0]
             self.connections.append(count)
             self.queues.append((time.monotonic(), self.broker.llen("interactive"), self.broker.llen("bulk")))
             self.stopped.wait(0.5)
@@ -293,8 +293,7 @@ def _client_connections(url: str) -> int:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()").fetchone()[0]
+        return conn.execute(CLIENT_CONNECTIONS).fetchone()[0]
 
 
 def replica_start(database_url: str, port: int):

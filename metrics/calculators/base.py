@@ -206,7 +206,7 @@ class Calculator(ABC):
         touched accounts' new rows (`added`) and over their old ones (`removed`), all in the same segments.
         Exact for aggregates that are sums; None (read every account again) for one that is not, such as a
         median. Default: the ratio of summed numerators and denominators."""
-        if type(self).aggregate_sql is not Calculator.aggregate_sql:
+        if not self.merges_aggregates:  # an aggregate of its own, with no merge of its own
             return None
         return merged_ratio(stored, added, removed, scale=self.scale or 1.0)
 
