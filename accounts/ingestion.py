@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from accounts.models import SURVEY_SCALES, AccountStatus, LifecycleStage, SurveyKind, TicketPriority
 from integrations.ingest import Caller, IngestKind, IngestResult, UniqueKey, batch_ingest, csv_importable_register
 from integrations.models import DataKind, IngestBatch
-from integrations.sql import bulk_upsert
+from integrations.sql import bulk_insert_new, bulk_upsert
 from integrations.validation import (
     Choice,
     Day,
@@ -235,7 +235,7 @@ def _events_write(parsed: list[dict], accounts: dict[str, int]) -> IngestResult:
     # Timestamps go to PostgreSQL as ISO text: dumping 10,000 datetimes costs more than parsing them there.
     rows = [(item["id"], accounts[item["account"]], item["user"], item["event"], item["timestamp"].isoformat(),
              orjson.dumps(item["properties"]).decode() if item.get("properties") else "{}") for item in parsed]
-    created, _ = bulk_upsert(
+    created = bulk_insert_new(
         table="accounts_usageevent",
         columns={"idempotency_key": "text", "account_id": "bigint", "user_id": "text", "event_name": "text",
                  "occurred_at": "timestamptz", "properties": "jsonb"},

@@ -181,6 +181,12 @@ def events_count(schema: str) -> int:
         return cursor.fetchone()[0]
 
 
+def _workers_cpu(server: subprocess.Popen) -> dict[int, float]:
+    """CPU seconds (user + system) each gunicorn worker has used so far: shows how the clients' connections were
+    spread over the workers (a keep-alive connection stays with the worker that accepted it)."""
+    return {worker.pid: sum(worker.cpu_times()[:2]) for worker in psutil.Process(server.pid).children(recursive=True)}
+
+
 def _latency(latencies: list[float]) -> str:
     latencies = sorted(latencies)
     return (f"(batch latency median {statistics.median(latencies) * 1000:.0f} ms, "
@@ -233,6 +239,7 @@ def main() -> None:
             events_clear(schema)
             copy_round = copy_load(schema, events)
             events_clear(schema)
+            cpu_before = _workers_cpu(server)
             api_round, round_latencies = api_load(
                 args.port, bodies, args.clients, path="/api/v1/events/bulk", per_body=args.batch,
                 headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
@@ -243,8 +250,10 @@ def main() -> None:
             if not rounds or api_round < min(a for _, a in rounds):
                 latencies = round_latencies  # the best round's, as its time is the one reported
             rounds.append((copy_round, api_round))
+            cpu_after = _workers_cpu(server)
+            spent = " / ".join(f"{cpu_after[pid] - cpu_before.get(pid, 0):.1f}" for pid in sorted(cpu_after))
             print(f"round {number}: COPY {copy_round:.1f} s, API {api_round:.1f} s, API/COPY "
-                  f"{copy_round / api_round:.2f}", flush=True)
+                  f"{copy_round / api_round:.2f}; CPU seconds of each web worker: {spent}", flush=True)
         events_clear(schema)
         segment = events[:args.segment_events]
         segment_bodies = segment_batches(segment, args.segment_batch, compress=args.segment_gzip)

@@ -343,6 +343,9 @@ def baseline(spec, steps: int) -> tuple[float, np.ndarray, np.ndarray, np.ndarra
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=REPEATS,
+                        help="rounds of features/baseline and of scoring (default %(default)s; 1 at 100,000 accounts, "
+                             "where one round of the baseline is a quarter of an hour)")
     args = parser.parse_args()
 
     from metrics.models import PredictionModel
@@ -360,12 +363,14 @@ def main() -> None:
         spec = Spec(target="renewal", core_features=tuple(EVENTS["core_features"]), key_feature=EVENTS["key_feature"],
                     activation_events=tuple(EVENTS["activation_events"]), value_event=EVENTS["value_event"])
         feature_times, baseline_times = [], []
-        for _ in range(REPEATS):
+        for _ in range(args.repeats):
             started = time.perf_counter()
             rows = observations(spec=spec, cutoff=AS_OF, steps=spec.steps, with_labels=True)
             feature_times.append(time.perf_counter() - started)
+            print(f"  features: {feature_times[-1]:.2f} s", flush=True)
             seconds, ids, dates, values = baseline(spec, spec.steps)
             baseline_times.append(seconds)
+            print(f"  hand-written SQL: {seconds:.2f} s", flush=True)
         same_rows = len(ids) == len(rows) and (ids == rows.account_ids).all() and (dates == rows.observed_on).all()
         if same_rows:
             equal = np.isclose(values, rows.values, rtol=1e-9, atol=1e-9, equal_nan=True)
@@ -379,9 +384,10 @@ def main() -> None:
         started = time.perf_counter()
         learned = learn(spec, AS_OF)
         training = time.perf_counter() - started
+        print(f"  training with back-test: {training:.2f} s", flush=True)
         model = prediction_model_train(spec=spec, cutoff=AS_OF, trigger=PredictionModel.Trigger.MANUAL)
         scoring_times = []
-        for _ in range(REPEATS):
+        for _ in range(args.repeats):
             started = time.perf_counter()
             with one_thread():
                 predictions = [prediction for chunk in account_predictions(spec=spec, as_of=AS_OF, retrain_days=30)
