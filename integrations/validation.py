@@ -62,10 +62,11 @@ class Text(Field):
     allow_blank: bool = False
 
     def parse(self, value: Any) -> str:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            value = str(value)  # ids often arrive as numbers; accept them as their text
-        if not isinstance(value, str):
-            raise FieldError("must be a string")
+        if type(value) is not str:  # the common case first: this runs for every text field of every bulk item
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                value = str(value)  # ids often arrive as numbers; accept them as their text
+            elif not isinstance(value, str):
+                raise FieldError("must be a string")
         value = value.strip()
         if not value and not self.allow_blank:
             raise FieldError("must not be empty")
@@ -268,12 +269,14 @@ class ItemSpec:
             errors.append({"index": index, "field": None, "message": "must be a JSON object"})
             return None
         parsed: dict[str, Any] = {}
+        present = 0
         for name, spec in self.fields.items():
             value = item.get(name, _MISSING)
             if value is _MISSING:
                 if spec.required:
                     errors.append({"index": index, "field": name, "message": "is required"})
                 continue
+            present += 1
             if value is None:
                 if spec.nullable:
                     parsed[name] = None
@@ -284,7 +287,7 @@ class ItemSpec:
                 parsed[name] = spec.parse(value)
             except FieldError as error:
                 errors.append({"index": index, "field": name, "message": str(error)})
-        unknown = item.keys() - self.fields.keys()
+        unknown = item.keys() - self.fields.keys() if present < len(item) else ()
         if unknown:
             errors.append({"index": index, "field": sorted(unknown)[0],
                            "message": f"unknown field(s): {', '.join(sorted(unknown))}"})
