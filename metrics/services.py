@@ -65,7 +65,9 @@ _TEMPLATE_COLUMNS = {
 #   differ from the stored ones, found in one join over the KPI's stored rows of the date, then inserted (new) or
 #   updated by id (changed): cheaper than an upsert's probe per row, by half again on a date's first computation
 #   (80,000 rows: 1.3 s as an upsert, 0.8 s as inserts). Safe because one computation of a KPI and date at a time
-#   holds its lock (`_VALUES_LOCK`); the rows of accounts (of those computed) that no longer get a value removed;
+#   holds its lock (`_VALUES_LOCK`); the rows of accounts (of those computed) that no longer get a value removed.
+#   New rows go in account order: the unique key's new entries then fill its leaf pages left to right and the
+#   (account, as_of) index's are met in its order (100,000 rows: 0.64 s against 1.10 s in the hash join's order);
 # - `keyed`: the computed rows with each account's segments, whose key every account row stores;
 # - `members`: what the aggregate query reads (see AGGREGATE_COLUMNS): the computed rows, plus the stored rows
 #   of the accounts an incremental run did not touch, with each account's segments (whose keys it refreshes);
@@ -101,6 +103,7 @@ _ACCOUNTS = """
                c.denominator, c.sample_size, c.details, %(run_id)s, c.segment_key
         FROM accounts_changed c
         WHERE c.stored_id IS NULL
+        ORDER BY c.account_id
         RETURNING 1
     ),
     accounts_updated AS (

@@ -344,6 +344,7 @@ BASELINE_INSERT = f"""
            r.numerator, r.denominator, coalesce(r.sample_size, 0), NULL, NULL
     FROM ({{statement}}) AS r (grouped_by, account_id, segment, slug, value, numerator, denominator, sample_size)
     JOIN metrics_kpi k ON k.slug = r.slug
+    ORDER BY k.id, r.account_id
 """
 BASELINE_SLUGS = ["grr", "nrr", "expansion-rate", "contraction-rate", "revenue-churn", "logo-churn", "nps", "csat",
                   "ces", "stickiness", "seat-utilization", "usage-trend"]
@@ -370,7 +371,8 @@ def baseline() -> tuple[float, dict[tuple, float | None]]:
 
 def baseline_stored() -> float:
     """The hand-written SQL doing the engine's whole job for those KPIs: the same rows (value, numerator,
-    denominator, sample size; no explanation details) written into the values table and committed."""
+    denominator, sample size; no explanation details) written into the values table and committed, in the unique
+    key's order as the engine writes them (which makes the indexes' inserts cheaper)."""
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(BASELINE_SEGMENTS, {"t": AS_OF})
