@@ -114,16 +114,16 @@ def bulk_insert_new(
     extra = extra_insert or {}
     ordered = sorted(rows, key=itemgetter(*(list(columns).index(name) for name in conflict)))
     try:
-        with transaction.atomic():  # the savepoint a conflict rolls back to
-            connection.ensure_connection()
-            with psycopg.Cursor(connection.connection) as cursor:
-                constants: tuple = ()
-                if extra:
-                    cursor.execute(f"SELECT {', '.join(f'({value})::text' for value in extra.values())}")
-                    constants = cursor.fetchone()
-                with cursor.copy(f"COPY {table} ({', '.join([*columns, *extra])}) FROM STDIN") as copy:
-                    for row in ordered:
-                        copy.write_row((*row, *constants))
+        # Django's cursor first: django-tenants sets the tenant's search path on the connection's first one.
+        with transaction.atomic(), connection.cursor() as django_cursor:  # the savepoint a conflict rolls back to
+            constants: tuple = ()
+            if extra:
+                django_cursor.execute(f"SELECT {', '.join(f'({value})::text' for value in extra.values())}")
+                constants = django_cursor.fetchone()
+            with psycopg.Cursor(connection.connection) as cursor, cursor.copy(
+                    f"COPY {table} ({', '.join([*columns, *extra])}) FROM STDIN") as copy:
+                for row in ordered:
+                    copy.write_row((*row, *constants))
         return len(rows)
     except (errors.UniqueViolation, errors.DeadlockDetected):
         inserted, _ = bulk_upsert(table=table, columns=columns, rows=rows, conflict=conflict, extra_insert=extra)
