@@ -11,9 +11,10 @@ import hashlib
 from collections.abc import Sequence
 from operator import itemgetter
 
-import psycopg
-from django.db import connection, transaction
+from django.db import transaction
 from psycopg import errors
+
+from core.db import psycopg_cursor
 
 
 def _stage_table(table: str, columns: dict[str, str]) -> str:
@@ -66,24 +67,22 @@ def bulk_upsert(
     else:
         on_conflict = "DO NOTHING"
     returning = "(xmax = 0), id" if inserted_ids is not None else "(xmax = 0)"
-    with transaction.atomic():
-        connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
-                f"({', '.join(f'{name} {sql_type}' for name, sql_type in columns.items())}) ON COMMIT DELETE ROWS"
-            )
-            cursor.execute(f"TRUNCATE {stage}")
-            with cursor.copy(f"COPY {stage} ({', '.join(names)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            cursor.execute(
-                f"INSERT INTO {table} ({', '.join(names + list(extra))}) "
-                f"SELECT {', '.join(names + list(extra.values()))} FROM {stage} "
-                f"ORDER BY {_key_order(conflict, columns)} "
-                f"ON CONFLICT ({', '.join(conflict)}) {on_conflict} RETURNING {returning}"
-            )
-            returned = cursor.fetchall()
+    with transaction.atomic(), psycopg_cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
+            f"({', '.join(f'{name} {sql_type}' for name, sql_type in columns.items())}) ON COMMIT DELETE ROWS"
+        )
+        cursor.execute(f"TRUNCATE {stage}")
+        with cursor.copy(f"COPY {stage} ({', '.join(names)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(names + list(extra))}) "
+            f"SELECT {', '.join(names + list(extra.values()))} FROM {stage} "
+            f"ORDER BY {_key_order(conflict, columns)} "
+            f"ON CONFLICT ({', '.join(conflict)}) {on_conflict} RETURNING {returning}"
+        )
+        returned = cursor.fetchall()
     outcomes = [row[0] for row in returned]
     if inserted_ids is not None:
         inserted_ids.extend(row_id for inserted, row_id in returned if inserted)
@@ -114,14 +113,12 @@ def bulk_insert_new(
     extra = extra_insert or {}
     ordered = sorted(rows, key=itemgetter(*(list(columns).index(name) for name in conflict)))
     try:
-        # Django's cursor first: django-tenants sets the tenant's search path on the connection's first one.
-        with transaction.atomic(), connection.cursor() as django_cursor:  # the savepoint a conflict rolls back to
+        with transaction.atomic(), psycopg_cursor() as cursor:  # the savepoint a conflict rolls back to
             constants: tuple = ()
             if extra:
-                django_cursor.execute(f"SELECT {', '.join(f'({value})::text' for value in extra.values())}")
-                constants = django_cursor.fetchone()
-            with psycopg.Cursor(connection.connection) as cursor, cursor.copy(
-                    f"COPY {table} ({', '.join([*columns, *extra])}) FROM STDIN") as copy:
+                cursor.execute(f"SELECT {', '.join(f'({value})::text' for value in extra.values())}")
+                constants = cursor.fetchone()
+            with cursor.copy(f"COPY {table} ({', '.join([*columns, *extra])}) FROM STDIN") as copy:
                 for row in ordered:
                     copy.write_row((*row, *constants))
         return len(rows)

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import ClassVar
 
-import psycopg
 from django.db import connection
 
+from core.db import psycopg_cursor
 from metrics.calculators.base import (
     GROUP_COLUMNS,
     Aggregate,
@@ -64,7 +64,7 @@ def _copied(table: str, chunks: Iterable[list]) -> None:
     with connection.cursor() as cursor:  # Django's cursor: the tenant's search path is set on the connection
         cursor.execute(f"CREATE TEMPORARY TABLE {table} (account_id bigint, value float8, numerator float8, "
                        "details jsonb)")
-    with psycopg.Cursor(connection.connection) as cursor, cursor.copy(
+    with psycopg_cursor() as cursor, cursor.copy(
             f"COPY {table} (account_id, value, numerator, details) FROM STDIN") as copy:
         for chunk in itertools.chain([first], chunks):
             for prediction in chunk:

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
-import psycopg
 from django.db import connection
 
+from core.db import psycopg_cursor
 from metrics.prediction.spec import DEFAULT_HORIZON_DAYS, EXPANSION, RENEWAL_HORIZON_CAP, STEP_DAYS, Spec
 
 # Buckets of history read before the oldest observation date: a year and a bit, for "days since" features.
@@ -446,9 +446,7 @@ def _columns_read(sql: str, params: dict, dtypes: Sequence[str], *, matrix: rang
     arrays: list = [None] * len(dtypes)
     values = np.empty((0, len(matrix)), dtype="float64")
     started = time.monotonic()
-    # Django's cursor first: django-tenants sets the tenant's search path on the connection. Django's cursors read
-    # text only, hence psycopg's own.
-    with connection.cursor(), psycopg.Cursor(connection.connection) as cursor:
+    with psycopg_cursor() as cursor:  # Django's cursors read text only
         for count, position, raw in cursor.stream(sql, params, binary=True):
             if position == 0:
                 values = np.empty((count, len(matrix)), dtype="float64")
