@@ -150,6 +150,9 @@ REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=5.0)
 REPLICA_HEALTH_SECONDS = env.float("REPLICA_HEALTH_SECONDS", default=5.0)
 # How long after a write its author's reads stay on the primary (longer than any lag the replica may have).
 REPLICA_PIN_SECONDS = env.int("REPLICA_PIN_SECONDS", default=10)
+# How many database connections a computation run of every account uses: KPIs that share no input are computed
+# side by side, one connection each (metrics.services.computation_run_execute). 1: one KPI after another.
+METRICS_COMPUTE_CONNECTIONS = env.int("METRICS_COMPUTE_CONNECTIONS", default=2)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default=embedded.redis_url())

@@ -148,6 +148,11 @@ class Calculator(ABC):
         """What `account_sql` reads that other calculators read too: computed once per run (metrics.inputs)."""
         return []
 
+    def shares(self, params: dict) -> set[str]:
+        """What this KPI's computation makes once for a run and other KPIs read too (its inputs, by name): a run
+        computes the KPIs sharing anything on one connection, where it was made (metrics.services)."""
+        return {shared.name for shared in self.inputs(params)}
+
     def account_query(self, params: dict, params_sql: dict) -> tuple[str, dict]:
         """`account_sql` with its shared inputs resolved, and the statement's parameters with what they add."""
         sql = self.account_sql(params)

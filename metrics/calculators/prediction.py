@@ -99,6 +99,10 @@ class PredictiveCalculator(Calculator):
                     key_feature=params["key_feature"], activation_events=tuple(params["activation_events"]),
                     value_event=params["value_event"])
 
+    def shares(self, params: dict) -> set[str]:
+        """The accounts' features, read once per run for every predictive KPI (prediction.services)."""
+        return super().shares(params) | {"prediction-observations"}
+
     def sql_params(self, *, as_of: date, params: dict, account_ids: Sequence[int] | None) -> dict:
         """The accounts' predictions for the statement: inside a run, COPYed a chunk at a time into a temporary
         table the run drops (memory stays that of a chunk, whatever the number of accounts); outside one (a KPI
