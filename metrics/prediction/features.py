@@ -488,6 +488,50 @@ class Observations:
             label=pick(self.label), known_on=pick(self.known_on))
 
 
+@dataclass
+class Outcomes:
+    """How many observations share each (observation date, day the outcome became known, label, horizon): all
+    that says whether a history can support a model and which back-test folds it allows, in a few thousand
+    counts where the observations are millions of rows (100,000 accounts on 25 dates)."""
+
+    observed_on: np.ndarray  # datetime64[D]
+    known_on: np.ndarray  # datetime64[D]
+    label: np.ndarray  # int64: 1, 0, -1 censored
+    horizon_days: np.ndarray  # int64
+    count: np.ndarray  # int64: the observations in the group
+
+    def __len__(self) -> int:
+        return int(self.count.sum())
+
+    @classmethod
+    def of(cls, rows: Observations) -> Outcomes:
+        """The counts of labelled rows read in full."""
+        keys = np.stack([rows.observed_on.astype("int64"), rows.known_on.astype("int64"), rows.label,
+                         rows.horizon_days]).T if len(rows) else np.empty((0, 4), dtype="int64")
+        groups, count = np.unique(keys, axis=0, return_counts=True)
+        return cls(observed_on=groups[:, 0].astype("datetime64[D]"), known_on=groups[:, 1].astype("datetime64[D]"),
+                   label=groups[:, 2], horizon_days=groups[:, 3], count=count.astype("int64"))
+
+    def subset(self, mask: np.ndarray) -> Outcomes:
+        return Outcomes(observed_on=self.observed_on[mask], known_on=self.known_on[mask], label=self.label[mask],
+                        horizon_days=self.horizon_days[mask], count=self.count[mask])
+
+
+def outcomes(*, spec: Spec, cutoff: date, steps: int) -> Outcomes:
+    """The observations' outcomes as known on `cutoff`, counted in SQL: what `observations` with labels and without
+    features gives, as counts, in memory that does not grow with the accounts."""
+    from metrics.prediction.labels import LABEL_COLUMNS, LABEL_CTES, LABEL_JOINS
+
+    epoch = f"DATE '{EPOCH.isoformat()}'"
+    sql = (_rows_sql(LABEL_COLUMNS, LABEL_CTES, LABEL_JOINS, with_features=False)
+           + f" SELECT o - {epoch}, known_on - {epoch}, label, horizon, count(*) FROM rows GROUP BY 1, 2, 3, 4")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, statement_params(spec=spec, cutoff=cutoff, steps=steps, account_ids=None))
+        groups = np.array(cursor.fetchall(), dtype="int64").reshape(-1, 5)
+    return Outcomes(observed_on=_days(groups[:, 0]), known_on=_days(groups[:, 1]), label=groups[:, 2],
+                    horizon_days=groups[:, 3], count=groups[:, 4])
+
+
 def statement_params(*, spec: Spec, cutoff: date, steps: int, account_ids: Sequence[int] | None) -> dict:
     from accounts.services import tenant_time_zone
 

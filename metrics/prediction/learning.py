@@ -9,7 +9,15 @@ from datetime import date, timedelta
 import numpy as np
 
 from metrics.prediction.explain import Explainer
-from metrics.prediction.features import USAGE_REACH_DAYS, Observations, observations, stored_health, usage_history_start
+from metrics.prediction.features import (
+    USAGE_REACH_DAYS,
+    Observations,
+    Outcomes,
+    observations,
+    outcomes,
+    stored_health,
+    usage_history_start,
+)
 from metrics.prediction.spec import EXPANSION, RENEWAL_HORIZON_CAP
 from metrics.prediction.training import (
     FOLD_DATES,
@@ -21,7 +29,7 @@ from metrics.prediction.training import (
     InsufficientHistory,
     backtest,
     fit_calibrated,
-    folds_of,
+    fold_blocks,
     one_thread,
     usage_trend_risk,
 )
@@ -58,8 +66,8 @@ def _learn(spec, cutoff: date) -> Learned:
     # The labels alone say whether the history can support a model; only then are the features read (on 10,000
     # accounts a frame of 25 dates costs tens of seconds, and a tenant without churn would pay it every day).
     usage_from = usage_history_start(cutoff)
-    _known_rows(observations(spec=spec, cutoff=cutoff, steps=spec.steps, with_labels=True, with_features=False),
-                spec, cutoff, usage_from, screening=True)
+    _history_checked(outcomes(spec=spec, cutoff=cutoff, steps=spec.steps), spec, cutoff, usage_from,
+                     screening=True)
     rows, events, censored = _known_rows(observations(spec=spec, cutoff=cutoff, steps=spec.steps, with_labels=True),
                                          spec, cutoff, usage_from)
     design = Design.learn(rows)
@@ -74,30 +82,53 @@ def _learn(spec, cutoff: date) -> Learned:
                    observed_until=rows.observed_on.max().astype(object))
 
 
-def _known_rows(everything: Observations, spec, cutoff: date, usage_from: date | None, *,
-                screening: bool = False) -> tuple[Observations, int, int]:
+def _reached(observed_on: np.ndarray, usage_from: date | None) -> np.ndarray | None:
+    """The observations made once the usage history that starts on `usage_from` is within reach (None: all)."""
+    if usage_from is None:
+        return None
+    return observed_on >= np.datetime64(usage_from + timedelta(days=USAGE_REACH_DAYS))
+
+
+def _known(label: np.ndarray, horizon_days: np.ndarray, spec) -> np.ndarray:
+    """The observations a model may learn from: outcome known on the cutoff, within the horizon cap."""
+    known = label >= 0
+    if spec.horizon_days is None:
+        known &= horizon_days <= RENEWAL_HORIZON_CAP
+    return known
+
+
+def _known_rows(everything: Observations, spec, cutoff: date,
+                usage_from: date | None) -> tuple[Observations, int, int]:
     """The rows a model may learn from (outcome known on `cutoff`, observed once the usage history that starts on
     `usage_from` is within reach), with the number of events and of censored rows; InsufficientHistory, with the
-    reason, when they cannot support a model (`screening`: also when no out-of-time fold is possible, as the
-    back-test would find)."""
+    reason, when they cannot support a model."""
+    reached = _reached(everything.observed_on, usage_from)
+    if reached is not None:
+        everything = everything.subset(reached)
+    events, censored = _history_checked(Outcomes.of(everything), spec, cutoff, None)
+    return everything.subset(_known(everything.label, everything.horizon_days, spec)), events, censored
+
+
+def _history_checked(everything: Outcomes, spec, cutoff: date, usage_from: date | None, *,
+                     screening: bool = False) -> tuple[int, int]:
+    """The number of events and of censored observations among `everything` (observed once the usage history that
+    starts on `usage_from` is within reach); InsufficientHistory, with the reason, when the known ones cannot
+    support a model (`screening`: also when no out-of-time fold is possible, as the back-test would find)."""
     event, non_event = _outcome_words(spec.target == EXPANSION)
-    if usage_from is not None:
-        everything = everything.subset(everything.observed_on >= np.datetime64(
-            usage_from + timedelta(days=USAGE_REACH_DAYS)))
+    reached = _reached(everything.observed_on, usage_from)
+    if reached is not None:
+        everything = everything.subset(reached)
     if not len(everything):
         raise InsufficientHistory(f"No account was paying (a revenue snapshot with MRR above 0) on any observation "
                                   f"date of the {spec.history_days} days up to {cutoff}.")
-    known = everything.label >= 0
-    if spec.horizon_days is None:
-        known &= everything.horizon_days <= RENEWAL_HORIZON_CAP
-    rows = everything.subset(known)
-    censored = int((everything.label < 0).sum())
+    rows = everything.subset(_known(everything.label, everything.horizon_days, spec))
+    censored = int(everything.count[everything.label < 0].sum())
     if not len(rows):
         first = everything.observed_on.min().astype(object)
         raise InsufficientHistory(
             f"No outcome is known yet: the history starts on {first}, and an observation's outcome is known only "
             f"after its horizon ({spec.horizon_text}) and the grace days, all after {cutoff}.")
-    events = int(rows.label.sum())
+    events = int(rows.count[rows.label == 1].sum())
     if events == 0:
         raise InsufficientHistory(f"No account {event} within its horizon in the {len(rows)} observations whose "
                                   f"outcome is known: there is nothing to learn from yet.")
@@ -105,9 +136,9 @@ def _known_rows(everything: Observations, spec, cutoff: date, usage_from: date |
         raise InsufficientHistory(
             f"Too little history: {events} observations {event} and {len(rows) - events} {non_event} (outcomes "
             f"known by {cutoff}); at least {spec.min_events} of each are needed.")
-    if screening and not folds_of(rows, min_events=spec.min_events):
+    if screening and not fold_blocks(rows, min_events=spec.min_events):
         raise InsufficientHistory(NO_FOLD.format(min_events=spec.min_events))
-    return rows, events, censored
+    return events, censored
 
 
 def _health_risk(rows: Observations, expansion: bool, lookup) -> np.ndarray:

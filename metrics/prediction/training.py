@@ -40,7 +40,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from metrics.prediction.features import CATEGORIES, FEATURE_NAMES, Observations
+from metrics.prediction.features import CATEGORIES, FEATURE_NAMES, Observations, Outcomes
 from metrics.prediction.spec import ALGORITHM_LABELS, ALGORITHMS, BOOSTED, LOGISTIC  # noqa: F401 (re-exported)
 
 HYPERPARAMETERS = {
@@ -357,24 +357,31 @@ class Fold:
                 "train_observed_from": str(rows.observed_on[self.train].min()) if self.train.any() else None}
 
 
-def folds_of(rows: Observations, *, min_events: int) -> list[Fold]:
-    """Up to MAX_FOLDS rolling-origin folds, newest first: each tests the rows of FOLD_DATES consecutive observation
-    dates from F on, and trains on the rows whose outcome was known on or before F. A fold needs min_events of each
-    outcome to train on and both outcomes to test on."""
-    dates = sorted(np.unique(rows.observed_on), reverse=True)
-    folds = []
+def fold_blocks(outcomes: Outcomes, *, min_events: int) -> list[list[np.datetime64]]:
+    """The observation dates each back-test fold tests, newest first: up to MAX_FOLDS rolling-origin blocks of
+    FOLD_DATES consecutive dates whose fold, starting on the block's first date F, has min_events of each outcome
+    to train on (outcomes known on or before F) and both outcomes to test on. `outcomes`: the labelled rows."""
+    dates = sorted(np.unique(outcomes.observed_on), reverse=True)
+    blocks = []
     for start in range(0, len(dates), FOLD_DATES):
         block = dates[start:start + FOLD_DATES]
-        test_on = block[-1]
-        test = np.isin(rows.observed_on, block)
-        train = rows.known_on <= test_on
-        train_events = int(rows.label[train].sum())
-        if (len(np.unique(rows.label[test])) == 2 and train_events >= min_events
-                and train.sum() - train_events >= min_events):
-            folds.append(Fold(test_on=test_on.astype(object), train=train, test=test))
-        if len(folds) == MAX_FOLDS:
+        tested = outcomes.label[np.isin(outcomes.observed_on, block) & (outcomes.count > 0)]
+        train = outcomes.known_on <= block[-1]
+        train_events = int(outcomes.count[train & (outcomes.label == 1)].sum())
+        if (len(np.unique(tested)) == 2 and train_events >= min_events
+                and int(outcomes.count[train].sum()) - train_events >= min_events):
+            blocks.append(block)
+        if len(blocks) == MAX_FOLDS:
             break
-    return folds
+    return blocks
+
+
+def folds_of(rows: Observations, *, min_events: int) -> list[Fold]:
+    """The back-test's folds over the labelled `rows` (see `fold_blocks`): each tests the rows of its block and
+    trains on the rows whose outcome was known on or before the block's first date."""
+    return [Fold(test_on=block[-1].astype(object), train=rows.known_on <= block[-1],
+                 test=np.isin(rows.observed_on, block))
+            for block in fold_blocks(Outcomes.of(rows), min_events=min_events)]
 
 
 @dataclass

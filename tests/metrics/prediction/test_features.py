@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 from django.db import connection
 
-from metrics.prediction.features import FEATURE_NAMES, observations
+from metrics.prediction.features import FEATURE_NAMES, Outcomes, observations, outcomes
 from tests.metrics.prediction import world
 from tests.metrics.prediction.conftest import UNTIL
 
@@ -154,3 +154,22 @@ def test_rows_without_features_are_the_same_rows_with_the_same_mrr_renewal_and_h
     assert set(full.horizon_days.tolist()) > {90}
     assert bare.values.shape == (len(full), 0) and bare.categories == {}
     assert full.values.shape == (len(full), len(FEATURE_NAMES)) and not np.isnan(full.values).all()
+
+
+def test_the_outcomes_counted_in_sql_are_the_counts_of_the_labelled_rows_read_in_full(spec):
+    """What screens a history before training (features.outcomes): the same groups and counts as the rows."""
+    customers = world.noise(until=UNTIL, accounts=60)
+    for index, customer in enumerate(customers[:20]):
+        customer.renewal = UNTIL - timedelta(days=200 - 9 * index)
+    world.build(customers, until=UNTIL)
+
+    for case in (spec, replace(spec, horizon_days=None)):
+        rows = observations(spec=case, cutoff=UNTIL, steps=case.steps, with_features=False)
+        counted = outcomes(spec=case, cutoff=UNTIL, steps=case.steps)
+        expected = Outcomes.of(rows)
+
+        assert len(counted) == len(rows) > 100 and len(counted.count) < len(rows)
+        assert {-1, 0, 1} <= set(counted.label.tolist())
+        key = lambda o: sorted(zip(o.observed_on.tolist(), o.known_on.tolist(), o.label.tolist(),  # noqa: E731
+                                   o.horizon_days.tolist(), o.count.tolist(), strict=True))
+        assert key(counted) == key(expected)

@@ -12,14 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metrics.prediction.explain import Explainer, drivers
-from metrics.prediction.features import CATEGORIES, FEATURE_NAMES, Observations
+from metrics.prediction.features import CATEGORIES, FEATURE_NAMES, Observations, Outcomes
 from metrics.prediction.learning import learn
 from metrics.prediction.training import (
     BOOSTED,
+    FOLD_DATES,
     LOGISTIC,
+    MAX_FOLDS,
     Design,
     InsufficientHistory,
     fit_calibrated,
+    fold_blocks,
     folds_of,
 )
 from tests.metrics.prediction import world
@@ -101,6 +104,27 @@ def test_a_fold_never_trains_on_a_label_observed_after_its_test_date(seed, rows,
         assert (observations.observed_on[fold.train] < test_on).all()
         assert (observations.observed_on[fold.test] >= test_on).all()
         assert not (fold.train & fold.test).any()
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), rows=st.integers(40, 400), min_events=st.integers(1, 20))
+def test_the_folds_from_counts_are_the_folds_of_the_rows(seed, rows, min_events):
+    """The screening decides from counts (features.outcomes) what the back-test finds from rows: per fold, at least
+    min_events of each outcome among the rows it trains on and both outcomes among those it tests."""
+    observations = synthetic_rows(seed, rows)
+    dates = sorted(set(observations.observed_on.tolist()), reverse=True)
+    expected = []  # from the rows themselves, block by block
+    for start in range(0, len(dates), FOLD_DATES):
+        block = dates[start:start + FOLD_DATES]
+        trained = observations.label[observations.known_on <= np.datetime64(block[-1])]
+        tested = observations.label[np.isin(observations.observed_on, np.array(block, dtype="datetime64[D]"))]
+        if min(int(trained.sum()), len(trained) - int(trained.sum())) >= min_events and set(tested.tolist()) == {0, 1}:
+            expected.append(block[-1])
+
+    blocks = fold_blocks(Outcomes.of(observations), min_events=min_events)
+
+    assert [block[-1].astype(object) for block in blocks] == expected[:MAX_FOLDS]
+    assert [fold.test_on for fold in folds_of(observations, min_events=min_events)] == expected[:MAX_FOLDS]
 
 
 @settings(max_examples=15, deadline=None)
