@@ -79,8 +79,10 @@ services.SIDE_BY_SIDE_FROM_ACCOUNTS = 40  # a tenant of 40 accounts, as if it we
 out = {{}}
 try:
     with tenant_context(tenant):
-        for connections in (1, 2):
-            settings.METRICS_COMPUTE_CONNECTIONS = connections
+        for connections in (1, 2, "refused"):
+            if connections == "refused":  # a second connection cannot be opened: a port nothing listens on
+                port, connection.settings_dict["PORT"] = connection.settings_dict["PORT"], 9
+            settings.METRICS_COMPUTE_CONNECTIONS = 2 if connections == "refused" else connections
             MetricValue.objects.filter(as_of=AS_OF).delete()
             where.clear()
             run = services.kpis_compute(as_of=AS_OF)
@@ -90,6 +92,8 @@ try:
             out[connections] = {{"status": run.status, "errors": run.errors, "values": run.values_computed,
                                 "written": run.rows_written, "where": dict(where),
                                 "stored": sorted(json.dumps(row, default=str) for row in stored)}}
+            if connections == "refused":
+                connection.settings_dict["PORT"] = port
     with schema_context("alpha"):
         out["alpha"] = MetricValue.objects.filter(as_of=AS_OF).count()
 finally:
@@ -118,6 +122,10 @@ def test_two_connections_store_what_one_stores_with_each_group_on_one_connection
     assert list(two["where"])[-1] == "health-score"
     assert set(two["where"]) == {entry.slug for entry in CATALOGUE}
     assert out["alpha"] == 0, "nothing written in another tenant"
+    # When the second connection cannot be opened, the run's own connection computes every KPI.
+    refused = out["refused"]
+    assert (refused["status"], refused["errors"], refused["stored"]) == ("succeeded", [], one["stored"])
+    assert {main for _, _, main in refused["where"].values()} == {True}
 
 
 def _where(monkeypatch) -> dict[str, int]:
