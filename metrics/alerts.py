@@ -65,8 +65,10 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class Reading:
+    """What a rule reads of a stored value: the number, and for an anomaly rule the calculator's flag."""
+
     value: float | None
-    details: dict | None
+    anomalous: bool | None = None
 
 
 def _quarter(day: date) -> str:
@@ -95,8 +97,7 @@ class RuleCheck:
         """True, False, or None when it cannot be told (no value, no reference, no target)."""
         rule, measure = self.rule, self._measure(reading, reference, subject)
         if rule.condition == Condition.ANOMALY:
-            flag = (reading.details or {}).get("anomalous")
-            return None if flag is None else bool(flag)
+            return None if reading.anomalous is None else bool(reading.anomalous)
         if measure is None:
             return None
         if rule.condition == Condition.BELOW:
@@ -113,7 +114,7 @@ class RuleCheck:
     def recovered(self, reading: Reading, reference: Reading | None, subject: Subject) -> bool:
         rule, measure = self.rule, self._measure(reading, reference, subject)
         if rule.condition == Condition.ANOMALY:
-            return (reading.details or {}).get("anomalous") is False
+            return reading.anomalous is False
         if measure is None:
             return False
         h = rule.hysteresis
@@ -150,10 +151,13 @@ def _readings(rule: AlertRule, since: date, until: date,
         values = values.filter(account_id__in=account_ids)
     if rule.scope == Scope.SEGMENT and rule.dimension:
         values = values.filter(dimension=rule.dimension, segment=rule.segment)
+    # Only an anomaly rule reads the details, and only their flag: an account's details can be kilobytes (a
+    # prediction's drivers), 180 MB for 100,000 accounts if every rule read them whole.
+    read = ("value", "details__anomalous") if rule.condition == Condition.ANOMALY else ("value",)
     readings: dict[Subject, dict[date, Reading]] = defaultdict(dict)
-    for account_id, dimension, segment, as_of, value, details in values.values_list(
-            "account_id", "dimension", "segment", "as_of", "value", "details"):
-        readings[(account_id, dimension, segment)][as_of] = Reading(value, details)
+    for account_id, dimension, segment, as_of, *reading in values.values_list(
+            "account_id", "dimension", "segment", "as_of", *read):
+        readings[(account_id, dimension, segment)][as_of] = Reading(*reading)
     return readings
 
 

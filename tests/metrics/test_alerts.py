@@ -231,3 +231,28 @@ def test_churned_accounts_open_no_breaches(seats):
     _rule(seats)
 
     assert alert_rules_evaluate(as_of=DAY, now=NOW).opened == []
+
+
+def test_an_anomaly_rule_opens_on_the_calculators_flag_and_resolves_when_it_clears():
+    """An anomaly rule reads only the flag in each account's details (usage.anomaly stores it), whatever the value."""
+    anomaly = kpi_create(slug="usage-anomaly", name="Usage anomalies", calculator="usage.anomaly", definition="d",
+                         tier="adoption", indicator="leading", unit="count")
+    flagged, calm, unknown = AccountFactory(), AccountFactory(), AccountFactory()
+    for account, details in ((flagged, {"anomalous": True, "z": -4.2}), (calm, {"anomalous": False}),
+                             (unknown, None)):
+        MetricValue.objects.create(kpi=anomaly, kpi_version=1, scope="account", account=account, as_of=DAY, value=1,
+                                   details=details)
+    MetricValue.objects.create(kpi=anomaly, kpi_version=1, scope="portfolio", as_of=DAY, value=1)
+    _rule(anomaly, name="Usage anomaly", condition="anomaly", threshold=None)
+
+    opened = alert_rules_evaluate(as_of=DAY, now=NOW).opened
+
+    assert [Breach.objects.get(pk=pk).account for pk in opened] == [flagged]
+    later = DAY + dt.timedelta(days=1)
+    MetricValue.objects.create(kpi=anomaly, kpi_version=1, scope="account", account=flagged, as_of=later, value=1,
+                               details={"anomalous": False})
+    MetricValue.objects.create(kpi=anomaly, kpi_version=1, scope="portfolio", as_of=later, value=1)
+
+    resolved = alert_rules_evaluate(as_of=later, now=NOW + dt.timedelta(days=1)).resolved
+
+    assert resolved == opened and Breach.objects.get().status == "resolved"
