@@ -514,28 +514,31 @@ def _families(kpis: Sequence[KPI]) -> list[list[KPI]]:
     return sorted((members for _, members in families), key=len, reverse=True)
 
 
-def _connections_for(run: ComputationRun, kpis: Sequence[KPI]) -> int:
+def _connections_for(run: ComputationRun, families: Sequence[list[KPI]]) -> int:
     """How many connections compute the run: up to METRICS_COMPUTE_CONNECTIONS, one per group of KPIs that share
-    nothing; one inside a caller's transaction (another connection would not see what it wrote), for an incremental
-    run and for a tenant of fewer than SIDE_BY_SIDE_FROM_ACCOUNTS accounts. Those take well under a second on one
-    connection, and a nightly fan-out over a thousand small tenants keeps one connection per worker."""
+    nothing (`families`); one inside a caller's transaction (another connection would not see what it wrote),
+    for an incremental run and for a tenant of fewer than SIDE_BY_SIDE_FROM_ACCOUNTS accounts. Those take well
+    under a second on one connection, and a nightly fan-out over a thousand small tenants keeps one connection
+    per worker."""
     if run.account_ids is not None or connection.in_atomic_block or settings.METRICS_COMPUTE_CONNECTIONS < 2:
         return 1
     if not Account.objects.all()[SIDE_BY_SIDE_FROM_ACCOUNTS - 1:SIDE_BY_SIDE_FROM_ACCOUNTS].exists():
         return 1
-    return max(1, min(settings.METRICS_COMPUTE_CONNECTIONS, len(_families(kpis))))
+    return max(1, min(settings.METRICS_COMPUTE_CONNECTIONS, len(families)))
 
 
-def _computed_side_by_side(kpis: Sequence[KPI], *, tally: _Tally, connections: int) -> None:
-    """Compute `kpis` (none reading another's values) on this connection and `connections - 1` more, each in a
+def _computed_side_by_side(families: Sequence[list[KPI]], *, tally: _Tally, connections: int) -> None:
+    """Compute the `families` of KPIs (none reading another's values) on this connection and `connections - 1`
+    more, each in a
     thread with a computation session of its own (the segments and inputs are per connection), taking the
     groups of KPIs that share an input one at a time until none is left. PostgreSQL runs the statements side by
     side: a statement that writes never gets parallel workers of its own.
 
     A thread whose connection cannot be opened takes nothing: its groups are left to the others."""
     pending: queue.SimpleQueue[list[KPI]] = queue.SimpleQueue()
-    for family in _families(kpis):
+    for family in families:
         pending.put(family)
+    kpis = [kpi for family in families for kpi in family]
 
     def take() -> None:
         while True:
@@ -587,15 +590,13 @@ def computation_run_execute(*, run: ComputationRun, detected_at: datetime | None
     deferred = [kpi.pk for kpi in kpis if run.account_ids is not None and kpi.pk not in older
                 and not _merges(kpi)]
     tally = _Tally(run=run)
-    independent = [kpi for kpi in kpis if not _depends(kpi)]
-    connections = _connections_for(run, independent)
+    dependent = [kpi for kpi in kpis if _depends(kpi)]
+    families = _families([kpi for kpi in kpis if kpi not in dependent])
+    connections = _connections_for(run, families)
     with _computation_session(as_of=run.as_of, kpis=kpis, account_ids=run.account_ids):
         if connections > 1:
-            _computed_side_by_side(independent, tally=tally, connections=connections)
-            kpis_left = [kpi for kpi in kpis if _depends(kpi)]
-        else:
-            kpis_left = kpis
-        _kpis_computed(kpis_left, tally=tally, older=older, deferred=deferred)
+            _computed_side_by_side(families, tally=tally, connections=connections)
+        _kpis_computed(dependent if connections > 1 else kpis, tally=tally, older=older, deferred=deferred)
     errors = tally.errors
     try:
         from metrics.alerts import alert_rules_evaluate

@@ -507,7 +507,7 @@ class Outcomes:
     def of(cls, rows: Observations) -> Outcomes:
         """The counts of labelled rows read in full."""
         keys = np.stack([rows.observed_on.astype("int64"), rows.known_on.astype("int64"), rows.label,
-                         rows.horizon_days]).T if len(rows) else np.empty((0, 4), dtype="int64")
+                         rows.horizon_days]).T
         groups, count = np.unique(keys, axis=0, return_counts=True)
         return cls(observed_on=groups[:, 0].astype("datetime64[D]"), known_on=groups[:, 1].astype("datetime64[D]"),
                    label=groups[:, 2], horizon_days=groups[:, 3], count=count.astype("int64"))

@@ -365,7 +365,7 @@ def fold_blocks(outcomes: Outcomes, *, min_events: int) -> list[list[np.datetime
     blocks = []
     for start in range(0, len(dates), FOLD_DATES):
         block = dates[start:start + FOLD_DATES]
-        tested = outcomes.label[np.isin(outcomes.observed_on, block) & (outcomes.count > 0)]
+        tested = outcomes.label[np.isin(outcomes.observed_on, block)]
         train = outcomes.known_on <= block[-1]
         train_events = int(outcomes.count[train & (outcomes.label == 1)].sum())
         if (len(np.unique(tested)) == 2 and train_events >= min_events
