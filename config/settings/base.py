@@ -153,6 +153,9 @@ REPLICA_PIN_SECONDS = env.int("REPLICA_PIN_SECONDS", default=10)
 # How many database connections a computation run of every account uses: KPIs that share no input are computed
 # side by side, one connection each (metrics.services.computation_run_execute). 1: one KPI after another.
 METRICS_COMPUTE_CONNECTIONS = env.int("METRICS_COMPUTE_CONNECTIONS", default=2)
+# How many accounts' histories a renewal or expansion model learns from at most: above it, a fixed sample (the same
+# accounts every training), so a training's time and memory stop growing with the tenant (docs/prediction.md).
+PREDICTION_TRAINING_MAX_ACCOUNTS = env.int("PREDICTION_TRAINING_MAX_ACCOUNTS", default=20_000)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default=embedded.redis_url())

@@ -6,11 +6,14 @@ Both models explain in their own log-odds, against a baseline, "the average acco
   at the training mean, so the baseline's log-odds is b and input j contributes w_j z_j; a feature's contribution is the
   sum over its inputs (its value and its indicator), a category's over its values. They add up exactly to
   log-odds(account) - b.
-- gradient-boosted trees, an approximation (a sequential "break-down"): starting from the baseline row (the
-  training mean of every column), the drivers are switched to the account's values one after another, in a
-  fixed order (the drivers that move predictions most on average across the training rows first), and each is
-  credited with the change of log-odds its switch made. They add up exactly to log-odds(account) -
-  log-odds(baseline); unlike the linear case, a driver's share can depend on the order when drivers interact.
+- gradient-boosted trees, by their paths (Saabas' attribution, as the `treeinterpreter` package computes it for
+  random forests): every node of a tree has an expected log-odds, the mean of its leaves' values over the
+  training rows that reached it; the account's path from the root to its leaf crosses splits, and each split
+  credits the driver it tested with the change of expected log-odds it made. Summed over the trees they add up
+  exactly to log-odds(account) - the mean log-odds of the training rows. It costs one pass down each tree per
+  account (a break-down switching drivers one at a time, used before, cost one evaluation of the whole model per
+  driver: 98 s instead of a few for 85,000 accounts). Like every path attribution it is an approximation when
+  drivers interact: the split nearer the leaf gets the credit for what the two do together.
 
 Log-odds become points of probability by scaling: points_j = contribution_j x (p - p_baseline) /
 (log-odds - log-odds_baseline), with p the calibrated probability, so the points add up to the account's
@@ -20,92 +23,122 @@ difference from the baseline's probability; when the log-odds barely differ, the
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from metrics.prediction.features import BY_NAME
-from metrics.prediction.training import BOOSTED, LOGISTIC, Calibrated, Design
+from metrics.prediction.training import LOGISTIC, Calibrated, Design
 
 TOP_DRIVERS = 5
-ORDER_SAMPLE = 2000
 GROUP_LABELS = {"plan": "Plan", "region": "Region", "industry": "Industry"}
 
 
 @dataclass
+class Tree:
+    """One fitted tree as arrays (per node), with each node's expected log-odds over the training rows."""
+
+    feature: np.ndarray
+    threshold: np.ndarray
+    missing_left: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    leaf: np.ndarray
+    expected: np.ndarray
+
+    @classmethod
+    def of(cls, nodes: np.ndarray) -> Tree:
+        """From a scikit-learn histogram tree's node records. A node's value there is its own Newton step (only
+        the leaves' are what the model adds), so the expectations are built from the leaves up, weighted by the
+        training rows that reached each child; children always come after their parent."""
+        if nodes["is_categorical"].any():
+            raise ValueError("A categorical split cannot be explained by path: the model has none by design.")
+        leaf = nodes["is_leaf"].astype(bool)
+        left, right = nodes["left"].astype(np.intp), nodes["right"].astype(np.intp)
+        count = nodes["count"].astype("float64")
+        expected = np.where(leaf, nodes["value"], 0.0)
+        for index in np.flatnonzero(~leaf)[::-1]:
+            expected[index] = (count[left[index]] * expected[left[index]] + count[right[index]]
+                               * expected[right[index]]) / (count[left[index]] + count[right[index]])
+        return cls(feature=nodes["feature_idx"].astype(np.intp), threshold=nodes["num_threshold"],
+                   missing_left=nodes["missing_go_to_left"].astype(bool), left=left, right=right, leaf=leaf,
+                   expected=expected)
+
+    def credit(self, inputs: np.ndarray, group_of: np.ndarray, result: np.ndarray) -> None:
+        """Add to `result` (rows, groups) each split's change of expected log-odds on every row's path, as the
+        model's own prediction walks: a missing value goes where the split sends missing values, else left when
+        at most the threshold."""
+        rows = np.arange(len(inputs)) if not self.leaf[0] else np.empty(0, dtype=np.intp)
+        node = np.zeros(len(inputs), dtype=np.intp)
+        while rows.size:
+            current = node[rows]
+            feature = self.feature[current]
+            value = inputs[rows, feature]
+            goes_left = np.where(np.isnan(value), self.missing_left[current], value <= self.threshold[current])
+            child = np.where(goes_left, self.left[current], self.right[current])
+            result[rows, group_of[feature]] += self.expected[child] - self.expected[current]
+            node[rows] = child
+            rows = rows[~self.leaf[child]]
+
+
+def _trees(model: Calibrated) -> tuple[list[Tree], float]:
+    """The boosted model's trees and its expected log-odds over the training rows (made once per fitted model)."""
+    cached = getattr(model, "_explained_trees", None)
+    if cached is None:
+        boosted = model.estimator.named_steps["model"]
+        trees = [Tree.of(predictors[0].nodes) for predictors in boosted._predictors]
+        cached = (trees, float(boosted._baseline_prediction.reshape(-1)[0]) + sum(
+            float(tree.expected[0]) for tree in trees))
+        model._explained_trees = cached
+    return cached
+
+
+def _inputs(model: Calibrated, matrix: np.ndarray) -> np.ndarray:
+    """The matrix as the final step of the model's pipeline sees it."""
+    for _, step in model.estimator.steps[:-1]:
+        matrix = step.transform(matrix)
+    return matrix
+
+
+@dataclass
 class Explainer:
-    """What explaining needs beyond the fitted model: the columns' driver groups, the baseline, the order."""
+    """What explaining needs beyond the fitted model: the driver group of each design column."""
 
     groups: list[str]  # per design column
-    baseline: np.ndarray  # per design column: the training mean (the gradient-boosted model's baseline row)
-    order: list[str]  # driver groups in break-down order (gradient-boosted model)
 
     @property
     def names(self) -> list[str]:
         return list(dict.fromkeys(self.groups))
 
     @classmethod
-    def learn(cls, model: Calibrated, design: Design, matrix: np.ndarray) -> Explainer:
-        groups = design.groups
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a column with no value at all: its mean is NaN
-            baseline = np.nanmean(matrix, axis=0) if len(matrix) else np.zeros(matrix.shape[1])
-        baseline = np.where(np.isnan(baseline), 0.0, baseline)
-        explainer = cls(groups=groups, baseline=baseline, order=list(dict.fromkeys(groups)))
-        if model.algorithm == BOOSTED and len(matrix):
-            explainer.order = explainer._order_by_effect(model, matrix)
-        return explainer
-
-    def _columns(self, group: str) -> np.ndarray:
-        return np.array([index for index, name in enumerate(self.groups) if name == group])
-
-    def _order_by_effect(self, model: Calibrated, matrix: np.ndarray) -> list[str]:
-        """Groups by the mean |change of log-odds| when each alone is set to the baseline, on a fixed sample."""
-        sample = matrix[np.linspace(0, len(matrix) - 1, min(ORDER_SAMPLE, len(matrix))).astype(int)]
-        raw = model.raw(sample)
-        effects = {}
-        for group in self.names:
-            columns = self._columns(group)
-            moved = sample.copy()
-            moved[:, columns] = self.baseline[columns]
-            effects[group] = float(np.mean(np.abs(raw - model.raw(moved))))
-        return sorted(self.names, key=lambda group: (-effects[group], self.names.index(group)))
+    def learn(cls, design: Design) -> Explainer:
+        return cls(groups=design.groups)
 
     def baseline_raw(self, model: Calibrated) -> float:
+        """The log-odds every row's contributions start from: the average account's."""
         if model.algorithm == LOGISTIC:
             return float(model.estimator.named_steps["model"].intercept_[0])
-        return float(model.raw(self.baseline.reshape(1, -1))[0])
+        return _trees(model)[1]
 
     def contributions(self, model: Calibrated, matrix: np.ndarray) -> np.ndarray:
         """(rows, groups) log-odds contributions in `names` order; each row sums to raw - baseline_raw."""
         names = self.names
+        position = {name: index for index, name in enumerate(names)}
         result = np.zeros((len(matrix), len(names)))
+        inputs = _inputs(model, matrix)
         if model.algorithm == LOGISTIC:
+            inputs = inputs * model.estimator.named_steps["model"].coef_[0]
             impute = model.estimator.named_steps["impute"]
-            weights = model.estimator.named_steps["model"].coef_[0]
-            inputs = matrix
-            for _, step in model.estimator.steps[:-1]:
-                inputs = step.transform(inputs)
-            inputs = inputs * weights
             source = list(range(matrix.shape[1]))
             if impute.indicator_ is not None:
                 source += list(impute.indicator_.features_)
-            position = {name: index for index, name in enumerate(names)}
             for column, original in enumerate(source):
                 result[:, position[self.groups[original]]] += inputs[:, column]
             return result
-        current = np.tile(self.baseline, (len(matrix), 1))
-        previous = model.raw(current)
-        for group in self.order:
-            columns = self._columns(group)
-            current[:, columns] = matrix[:, columns]
-            raw = model.raw(current)
-            result[:, names.index(group)] = raw - previous
-            previous = raw
+        group_of = np.array([position[group] for group in self.groups], dtype=np.intp)
+        for tree in _trees(model)[0]:
+            tree.credit(inputs, group_of, result)
         return result
-
-
 def _says(group: str, columns: list[int], row: np.ndarray, design: Design) -> str:
     """How the account's value of a driver reads: "usage down 40% over 30 days", "plan Starter"."""
     if group in GROUP_LABELS:

@@ -629,6 +629,38 @@ def stored_health(rows: Observations) -> np.ndarray:
     return scores
 
 
+@dataclass
+class Sample:
+    """The accounts a model learns from: all of them (`account_ids` None) or, above `limit`, a fixed sample."""
+
+    account_ids: list[int] | None
+    accounts: int  # in the sample
+    of: int  # accounts with revenue on or before the cutoff
+
+    @property
+    def sampled(self) -> bool:
+        return self.account_ids is not None
+
+
+def training_sample(*, cutoff: date, limit: int) -> Sample:
+    """The accounts with revenue recorded on or before `cutoff` (the only ones ever observed paying), or `limit` of
+    them chosen by a hash of their ids: a sample that is the same at every training and keeps each chosen
+    account's whole history (its every observation date), so the back-test still tests later dates on it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT a.id, count(*) OVER () FROM accounts_account a
+            WHERE EXISTS (SELECT FROM accounts_revenuesnapshot r WHERE r.account_id = a.id AND r.month <= %s
+                          AND r.mrr > 0)
+            ORDER BY hashint8(a.id), a.id LIMIT %s
+            """, [cutoff, limit + 1])
+        found = cursor.fetchall()
+    total = found[0][1] if found else 0
+    if total <= limit:
+        return Sample(account_ids=None, accounts=total, of=total)
+    return Sample(account_ids=sorted(account_id for account_id, _ in found[:limit]), accounts=limit, of=total)
+
+
 # Observations start this long after the tenant's first usage: every 30- and 90-day usage window is then whole
 # (only the 90-day trend's earlier window may still be partly before the first usage).
 USAGE_REACH_DAYS = 90

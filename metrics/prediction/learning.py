@@ -7,15 +7,18 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
+from django.conf import settings
 
 from metrics.prediction.explain import Explainer
 from metrics.prediction.features import (
     USAGE_REACH_DAYS,
     Observations,
     Outcomes,
+    Sample,
     observations,
     outcomes,
     stored_health,
+    training_sample,
     usage_history_start,
 )
 from metrics.prediction.spec import EXPANSION, RENEWAL_HORIZON_CAP
@@ -46,6 +49,7 @@ class Learned:
     rows: int
     events: int
     censored: int
+    sample: Sample
     observed_from: date
     observed_until: date
 
@@ -68,16 +72,17 @@ def _learn(spec, cutoff: date) -> Learned:
     usage_from = usage_history_start(cutoff)
     _history_checked(outcomes(spec=spec, cutoff=cutoff, steps=spec.steps), spec, cutoff, usage_from,
                      screening=True)
-    rows, events, censored = _known_rows(observations(spec=spec, cutoff=cutoff, steps=spec.steps, with_labels=True),
-                                         spec, cutoff, usage_from)
+    sample = training_sample(cutoff=cutoff, limit=settings.PREDICTION_TRAINING_MAX_ACCOUNTS)
+    rows, events, censored = _known_rows(observations(spec=spec, cutoff=cutoff, steps=spec.steps, with_labels=True,
+                                                      account_ids=sample.account_ids), spec, cutoff, usage_from)
     design = Design.learn(rows)
-    matrix = design.matrix(rows)
     result = backtest(rows, design, min_events=spec.min_events, health_risk=_health_risk(rows, expansion,
                                                                                            stored_health),
                       usage_risk=usage_trend_risk(rows, expansion=expansion))
+    matrix = design.matrix(rows)  # after the back-test, which makes its own: one copy at a time
     model = fit_calibrated(result.winner, matrix, rows.label, rows.observed_on)
-    return Learned(design=design, model=model, explainer=Explainer.learn(model, design, matrix), backtest=result,
-                   rows=len(rows), events=events, censored=censored,
+    return Learned(design=design, model=model, explainer=Explainer.learn(design), backtest=result,
+                   rows=len(rows), events=events, censored=censored, sample=sample,
                    observed_from=rows.observed_on.min().astype(object),
                    observed_until=rows.observed_on.max().astype(object))
 

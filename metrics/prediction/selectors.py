@@ -169,7 +169,9 @@ def model_report(model: PredictionModel) -> dict:
         "calibration_label": CALIBRATION_LABELS.get(model.calibration, ""), "features": model.features,
         "hyperparameters": model.hyperparameters,
         "training_window": {"observed_from": model.observed_from, "observed_until": model.observed_until,
-                            "observations": model.rows, "events": model.events, "censored": model.censored},
+                            "observations": model.rows, "events": model.events, "censored": model.censored,
+                            # Versions trained before samples existed learned from every account (no "sample").
+                            "sample": (model.metrics or {}).get("sample")},
         "trust": trust_in_words(model),
     }
     if model.status == PredictionModel.Status.TRAINED:

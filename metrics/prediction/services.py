@@ -65,7 +65,8 @@ def _summary(learned) -> dict:
     return {"winner": backtest.winner, "folds": backtest.folds, "pooled": backtest.pooled,
             "calibration_method": learned.model.method, "calibration_rows": learned.model.calibration_rows,
             "calibration_from": learned.model.calibration_from.isoformat() if learned.model.calibration_from
-            else None, "fitted_rows": learned.model.fitted_rows}
+            else None, "fitted_rows": learned.model.fitted_rows,
+            "sample": {"accounts": learned.sample.accounts, "of": learned.sample.of, "sampled": learned.sample.sampled}}
 
 
 def prediction_model_train(*, spec: Spec, cutoff: date, trigger: str, kpi_slug: str = "") -> PredictionModel:

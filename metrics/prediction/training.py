@@ -178,6 +178,10 @@ class Calibrated:
     calibration_rows: int
     calibration_from: date | None
 
+    def __getstate__(self) -> dict:
+        # What explaining caches on the fitted model (explain._trees) is made again after loading, not stored.
+        return {key: value for key, value in self.__dict__.items() if key != "_explained_trees"}
+
     def raw(self, matrix: np.ndarray) -> np.ndarray:
         """The model's log-odds of the target."""
         with one_thread():

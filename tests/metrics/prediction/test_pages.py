@@ -9,6 +9,8 @@ import time_machine
 from django.contrib.messages import get_messages
 
 from metrics.models import MetricValue
+from metrics.prediction.features import observations, training_sample
+from metrics.prediction.learning import learn
 from metrics.prediction.services import prediction_model_train
 from metrics.services import kpi_compute, kpi_create
 from tests.accounts.factories import AccountFactory
@@ -41,6 +43,29 @@ def test_the_predictions_page_says_how_far_to_trust_the_model(client):
     assert 'class="calibration-chart"' in page and "as predicted" in page and "By tenth of the accounts" in page
     assert "logistic_regression" not in page and "gradient_boosting" not in page
     assert any(words in page for words in ("from isotonic regression", "from Platt", "its own probabilities"))
+
+
+def test_a_big_tenant_learns_from_a_fixed_sample_of_its_accounts_and_the_page_says_so(client, settings):
+    ids = world.build(world.separable(until=UNTIL), until=UNTIL)
+    settings.PREDICTION_TRAINING_MAX_ACCOUNTS = 60
+    spec = spec_of(renewal_kpi())
+
+    learned = learn(spec, UNTIL)
+    again = training_sample(cutoff=UNTIL, limit=60)
+
+    assert (learned.sample.accounts, learned.sample.of) == (60, len(ids))
+    assert again.account_ids == learned.sample.account_ids  # the same accounts at every training
+    assert set(learned.sample.account_ids) <= set(ids)
+    learned_from = set(observations(spec=spec, cutoff=UNTIL, steps=spec.steps,
+                                    account_ids=learned.sample.account_ids).account_ids.tolist())
+    everyone = observations(spec=spec, cutoff=UNTIL, steps=spec.steps)
+    assert learned.rows < len(everyone) and learned_from <= set(learned.sample.account_ids)
+    assert training_sample(cutoff=UNTIL, limit=len(ids)).account_ids is None  # at the limit: every account
+
+    prediction_model_train(spec=spec, cutoff=UNTIL, trigger="manual", kpi_slug="renewal-probability")
+    page = _person(client, "leader").get("/predictions/").content.decode()
+
+    assert f"a fixed sample of 60 of the {len(ids)} accounts with revenue" in page
 
 
 def test_an_admin_trains_from_the_page_and_a_failed_attempt_shows_its_reason(client, monkeypatch,

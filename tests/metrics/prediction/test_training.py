@@ -4,6 +4,7 @@ after their test date."""
 
 from __future__ import annotations
 
+import pickle
 from datetime import date, timedelta
 
 import numpy as np
@@ -19,11 +20,13 @@ from metrics.prediction.training import (
     FOLD_DATES,
     LOGISTIC,
     MAX_FOLDS,
+    Calibrated,
     Design,
     InsufficientHistory,
     fit_calibrated,
     fold_blocks,
     folds_of,
+    make_estimator,
 )
 from tests.metrics.prediction import world
 from tests.metrics.prediction.conftest import UNTIL
@@ -134,7 +137,7 @@ def test_contributions_add_up_to_the_difference_from_the_baseline(seed, algorith
     design = Design.learn(observations)
     matrix = design.matrix(observations)
     model = fit_calibrated(algorithm, matrix, observations.label, observations.observed_on)
-    explainer = Explainer.learn(model, design, matrix)
+    explainer = Explainer.learn(design)
 
     contributions = explainer.contributions(model, matrix)
 
@@ -147,6 +150,70 @@ def test_contributions_add_up_to_the_difference_from_the_baseline(seed, algorith
         renewal_points = 100 * (1 - probability[row]) - baseline
         assert sum(driver["points"] for driver in row_drivers) == pytest.approx(renewal_points, abs=0.05 * len(
             row_drivers) + 1e-6)
+
+
+def boosted_on(matrix: np.ndarray, label: np.ndarray) -> Calibrated:
+    """The gradient-boosted candidate fitted on every row (under 10,000 rows: no early-stopping hold-out), not
+    calibrated: its training rows are exactly `matrix`."""
+    estimator = make_estimator(BOOSTED)
+    estimator.fit(matrix, label)
+    return Calibrated(BOOSTED, estimator, "none", None, len(label), 0, None)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), missing=st.sampled_from([0.0, 0.3]))
+def test_the_trees_baseline_is_the_mean_log_odds_of_their_training_rows(seed, missing):
+    """The boosted model's drivers start from the average account: its expected log-odds, which must be the mean of
+    the model's own log-odds over the rows it was fitted on (computed here by the model, not by the paths)."""
+    observations = synthetic_rows(seed, 600, missing=missing)
+    design = Design.learn(observations)
+    matrix = design.matrix(observations)
+    model = boosted_on(matrix, observations.label)
+    explainer = Explainer.learn(design)
+
+    assert explainer.baseline_raw(model) == pytest.approx(float(model.raw(matrix).mean()), abs=1e-9)
+    others = synthetic_rows(seed + 1, 200, missing=0.5)
+    np.testing.assert_allclose(explainer.contributions(model, design.matrix(others)).sum(axis=1),
+                               model.raw(design.matrix(others)) - explainer.baseline_raw(model), atol=1e-9)
+
+
+def test_a_driver_the_trees_never_split_on_gets_no_credit():
+    """Only the usage trend moves the outcome and every other input is the same for all rows: the trees can split
+    on nothing else, so the whole difference from the average is the usage trend's."""
+    rng = np.random.default_rng(7)
+    observations = synthetic_rows(7, 800)
+    trend = FEATURE_NAMES.index("usage_trend_30")
+    values = np.ones_like(observations.values)
+    values[:, trend] = rng.normal(size=len(values))
+    observations.values = values
+    observations.label = (values[:, trend] + rng.normal(scale=0.5, size=len(values)) < -0.5).astype("int64")
+    observations.categories = {name: np.full(len(values), "same", dtype=object) for name in CATEGORIES}
+    design = Design.learn(observations)
+    matrix = design.matrix(observations)
+    model = boosted_on(matrix, observations.label)
+    explainer = Explainer.learn(design)
+
+    contributions = explainer.contributions(model, matrix)
+
+    column = explainer.names.index("usage_trend_30")
+    assert np.abs(np.delete(contributions, column, axis=1)).max() == 0.0
+    np.testing.assert_allclose(contributions[:, column], model.raw(matrix) - explainer.baseline_raw(model),
+                               atol=1e-9)
+    low, high = np.argmin(values[:, trend]), np.argmax(values[:, trend])
+    assert contributions[low, column] > 0 > contributions[high, column]  # falling usage pushes churn up
+
+
+def test_a_stored_model_does_not_carry_what_explaining_cached():
+    observations = synthetic_rows(3, 400)
+    design = Design.learn(observations)
+    matrix = design.matrix(observations)
+    model = boosted_on(matrix, observations.label)
+    expected = Explainer.learn(design).contributions(model, matrix)
+
+    loaded = pickle.loads(pickle.dumps(model))
+
+    assert hasattr(model, "_explained_trees") and not hasattr(loaded, "_explained_trees")
+    np.testing.assert_array_equal(Explainer.learn(design).contributions(loaded, matrix), expected)
 
 
 @settings(max_examples=15, deadline=None)
