@@ -534,7 +534,9 @@ def _computed_side_by_side(families: Sequence[list[KPI]], *, tally: _Tally, conn
     groups of KPIs that share an input one at a time until none is left. PostgreSQL runs the statements side by
     side: a statement that writes never gets parallel workers of its own.
 
-    A thread whose connection cannot be opened takes nothing: its groups are left to the others."""
+    A thread whose connection cannot be opened takes nothing: its groups are left to the others. When this
+    thread's work is interrupted (a task's soft time limit, an error), the others finish the group in hand and take
+    no other; the interruption is raised once they have."""
     pending: queue.SimpleQueue[list[KPI]] = queue.SimpleQueue()
     for family in families:
         pending.put(family)
@@ -564,9 +566,15 @@ def _computed_side_by_side(families: Sequence[list[KPI]], *, tally: _Tally, conn
                for n in range(1, connections)]
     for thread in helpers:
         thread.start()
-    take()
-    for thread in helpers:
-        thread.join()
+    try:
+        take()
+    except BaseException:
+        while not pending.empty():
+            pending.get_nowait()
+        raise
+    finally:
+        for thread in helpers:
+            thread.join()
 
 
 def computation_run_execute(*, run: ComputationRun, detected_at: datetime | None = None) -> ComputationRun:

@@ -3,8 +3,12 @@
 connection, the KPIs reading others' values after them, every connection in the run's tenant; inside a caller's
 transaction (which other connections cannot see) and for an incremental run, one connection."""
 
+import contextlib
 import datetime as dt
 import json
+import threading
+import time
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection
@@ -43,6 +47,40 @@ def test_a_kpi_with_broken_parameters_shares_nothing_and_still_gets_a_group_of_i
     families = _families([broken, *_catalogue()])
 
     assert [broken] in families
+
+
+class TimeIsUp(BaseException):
+    """What Celery's soft time limit raises in the run's thread (a BaseException there too)."""
+
+
+def test_when_the_runs_thread_is_interrupted_the_other_connection_finishes_its_group_and_takes_no_other(
+        monkeypatch):
+    """A task's soft time limit interrupts only the run's own thread: the helper must not go on computing the
+    groups left after the run has stopped, and the interruption must reach the task."""
+    computed: list[tuple[bool, str]] = []
+    helper_started = threading.Event()
+
+    def computing(family, **_):
+        main = threading.current_thread() is threading.main_thread()
+        if main:
+            helper_started.wait(5)
+            computed.append((main, family[0].slug))
+            raise TimeIsUp
+        helper_started.set()
+        time.sleep(0.3)
+        computed.append((main, family[0].slug))
+
+    monkeypatch.setattr(services, "_kpis_computed", computing)
+    monkeypatch.setattr(services, "_computation_session", lambda **_: contextlib.nullcontext())
+    monkeypatch.setattr(connection, "tenant", SimpleNamespace(schema_name="acme"), raising=False)
+    monkeypatch.setattr(connection, "set_tenant", lambda tenant: None)
+    families = [[KPI(slug=f"kpi-{n}")] for n in range(8)]
+    tally = SimpleNamespace(run=SimpleNamespace(as_of=AS_OF))
+
+    with pytest.raises(TimeIsUp):
+        services._computed_side_by_side(families, tally=tally, connections=2)
+
+    assert len(computed) == 2 and {main for main, _ in computed} == {True, False}, computed
 
 
 # In a process of its own, so that what it writes is committed and other connections see it: a demo tenant of
