@@ -18,7 +18,8 @@ Then, in the same run:
      asks for);
 and prints each phase, the ratio of the features to the baseline (goal <= 2), the model's back-test and each
 phase's peak RSS (goal < 1 GB): training and scoring run in a fresh process of their own (`--phase`), as a worker
-runs them, so their memory is not the benchmark's own frames. Goals: training with back-test under 60 s, scoring under 5 s.
+runs them, so their memory is not the benchmark's own frames. Goals: training with back-test under 60 s, scoring
+under 5 s.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -355,7 +355,10 @@ def _phase(name: str, accounts: int, repeats: int) -> dict:
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident memory (VmHWM): unlike getrusage's, it starts again at exec, so a phase's
+    process does not report the peak of the benchmark that started it."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
 
 
 def _training(spec) -> dict:
