@@ -228,9 +228,11 @@ mrr_periods AS (
     WHERE r.month <= %(cutoff)s::date
 ),
 mrr_monthly AS (
+    -- From the month a year before the first observation date: no feature or label reads an earlier one.
     SELECT p.account_id, m::date AS month, p.mrr
     FROM mrr_periods p
-    CROSS JOIN LATERAL generate_series(p.month::timestamp,
+    CROSS JOIN LATERAL generate_series(greatest(p.month::timestamp, date_trunc('month', (
+                                           %(cutoff)s::date - %(step)s::int * (%(steps)s::int - 1) - 365)::timestamp)),
                                        coalesce(p.next_month::timestamp - interval '1 month',
                                                 date_trunc('month', %(cutoff)s::timestamp)),
                                        interval '1 month') AS m
