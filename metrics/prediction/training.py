@@ -125,7 +125,8 @@ class Clipped(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, matrix: np.ndarray) -> np.ndarray:
-        return np.clip(matrix, -CLIP_SD, CLIP_SD)
+        # In place: the matrix is the scaler's own output (a copy of the caller's is made by the imputer).
+        return np.clip(matrix, -CLIP_SD, CLIP_SD, out=matrix)
 
 
 class NeverSeenAsZero(TransformerMixin, BaseEstimator):
@@ -150,7 +151,8 @@ def make_estimator(algorithm: str, strength: float | None = None):
         settings = HYPERPARAMETERS[LOGISTIC]
         return Pipeline([
             ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
-            ("scale", StandardScaler()),
+            # In place on the imputer's output: each copy of 1.5 million rows x 70 inputs is 0.8 GB.
+            ("scale", StandardScaler(copy=False)),
             ("clip", Clipped()),
             ("model", LogisticRegression(C=strength or settings["C"], max_iter=settings["max_iter"])),
         ])
