@@ -143,18 +143,18 @@ class RuleCheck:
         return self.rule.threshold
 
 
-def _series(rule: AlertRule, since: date, until: date, account_ids: list[int] | None,
-            as_of: date) -> Iterator[tuple[Subject, dict[date, Reading]]]:
+def _series(rule: AlertRule, since: date, until: date,
+            account_ids: list[int] | None) -> Iterator[tuple[Subject, dict[date, Reading]]]:
     """Each subject's readings from `since` to `until`, one subject at a time: a rule over 100,000 accounts never
     holds them all (they were 40 MB of dicts), only the breaches it opens. Accounts outside the rule's segment on
-    `as_of`, and churned ones, are left out."""
+    `until`, and churned ones, are left out."""
     values = MetricValue.objects.filter(kpi_id=rule.kpi_id, scope=rule.scope, as_of__gte=since, as_of__lte=until)
     members = None
     if rule.scope == Scope.ACCOUNT:
         # A churned customer is nobody's work any more: its falling numbers open nothing.
         values = values.filter(account__status=AccountStatus.ACTIVE)
         if rule.dimension:
-            members = {account_id for account_id, segments in account_segments(as_of=as_of).items()
+            members = {account_id for account_id, segments in account_segments(as_of=until).items()
                        if segments.get(rule.dimension) == rule.segment}
     if account_ids is not None and rule.scope == Scope.ACCOUNT:
         values = values.filter(account_id__in=account_ids)
@@ -204,7 +204,7 @@ def rule_evaluate(*, rule: AlertRule, as_of: date, account_ids: list[int] | None
                                             resolved_at__gt=now - timedelta(hours=rule.cooldown_hours))
                       .values_list("account_id", "dimension", "segment"))
     to_open, to_resolve = [], []
-    for subject, series in _series(rule, min(dates) - timedelta(days=lookback), as_of, account_ids, as_of):
+    for subject, series in _series(rule, min(dates) - timedelta(days=lookback), as_of, account_ids):
         current = series.get(as_of)
         if current is None:
             continue
@@ -385,7 +385,7 @@ def rule_preview(*, rule: AlertRule, today: date, days: int = 90) -> RulePreview
     if not dates:
         return RulePreview(days=days, dates_evaluated=0, breaches=[])
     lookback = rule.lookback_days if rule.condition in (Condition.DROP, Condition.RISE) else 0
-    readings = dict(_series(rule, dates[0] - timedelta(days=lookback), today, None, today))
+    readings = dict(_series(rule, dates[0] - timedelta(days=lookback), today, None))
     targets: dict[str, dict[tuple[str, str], float]] = defaultdict(dict)
     for period, dimension, segment, value in KPITarget.objects.filter(
             kpi_id=rule.kpi_id, period__in={_quarter(day) for day in dates}, superseded_at__isnull=True).values_list(

@@ -529,10 +529,9 @@ def _connections_for(run: ComputationRun, families: Sequence[list[KPI]]) -> int:
 
 def _computed_side_by_side(families: Sequence[list[KPI]], *, tally: _Tally, connections: int) -> None:
     """Compute the `families` of KPIs (none reading another's values) on this connection and `connections - 1`
-    more, each in a
-    thread with a computation session of its own (the segments and inputs are per connection), taking the
-    groups of KPIs that share an input one at a time until none is left. PostgreSQL runs the statements side by
-    side: a statement that writes never gets parallel workers of its own.
+    more, each in a thread with a computation session of its own (the segments and inputs are per connection),
+    taking the groups of KPIs that share an input one at a time until none is left. PostgreSQL runs the statements
+    side by side: a statement that writes never gets parallel workers of its own.
 
     A thread whose connection cannot be opened takes nothing: its groups are left to the others. When this
     thread's work is interrupted (a task's soft time limit, an error), the others finish the group in hand and take
