@@ -47,3 +47,12 @@ def bulk_work_mem() -> Iterator[None]:
 
 def _aborted() -> bool:
     return connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+
+
+def memory_for_sorts() -> str:
+    """The memory the statements of bulk work and of everything else sort in, in words, for benchmarks' reports."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('work_mem')")
+        server = cursor.fetchone()[0]
+    bulk = settings.DATABASE_BULK_WORK_MEM or server
+    return f"sorts and hashes in {bulk} each for bulk work (DATABASE_BULK_WORK_MEM), {server} for the rest"

@@ -46,6 +46,7 @@ from django.db import connection, transaction  # noqa: E402
 from django.db.backends.signals import connection_created  # noqa: E402
 from django_tenants.utils import tenant_context  # noqa: E402
 
+from core.db import bulk_work_mem, memory_for_sorts  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 from tenants.services import tenant_create  # noqa: E402
 
@@ -359,7 +360,7 @@ def baseline() -> tuple[float, dict[tuple, float | None]]:
     """Run the hand-written SQL; its time and its values keyed (kpi slug, account id, dimension, segment)."""
     values: dict[tuple, float | None] = {}
     started = time.perf_counter()
-    with connection.cursor() as cursor:
+    with bulk_work_mem(), connection.cursor() as cursor:  # the memory for sorts a run's statements get
         cursor.execute(BASELINE_SEGMENTS, {"t": AS_OF})
         results = []
         for sql in BASELINE_SQL.values():
@@ -378,7 +379,7 @@ def baseline_on_two_connections(tenant: Tenant) -> float:
     """The baseline's three statements on two connections at once, as a run of the engine may use two: the usage
     statement (most of the time) on this one, revenue and surveys on another; each makes the segments table."""
     def statements(names: tuple[str, ...]) -> None:
-        with connection.cursor() as cursor:
+        with bulk_work_mem(), connection.cursor() as cursor:
             cursor.execute(BASELINE_SEGMENTS, {"t": AS_OF})
             for name in names:
                 cursor.execute(BASELINE_SQL[name], {"t": AS_OF})
@@ -405,7 +406,7 @@ def baseline_stored() -> float:
     denominator, sample size; no explanation details) written into the values table and committed, in the unique
     key's order as the engine writes them (which makes the indexes' inserts cheaper)."""
     started = time.perf_counter()
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), bulk_work_mem(), connection.cursor() as cursor:
         cursor.execute(BASELINE_SEGMENTS, {"t": AS_OF})
         cursor.execute(BASELINE_DELETE, {"t": AS_OF, "slugs": BASELINE_SLUGS})
         for sql in BASELINE_SQL.values():
@@ -465,6 +466,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=DEFAULT_ACCOUNTS)
     parser.add_argument("--events", type=int, default=5_000_000)
+    parser.add_argument("--repeats", type=int, default=REPEATS,
+                        help="rounds of the comparable measures, the best of each kept (default %(default)s)")
     parser.add_argument("--only-incremental", action="store_true",
                         help="time only the incremental run (the date is computed first, untimed, if it has no value)")
     args = parser.parse_args()
@@ -504,7 +507,7 @@ def main() -> None:
         # its own, without details), the engine's first computation (the date forgotten first), the engine
         # recomputing (nothing changed since: it writes nothing), the baseline computing.
         rounds: list[dict] = []
-        for _ in range(REPEATS):
+        for _ in range(args.repeats):
             measured = {"stored": baseline_stored()}
             measured["first"] = _timed(lambda: kpis_compute(as_of=AS_OF, kpis=comparable,
                                                             trigger=ComputationRun.Trigger.MANUAL),
@@ -527,7 +530,8 @@ def main() -> None:
         incremental_seconds = min(incremental_times)
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{args.accounts:,} accounts, {args.events:,} events, {len(kpis)} KPIs, as of {AS_OF}")
+    print(f"{args.accounts:,} accounts, {args.events:,} events, {len(kpis)} KPIs, as of {AS_OF}; "
+          f"{memory_for_sorts()}")
     errors = f" {run.errors}" if run.errors else ""
     print(f"engine, full catalogue, all scopes, first computation of the date: {engine_first:6.2f} s  "
           f"({run.values_computed:,} values, {run.rows_written:,} rows written, "
