@@ -17,7 +17,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account
-from core.db import bulk_work_mem
 from core.numbers import ascii_digits
 from metrics.calculators import Calculator, CalculatorError, calculator_for
 from metrics.calculators.base import AGGREGATE_COLUMNS, DIMENSIONS, Aggregate, accounts_filter
@@ -433,16 +432,14 @@ def computation_run_create(*, as_of: date, trigger: str, kpis: Sequence[KPI] | N
 @contextmanager
 def _computation_session(*, as_of: date, kpis: Sequence[KPI] = (),
                          account_ids: Sequence[int] | None = None) -> Iterator[None]:
-    """What the KPIs of one run share: the accounts' segments, computed once, the bulk statements' memory for
-    sorts (core.db.bulk_work_mem), and commits that do not each wait for the disk. The values are derived data,
-    and the run's final status update commits synchronously, which flushes every earlier commit with it: a run
-    marked finished has all its values on disk; a crash before that leaves a run still marked running, whose
-    values a rerun replaces."""
+    """What the KPIs of one run share: the accounts' segments, computed once, and commits that do not each wait
+    for the disk. The values are derived data, and the run's final status update commits synchronously, which
+    flushes every earlier commit with it: a run marked finished has all its values on disk; a crash before that
+    leaves a run still marked running, whose values a rerun replaces."""
     with connection.cursor() as cursor:
         cursor.execute("SET synchronous_commit TO off")
     try:
-        with bulk_work_mem(), segments_materialised(as_of=as_of, account_ids=account_ids), \
-                inputs_shared(_inputs_of(kpis)):
+        with segments_materialised(as_of=as_of, account_ids=account_ids), inputs_shared(_inputs_of(kpis)):
             yield
     finally:
         with connection.cursor() as cursor:

@@ -46,7 +46,6 @@ from django.db import connection, transaction  # noqa: E402
 from django.db.backends.signals import connection_created  # noqa: E402
 from django_tenants.utils import tenant_context  # noqa: E402
 
-from core.db import bulk_work_mem, memory_for_sorts  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 from tenants.services import tenant_create  # noqa: E402
 
@@ -360,7 +359,7 @@ def baseline() -> tuple[float, dict[tuple, float | None]]:
     """Run the hand-written SQL; its time and its values keyed (kpi slug, account id, dimension, segment)."""
     values: dict[tuple, float | None] = {}
     started = time.perf_counter()
-    with bulk_work_mem(), connection.cursor() as cursor:  # the memory for sorts a run's statements get
+    with connection.cursor() as cursor:
         cursor.execute(BASELINE_SEGMENTS, {"t": AS_OF})
         results = []
         for sql in BASELINE_SQL.values():
@@ -379,7 +378,7 @@ def baseline_on_two_connections(tenant: Tenant) -> float:
     """The baseline's three statements on two connections at once, as a run of the engine may use two: the usage
     statement (most of the time) on this one, revenue and surveys on another; each makes the segments table."""
     def statements(names: tuple[str, ...]) -> None:
-        with bulk_work_mem(), connection.cursor() as cursor:
+        with connection.cursor() as cursor:
             cursor.execute(BASELINE_SEGMENTS, {"t": AS_OF})
             for name in names:
                 cursor.execute(BASELINE_SQL[name], {"t": AS_OF})
@@ -406,7 +405,7 @@ def baseline_stored() -> float:
     denominator, sample size; no explanation details) written into the values table and committed, in the unique
     key's order as the engine writes them (which makes the indexes' inserts cheaper)."""
     started = time.perf_counter()
-    with transaction.atomic(), bulk_work_mem(), connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(BASELINE_SEGMENTS, {"t": AS_OF})
         cursor.execute(BASELINE_DELETE, {"t": AS_OF, "slugs": BASELINE_SLUGS})
         for sql in BASELINE_SQL.values():
@@ -530,8 +529,7 @@ def main() -> None:
         incremental_seconds = min(incremental_times)
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{args.accounts:,} accounts, {args.events:,} events, {len(kpis)} KPIs, as of {AS_OF}; "
-          f"{memory_for_sorts()}")
+    print(f"{args.accounts:,} accounts, {args.events:,} events, {len(kpis)} KPIs, as of {AS_OF}")
     errors = f" {run.errors}" if run.errors else ""
     print(f"engine, full catalogue, all scopes, first computation of the date: {engine_first:6.2f} s  "
           f"({run.values_computed:,} values, {run.rows_written:,} rows written, "

@@ -45,7 +45,6 @@ import numpy as np  # noqa: E402
 from django.db import connection  # noqa: E402
 from django_tenants.utils import tenant_context  # noqa: E402
 
-from core.db import bulk_work_mem, memory_for_sorts  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 from tenants.services import tenant_create  # noqa: E402
 
@@ -332,7 +331,7 @@ def baseline(spec, steps: int) -> tuple[float, np.ndarray, np.ndarray, np.ndarra
     from accounts.services import tenant_time_zone
 
     started = time.perf_counter()
-    with bulk_work_mem(), connection.cursor() as cursor:  # the memory for sorts the engine's statement gets
+    with connection.cursor() as cursor:
         cursor.execute(BASELINE, {
             "cutoff": AS_OF, "steps": steps, "tz": tenant_time_zone(), "key_feature": spec.key_feature,
             "core": list(spec.core_features), "value_event": spec.value_event,
@@ -447,10 +446,8 @@ def main() -> None:
     learned_from = (f"a sample of {sample['accounts']:,} of {sample['of']:,} accounts" if sample["sampled"]
                     else f"all {sample['of']:,} accounts")
     features, handwritten = min(feature_times), min(baseline_times)
-    with tenant_context(tenant):
-        memory = memory_for_sorts()
     print(f"{args.accounts:,} accounts, 24 months, cutoff {AS_OF}; {len(rows):,} observations "
-          f"({spec.steps} dates x paying accounts); {memory}")
+          f"({spec.steps} dates x paying accounts)")
     print(f"features, all observation dates, labels included:  {features:6.2f} s  (best of "
           f"{', '.join(f'{value:.2f}' for value in feature_times)})")
     print(f"hand-written SQL, the same features:               {handwritten:6.2f} s  (best of "

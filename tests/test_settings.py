@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from config.settings.base import DEVELOPMENT_SECRET_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,20 +72,3 @@ def test_production_keeps_the_read_replica_beside_the_primary():
     engine = "django_tenants.postgresql_backend"
     assert result.stdout.strip().splitlines()[-1] == (
         f"['default', 'replica'] primary.internal replica.internal {engine} {engine}")
-
-
-@pytest.mark.parametrize("amount", ["lots", "256mb", "63kB", "2048GB", "-1MB"])
-def test_a_bulk_memory_postgresql_would_refuse_stops_the_process_at_start_with_its_name(amount):
-    result = _manage("check", DJANGO_SECRET_KEY=secrets.token_urlsafe(50), DATABASE_BULK_WORK_MEM=amount, **PRODUCTION)
-
-    assert result.returncode != 0
-    assert f"DATABASE_BULK_WORK_MEM={amount!r} is not a PostgreSQL work_mem amount" in result.stderr
-
-
-@pytest.mark.parametrize(("amount", "kept"), [("1 GB", "1GB"), ("64kB", "64kB"), ("", "")])
-def test_a_bulk_memory_in_postgresql_units_is_kept_as_postgresql_writes_it(amount, kept):
-    result = _manage("shell", "-c", "from django.conf import settings; print(repr(settings.DATABASE_BULK_WORK_MEM))",
-                     DJANGO_SECRET_KEY=secrets.token_urlsafe(50), DATABASE_BULK_WORK_MEM=amount, **PRODUCTION)
-
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == repr(kept)

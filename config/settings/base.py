@@ -7,7 +7,7 @@ project folder with no extra environment, and moving a server's port moves the a
 
 from config import embedded
 
-from .environment import BASE_DIR, env, work_mem
+from .environment import BASE_DIR, env
 
 # Development only: config/settings/production.py refuses to start with it.
 DEVELOPMENT_SECRET_KEY = "insecure-local-development-key-change-me-in-production"
@@ -156,9 +156,6 @@ METRICS_COMPUTE_CONNECTIONS = env.int("METRICS_COMPUTE_CONNECTIONS", default=2)
 # How many accounts' histories a renewal or expansion model learns from at most: above it, a fixed sample (the same
 # accounts every training), so a training's time and memory stop growing with the tenant (docs/prediction.md).
 PREDICTION_TRAINING_MAX_ACCOUNTS = env.int("PREDICTION_TRAINING_MAX_ACCOUNTS", default=20_000)
-# The memory each sort or hash of a bulk statement (a computation run, a model's features) may use before it spills
-# to disk, set on that statement's connection only (core.db.bulk_work_mem); empty: the server's `work_mem`.
-DATABASE_BULK_WORK_MEM = work_mem(env("DATABASE_BULK_WORK_MEM", default="256MB"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default=embedded.redis_url())

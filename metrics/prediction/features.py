@@ -33,7 +33,7 @@ from datetime import date, timedelta
 import numpy as np
 from django.db import connection
 
-from core.db import bulk_work_mem, psycopg_cursor
+from core.db import psycopg_cursor
 from metrics.prediction.spec import DEFAULT_HORIZON_DAYS, EXPANSION, RENEWAL_HORIZON_CAP, STEP_DAYS, Spec
 
 # Buckets of history read before the oldest observation date: a year and a bit, for "days since" features.
@@ -447,7 +447,7 @@ def _columns_read(sql: str, params: dict, dtypes: Sequence[str], *, matrix: rang
     arrays: list = [None] * len(dtypes)
     values = np.empty((0, len(matrix)), dtype="float64")
     started = time.monotonic()
-    with bulk_work_mem(), psycopg_cursor() as cursor:  # Django's cursors read text only
+    with psycopg_cursor() as cursor:  # Django's cursors read text only
         for count, position, raw in cursor.stream(sql, params, binary=True):
             if position == 0:
                 values = np.empty((count, len(matrix)), dtype="float64")
@@ -526,7 +526,7 @@ def outcomes(*, spec: Spec, cutoff: date, steps: int) -> Outcomes:
     epoch = f"DATE '{EPOCH.isoformat()}'"
     sql = (_rows_sql(LABEL_COLUMNS, LABEL_CTES, LABEL_JOINS, with_features=False)
            + f" SELECT o - {epoch}, known_on - {epoch}, label, horizon, count(*) FROM rows GROUP BY 1, 2, 3, 4")
-    with bulk_work_mem(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, statement_params(spec=spec, cutoff=cutoff, steps=steps, account_ids=None))
         groups = np.array(cursor.fetchall(), dtype="int64").reshape(-1, 5)
     return Outcomes(observed_on=_days(groups[:, 0]), known_on=_days(groups[:, 1]), label=groups[:, 2],
