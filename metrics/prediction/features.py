@@ -518,16 +518,17 @@ class Outcomes:
                         horizon_days=self.horizon_days[mask], count=self.count[mask])
 
 
-def outcomes(*, spec: Spec, cutoff: date, steps: int) -> Outcomes:
+def outcomes(*, spec: Spec, cutoff: date, steps: int, account_ids: Sequence[int] | None = None) -> Outcomes:
     """The observations' outcomes as known on `cutoff`, counted in SQL: what `observations` with labels and without
-    features gives, as counts, in memory that does not grow with the accounts."""
+    features gives (of `account_ids` only, when given), as counts, in memory that does not grow with the
+    accounts."""
     from metrics.prediction.labels import LABEL_COLUMNS, LABEL_CTES, LABEL_JOINS
 
     epoch = f"DATE '{EPOCH.isoformat()}'"
     sql = (_rows_sql(LABEL_COLUMNS, LABEL_CTES, LABEL_JOINS, with_features=False)
            + f" SELECT o - {epoch}, known_on - {epoch}, label, horizon, count(*) FROM rows GROUP BY 1, 2, 3, 4")
     with connection.cursor() as cursor:
-        cursor.execute(sql, statement_params(spec=spec, cutoff=cutoff, steps=steps, account_ids=None))
+        cursor.execute(sql, statement_params(spec=spec, cutoff=cutoff, steps=steps, account_ids=account_ids))
         groups = np.array(cursor.fetchall(), dtype="int64").reshape(-1, 5)
     return Outcomes(observed_on=_days(groups[:, 0]), known_on=_days(groups[:, 1]), label=groups[:, 2],
                     horizon_days=groups[:, 3], count=groups[:, 4])

@@ -173,3 +173,9 @@ def test_the_outcomes_counted_in_sql_are_the_counts_of_the_labelled_rows_read_in
         key = lambda o: sorted(zip(o.observed_on.tolist(), o.known_on.tolist(), o.label.tolist(),  # noqa: E731
                                    o.horizon_days.tolist(), o.count.tolist(), strict=True))
         assert key(counted) == key(expected)
+
+    some = sorted(set(rows.account_ids.tolist()))[::3]  # a training sample's accounts: theirs only
+    counted = outcomes(spec=spec, cutoff=UNTIL, steps=spec.steps, account_ids=some)
+    expected = Outcomes.of(observations(spec=spec, cutoff=UNTIL, steps=spec.steps, with_features=False,
+                                        account_ids=some))
+    assert 0 < len(counted) < len(rows) and key(counted) == key(expected)

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import time_machine
 from django.contrib.messages import get_messages
+from django.db import connection
 
 from metrics.models import MetricValue
 from metrics.prediction.features import observations, training_sample
@@ -50,9 +51,18 @@ def test_a_big_tenant_learns_from_a_fixed_sample_of_its_accounts_and_the_page_sa
     settings.PREDICTION_TRAINING_MAX_ACCOUNTS = 60
     spec = spec_of(renewal_kpi())
 
-    learned = learn(spec, UNTIL)
+    screened = []  # the accounts of the statement that counts the outcomes screening the history
+
+    def record(execute, sql, params, many, context):
+        if "GROUP BY 1, 2, 3, 4" in sql:
+            screened.append(params["account_ids"])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        learned = learn(spec, UNTIL)
     again = training_sample(cutoff=UNTIL, limit=60)
 
+    assert screened == [learned.sample.account_ids]  # the sample's outcomes, not every account's
     assert (learned.sample.accounts, learned.sample.of) == (60, len(ids))
     assert again.account_ids == learned.sample.account_ids  # the same accounts at every training
     assert set(learned.sample.account_ids) <= set(ids)
