@@ -222,6 +222,20 @@ def test_cost_to_serve_incremental_run_splits_the_csm_cost_over_the_whole_book()
     assert _portfolio(kpi).value == pytest.approx(273.75)
 
 
+def test_cost_to_serve_incremental_run_reads_only_the_touched_accounts_books():
+    """An incremental run of the first CSM's account and the unowned one: their values as a full run gives them,
+    and no row for the second CSM's account, whose book is not read."""
+    _, b, _, d = _cost_book()
+    kpi = _kpi("cost-to-serve", "support.cost_to_serve", COST_PARAMS)
+
+    kpi_compute(kpi=kpi, as_of=AS_OF, account_ids=[b.id, d.id])
+
+    rows = _accounts(kpi)
+    assert set(rows) == {b.id, d.id}
+    assert rows[b.id].value == pytest.approx(180)  # 360 / 2: the book of a and b, a's tickets read for it
+    assert rows[d.id].value == pytest.approx(25) and rows[d.id].details["csm_book_size"] is None
+
+
 def test_cost_to_serve_default_params():
     account = AccountFactory()
     _ticket(account, _at(20), minutes=45)
