@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from metrics.calculators.base import (
     ACCOUNTS_FILTER,
     GROUP_COLUMNS,
@@ -27,15 +29,15 @@ _TICKETS_IN_WINDOW = f"t.opened_at >= {_WINDOW_START} AND t.opened_at < {_WINDOW
 # The accounts served in the window: every account with a ticket opened in it, and every active account
 # that had started by the as-of date (with no ticket it counts 0). Status is the account's current one:
 # no status history is kept, as for segments.
-def _served(accounts: str, tickets: str) -> str:
-    """The tickets and handling hours of the served accounts among `accounts` (a condition on accounts_account
-    `a`; `tickets`, the same accounts as a condition on the ticket `t`, which the planner cannot carry across
-    the join, so that a few accounts' tickets are read by the ticket's account index)."""
+def _served(accounts: Callable[[str], str]) -> str:
+    """The tickets and handling hours of the served accounts among `accounts` (a condition on an account id
+    column), put on the ticket `t` as well as on the account `a`: the planner does not carry it across the join,
+    and a few accounts' tickets are then read by the ticket's account index."""
     return f"""
     WITH tickets AS (
         SELECT t.account_id, count(*) AS tickets, sum(t.handling_minutes)::float8 / 60 AS handling_hours
         FROM accounts_supportticket t
-        WHERE {_TICKETS_IN_WINDOW} AND {tickets}
+        WHERE {_TICKETS_IN_WINDOW} AND {accounts("t.account_id")}
         GROUP BY t.account_id
     )
     SELECT a.id AS account_id, a.owner_id, coalesce(tk.tickets, 0) AS tickets,
@@ -44,17 +46,17 @@ def _served(accounts: str, tickets: str) -> str:
     LEFT JOIN tickets tk ON tk.account_id = a.id
     WHERE (tk.account_id IS NOT NULL
            OR (a.status = 'active' AND (a.start_date IS NULL OR a.start_date <= %(as_of)s)))
-      AND {accounts}
+      AND {accounts("a.id")}
 """
 
 
-# The computed accounts and every account in the book of a CSM owning one of them: what a CSM's cost is split
-# over. An incremental run reads the touched accounts' books, not every account; a full run (no account ids)
-# folds both conditions to true.
-_BOOK_OWNERS = f"(SELECT b.owner_id FROM accounts_account b WHERE {accounts_filter('b.id')})"
-_BOOKS = f"({ACCOUNTS_FILTER} OR a.owner_id IN {_BOOK_OWNERS})"
-_BOOKS_TICKETS = (f"({accounts_filter('t.account_id')} OR t.account_id IN "
-                  f"(SELECT o.id FROM accounts_account o WHERE o.owner_id IN {_BOOK_OWNERS}))")
+def _books(column: str) -> str:
+    """The computed accounts and every account in the book of a CSM owning one of them, as a condition on
+    `column` (an account id): what a CSM's cost is split over. An incremental run reads the touched accounts'
+    books, not every account; a full run (no account ids) folds it to true."""
+    owners = f"SELECT b.owner_id FROM accounts_account b WHERE {accounts_filter('b.id')}"
+    return (f"({accounts_filter(column)} OR {column} IN "
+            f"(SELECT o.id FROM accounts_account o WHERE o.owner_id IN ({owners})))")
 
 
 class SupportCalculator(Calculator):
@@ -73,7 +75,7 @@ class TicketLoad(SupportCalculator):
     def account_sql(self, params: dict) -> str:
         return f"""
             SELECT served.account_id, served.tickets, 1, served.tickets, served.tickets, NULL
-            FROM ({_served(ACCOUNTS_FILTER, accounts_filter("t.account_id"))}) served
+            FROM ({_served(accounts_filter)}) served
             JOIN accounts_account a ON a.id = served.account_id
             WHERE {ACCOUNTS_FILTER}
         """
@@ -156,7 +158,7 @@ class CostToServe(SupportCalculator):
                        served.handling_hours * %(hourly_support_cost)s AS support_cost,
                        CASE WHEN served.owner_id IS NOT NULL
                             THEN count(*) OVER (PARTITION BY served.owner_id) END AS book_size
-                FROM ({_served(_BOOKS, _BOOKS_TICKETS)}) served
+                FROM ({_served(_books)}) served
             ), priced AS (
                 SELECT costed.*,
                        coalesce(%(csm_monthly_cost)s / book_size * %(months)s::float8, 0) AS csm_cost
